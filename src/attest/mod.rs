@@ -1,0 +1,4 @@
+//! Gate attestations: keys, in-toto statements, DSSE envelopes in Sigstore bundles, signing and
+//! verification. PLACEHOLDER: filled by the attestations issue.
+
+pub mod cmd;

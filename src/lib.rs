@@ -1,0 +1,7 @@
+//! agentgate: refuse pushes of AI-agent commits to protected refs unless a compile-test-sign
+//! gate attested exactly that code. The same library is the hook, the CI signer and the
+//! verifier; `cli` is the only module that talks to a terminal.
+
+pub mod attest;
+pub mod cli;
+pub mod trailers;
