@@ -3,5 +3,13 @@
 //! verifier; `cli` is the only module that talks to a terminal.
 
 pub mod attest;
+pub mod audit;
 pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod detect;
+pub mod git;
+pub mod hook;
+pub mod install;
+pub mod push;
 pub mod trailers;

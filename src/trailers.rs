@@ -18,7 +18,22 @@ pub struct TrailerConfig {
 
 impl Default for TrailerConfig {
     fn default() -> Self {
-        TrailerConfig { separators: ":".into(), configured_keys: Vec::new(), comment: "#".into() }
+        TrailerConfig {
+            separators: ":".into(),
+            configured_keys: Vec::new(),
+            comment: "#".into(),
+        }
+    }
+}
+
+impl TrailerConfig {
+    /// Read the settings from a repository's config.
+    pub fn from_git_config(cfg: &git2::Config) -> Self {
+        let mut tc = TrailerConfig::default();
+        if let Ok(s) = cfg.get_string("trailer.separators") {
+            tc.separators = s;
+        }
+        tc
     }
 }
 
@@ -39,8 +54,13 @@ pub fn parse(message: &str, _cfg: &TrailerConfig) -> Vec<Trailer> {
     let mut out = Vec::new();
     for line in last.lines() {
         match line.split_once(':') {
-            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
-                out.push(Trailer { key: k.to_string(), value: v.trim().to_string() })
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                out.push(Trailer {
+                    key: k.to_string(),
+                    value: v.trim().to_string(),
+                })
             }
             _ => return Vec::new(),
         }

@@ -1,0 +1,1063 @@
+//! The server policy: found on the server only (never in pushed content), parsed strictly into a
+//! raw form, then validated into types that cannot hold an invalid state. Every error names the
+//! file, line and column, because an admin fixing a broken policy at 3 a.m. needs exactly that.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use sha2::{Digest, Sha256};
+
+/// Where the default system-wide policy lives.
+pub const SYSTEM_POLICY: &str = "/etc/agentgate/policy.toml";
+/// The default notes ref that carries attestations.
+pub const DEFAULT_NOTES_REF: &str = "refs/notes/agentgate";
+pub const PREDICATE_SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+pub const PREDICATE_TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test-result/v0.1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("no policy found (looked at --config, $AGENTGATE_CONFIG, git config agentgate.config, {git_dir}/agentgate.toml and {SYSTEM_POLICY})")]
+    NotFound { git_dir: String },
+    #[error("cannot read policy {path}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl PolicyError {
+    /// Stable code for messages and the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PolicyError::NotFound { .. } => "policy-missing",
+            PolicyError::Unreadable { .. } => "policy-unreadable",
+            PolicyError::Invalid { .. } => "policy-invalid",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw form: exactly what the file says, with spans for error messages.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: Option<Spanned<i64>>,
+    protect: Option<Spanned<RawProtect>>,
+    detect: Option<Spanned<RawDetect>>,
+    attest: Option<Spanned<RawAttest>>,
+    #[serde(default)]
+    signer: Vec<Spanned<RawSigner>>,
+    audit: Option<RawAudit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProtect {
+    refs: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    allow_delete: bool,
+    #[serde(default)]
+    allow_non_fast_forward: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    presets: Option<Spanned<Vec<Spanned<String>>>>,
+    require: Option<Spanned<String>>,
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Option<Spanned<String>>,
+    trailer: Option<Spanned<String>>,
+    value: Option<Spanned<String>>,
+    author_name: Option<Spanned<String>>,
+    author_email: Option<Spanned<String>>,
+    committer_name: Option<Spanned<String>>,
+    committer_email: Option<Spanned<String>>,
+    /// Author or committer name.
+    name: Option<Spanned<String>>,
+    /// Author or committer email.
+    email: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttest {
+    notes_ref: Option<Spanned<String>>,
+    attestations_dir: Option<PathBuf>,
+    scope: Option<Spanned<String>>,
+    bind: Option<Spanned<String>>,
+    require_predicates: Option<Spanned<Vec<Spanned<String>>>>,
+    max_age: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigner {
+    name: Spanned<String>,
+    public_key: Option<Spanned<PathBuf>>,
+    issuer: Option<Spanned<String>>,
+    identity: Option<Spanned<String>>,
+    identity_regex: Option<Spanned<String>>,
+    trusted_root: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    log: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated form.
+
+/// A validated policy. Only `Policy::parse` builds one.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// `sha256:<hex>` of the file's bytes, recorded with every decision.
+    pub digest: String,
+    pub protect: Protect,
+    pub detect: Detect,
+    pub attest: AttestPolicy,
+    pub signers: Vec<Signer>,
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Protect {
+    pub refs: Vec<RefPattern>,
+    pub allow_delete: bool,
+    pub allow_non_fast_forward: bool,
+}
+
+impl Protect {
+    /// The first pattern that protects `refname`, if any.
+    pub fn matching(&self, refname: &str) -> Option<&RefPattern> {
+        self.refs.iter().find(|p| p.matches(refname))
+    }
+}
+
+/// A ref glob: `*` matches within one path component, `**` across components.
+#[derive(Debug, Clone)]
+pub struct RefPattern {
+    pub glob: String,
+    regex: Regex,
+}
+
+impl RefPattern {
+    pub fn new(glob: &str) -> Result<RefPattern, String> {
+        if !glob.starts_with("refs/") {
+            return Err(format!("ref pattern {glob:?} must start with \"refs/\""));
+        }
+        if glob.contains(['[', ']', '\\', ' ', '~', '^', ':']) || glob.contains("..") {
+            return Err(format!(
+                "ref pattern {glob:?} has a character that is not allowed (only `*` and `**` are wildcards)"
+            ));
+        }
+        let mut re = String::from("^");
+        let mut rest = glob;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix("**") {
+                re.push_str(".*");
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix('*') {
+                re.push_str("[^/]*");
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix('?') {
+                re.push_str("[^/]");
+                rest = r;
+            } else {
+                let c = rest.chars().next().unwrap_or_default();
+                re.push_str(&regex::escape(&c.to_string()));
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        re.push('$');
+        let regex = Regex::new(&re).map_err(|e| format!("ref pattern {glob:?}: {e}"))?;
+        Ok(RefPattern {
+            glob: glob.to_string(),
+            regex,
+        })
+    }
+
+    pub fn matches(&self, refname: &str) -> bool {
+        self.regex.is_match(refname)
+    }
+}
+
+/// Which commits need an attestation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Require {
+    /// Only commits a detection rule matches.
+    AgentCommits,
+    /// Every entering commit counts as an agent commit.
+    AllCommits,
+}
+
+#[derive(Debug, Clone)]
+pub struct Detect {
+    pub presets: Vec<String>,
+    pub require: Require,
+    pub rules: Vec<UserRule>,
+}
+
+/// A rule from the policy file, compiled.
+#[derive(Debug, Clone)]
+pub struct UserRule {
+    pub id: String,
+    pub matcher: Matcher,
+}
+
+/// What a rule looks at.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// A trailer key (compared case-insensitively), optionally with a value regex.
+    Trailer {
+        key: String,
+        value: Option<Regex>,
+    },
+    Identity {
+        field: IdentityField,
+        regex: Regex,
+    },
+    /// A regex over the message, line by line (multi-line mode).
+    Message(Regex),
+}
+
+/// Which identity a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityField {
+    AuthorName,
+    AuthorEmail,
+    CommitterName,
+    CommitterEmail,
+    /// Author or committer name.
+    AnyName,
+    /// Author or committer email.
+    AnyEmail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// The new tip must be attested.
+    Tip,
+    /// The tip and every agent commit must be attested.
+    Each,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bind {
+    Commit,
+    /// An attestation of a commit with an identical tree also counts.
+    Tree,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttestPolicy {
+    pub notes_ref: String,
+    pub attestations_dir: Option<PathBuf>,
+    pub scope: Scope,
+    pub bind: Bind,
+    pub require_predicates: Vec<String>,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub name: String,
+    pub kind: SignerKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SignerKind {
+    /// A key-based gate: the SPKI PEM read from `path` when the policy loaded.
+    Key { path: PathBuf, pem: Vec<u8> },
+    /// A keyless gate: its Sigstore workload identity.
+    Keyless {
+        issuer: String,
+        identity: IdentityMatch,
+        trusted_root: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum IdentityMatch {
+    Exact(String),
+    /// Always anchored.
+    Regex(Regex),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery.
+
+/// Where a policy was found, in the order the spec gives.
+pub fn locate(
+    explicit: Option<&Path>,
+    repo_config_value: Option<String>,
+    git_dir: Option<&Path>,
+) -> Result<PathBuf, PolicyError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("AGENTGATE_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = repo_config_value.filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(dir) = git_dir {
+        let p = dir.join("agentgate.toml");
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    let system = Path::new(SYSTEM_POLICY);
+    if system.exists() {
+        return Ok(system.to_path_buf());
+    }
+    Err(PolicyError::NotFound {
+        git_dir: git_dir
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "$GIT_DIR".into()),
+    })
+}
+
+impl Policy {
+    /// Read and validate the policy at `path`.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (line, column) = line_col(
+                &String::from_utf8_lossy(e.as_bytes()),
+                e.utf8_error().valid_up_to(),
+            );
+            PolicyError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: "the policy is not valid UTF-8".into(),
+            }
+        })?;
+        Policy::parse(&text, path)
+    }
+
+    /// Validate policy text; `path` is used for messages and to resolve relative key paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+        let v = Validator { text, path };
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            v.err_at(offset, e.message().trim_end().to_string())
+        })?;
+        v.validate(raw)
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err_at(&self, offset: usize, message: impl Into<String>) -> PolicyError {
+        let (line, column) = line_col(self.text, offset);
+        PolicyError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn err<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> PolicyError {
+        self.err_at(spanned.span().start, message)
+    }
+
+    fn regex(&self, s: &Spanned<String>, what: &str) -> Result<Regex, PolicyError> {
+        if s.get_ref().is_empty() {
+            return Err(self.err(
+                s,
+                format!("{what} regex is empty (it would match everything)"),
+            ));
+        }
+        Regex::new(s.get_ref()).map_err(|e| self.err(s, format!("invalid {what} regex: {e}")))
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    fn validate(&self, raw: RawPolicy) -> Result<Policy, PolicyError> {
+        let version = raw
+            .version
+            .ok_or_else(|| self.err_at(0, "missing `version = 1`"))?;
+        if *version.get_ref() != 1 {
+            return Err(self.err(
+                &version,
+                format!(
+                    "unsupported policy version {} (this agentgate reads version 1)",
+                    version.get_ref()
+                ),
+            ));
+        }
+
+        let protect = raw.protect.ok_or_else(|| {
+            self.err_at(
+                self.text.len(),
+                "missing [protect] table: without it nothing is protected",
+            )
+        })?;
+        let protect = protect.into_inner();
+        if protect.refs.get_ref().is_empty() {
+            return Err(self.err(
+                &protect.refs,
+                "[protect] refs is empty: name at least one ref pattern",
+            ));
+        }
+        let mut refs = Vec::new();
+        for r in protect.refs.get_ref() {
+            refs.push(RefPattern::new(r.get_ref()).map_err(|m| self.err(r, m))?);
+        }
+
+        let detect = match raw.detect {
+            None => Detect {
+                presets: vec![crate::detect::PRESET_KNOWN_AGENTS.to_string()],
+                require: Require::AgentCommits,
+                rules: Vec::new(),
+            },
+            Some(d) => self.detect(d)?,
+        };
+
+        let attest = match raw.attest {
+            None => AttestPolicy {
+                notes_ref: DEFAULT_NOTES_REF.into(),
+                attestations_dir: None,
+                scope: Scope::Tip,
+                bind: Bind::Commit,
+                require_predicates: vec![
+                    PREDICATE_SLSA_PROVENANCE_V1.into(),
+                    PREDICATE_TEST_RESULT_V01.into(),
+                ],
+                max_age: None,
+            },
+            Some(a) => self.attest(a)?,
+        };
+
+        let mut signers = Vec::new();
+        for s in &raw.signer {
+            let signer = self.signer(s)?;
+            if signers.iter().any(|o: &Signer| o.name == signer.name) {
+                return Err(self.err(
+                    &s.get_ref().name,
+                    format!("duplicate signer name {:?}", signer.name),
+                ));
+            }
+            signers.push(signer);
+        }
+
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(self.text.as_bytes()))
+        );
+        Ok(Policy {
+            source: self.path.to_path_buf(),
+            digest,
+            protect: Protect {
+                refs,
+                allow_delete: protect.allow_delete,
+                allow_non_fast_forward: protect.allow_non_fast_forward,
+            },
+            detect,
+            attest,
+            signers,
+            audit_log: raw.audit.and_then(|a| a.log).map(|p| self.resolve(&p)),
+        })
+    }
+
+    fn detect(&self, d: Spanned<RawDetect>) -> Result<Detect, PolicyError> {
+        let span_start = d.span().start;
+        let d = d.into_inner();
+        let require = match &d.require {
+            None => Require::AgentCommits,
+            Some(r) => match r.get_ref().as_str() {
+                "agent-commits" => Require::AgentCommits,
+                "all-commits" => Require::AllCommits,
+                other => {
+                    return Err(self.err(
+                        r,
+                        format!(
+                            "unknown require {other:?}: use \"agent-commits\" or \"all-commits\""
+                        ),
+                    ))
+                }
+            },
+        };
+        let presets = match &d.presets {
+            None => vec![crate::detect::PRESET_KNOWN_AGENTS.to_string()],
+            Some(list) => {
+                let mut out = Vec::new();
+                for p in list.get_ref() {
+                    if !crate::detect::PRESETS.contains(&p.get_ref().as_str()) {
+                        return Err(self.err(
+                            p,
+                            format!(
+                                "unknown preset {:?} (known: {})",
+                                p.get_ref(),
+                                crate::detect::PRESETS.join(", ")
+                            ),
+                        ));
+                    }
+                    out.push(p.get_ref().clone());
+                }
+                out
+            }
+        };
+        let mut rules = Vec::new();
+        for (i, r) in d.rule.iter().enumerate() {
+            let rule = self.rule(r, i)?;
+            if rules.iter().any(|o: &UserRule| o.id == rule.id) {
+                return Err(self.err(r, format!("duplicate rule id {:?}", rule.id)));
+            }
+            rules.push(rule);
+        }
+        if require == Require::AgentCommits && presets.is_empty() && rules.is_empty() {
+            return Err(self.err_at(span_start, "[detect] has no presets and no rules: nothing would ever be detected (use require = \"all-commits\" to gate every commit)"));
+        }
+        Ok(Detect {
+            presets,
+            require,
+            rules,
+        })
+    }
+
+    fn rule(&self, r: &Spanned<RawRule>, index: usize) -> Result<UserRule, PolicyError> {
+        let raw = r.get_ref();
+        let mut matchers = Vec::new();
+        if let Some(key) = &raw.trailer {
+            let k = key.get_ref();
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "trailer key {k:?} is not a git trailer token (letters, digits and '-')"
+                    ),
+                ));
+            }
+            let value = raw
+                .value
+                .as_ref()
+                .map(|v| self.regex(v, "trailer value"))
+                .transpose()?;
+            matchers.push(Matcher::Trailer {
+                key: k.to_ascii_lowercase(),
+                value,
+            });
+        } else if let Some(v) = &raw.value {
+            return Err(self.err(v, "`value` needs `trailer` in the same rule"));
+        }
+        let fields = [
+            (&raw.author_name, IdentityField::AuthorName, "author_name"),
+            (
+                &raw.author_email,
+                IdentityField::AuthorEmail,
+                "author_email",
+            ),
+            (
+                &raw.committer_name,
+                IdentityField::CommitterName,
+                "committer_name",
+            ),
+            (
+                &raw.committer_email,
+                IdentityField::CommitterEmail,
+                "committer_email",
+            ),
+            (&raw.name, IdentityField::AnyName, "name"),
+            (&raw.email, IdentityField::AnyEmail, "email"),
+        ];
+        for (value, field, what) in fields {
+            if let Some(v) = value {
+                matchers.push(Matcher::Identity {
+                    field,
+                    regex: self.regex(v, what)?,
+                });
+            }
+        }
+        if let Some(m) = &raw.message {
+            let re = self.regex(m, "message")?;
+            let re = Regex::new(&format!("(?m){}", re.as_str()))
+                .map_err(|e| self.err(m, format!("invalid message regex: {e}")))?;
+            matchers.push(Matcher::Message(re));
+        }
+        if matchers.len() != 1 {
+            return Err(self.err(
+                r,
+                if matchers.is_empty() {
+                    "a [[detect.rule]] needs one of trailer, author_name, author_email, committer_name, committer_email, name, email, message".to_string()
+                } else {
+                    "a [[detect.rule]] matches one thing: split it into several rules".to_string()
+                },
+            ));
+        }
+        let id = match &raw.id {
+            Some(id) if id.get_ref().is_empty() => return Err(self.err(id, "rule id is empty")),
+            Some(id) => id.get_ref().clone(),
+            None => format!("rule-{}", index + 1),
+        };
+        Ok(UserRule {
+            id: format!("policy:{id}"),
+            matcher: matchers.remove(0),
+        })
+    }
+
+    fn attest(&self, a: Spanned<RawAttest>) -> Result<AttestPolicy, PolicyError> {
+        let a = a.into_inner();
+        let notes_ref = match &a.notes_ref {
+            None => DEFAULT_NOTES_REF.to_string(),
+            Some(n)
+                if n.get_ref().starts_with("refs/") && !n.get_ref().contains(['*', ' ', '\\']) =>
+            {
+                n.get_ref().clone()
+            }
+            Some(n) => {
+                return Err(self.err(
+                    n,
+                    format!(
+                        "notes_ref {:?} must be a full ref name like \"refs/notes/agentgate\"",
+                        n.get_ref()
+                    ),
+                ))
+            }
+        };
+        let scope = match &a.scope {
+            None => Scope::Tip,
+            Some(s) => match s.get_ref().as_str() {
+                "tip" => Scope::Tip,
+                "each" => Scope::Each,
+                other => {
+                    return Err(self.err(
+                        s,
+                        format!("unknown scope {other:?}: use \"tip\" or \"each\""),
+                    ))
+                }
+            },
+        };
+        let bind = match &a.bind {
+            None => Bind::Commit,
+            Some(s) => match s.get_ref().as_str() {
+                "commit" => Bind::Commit,
+                "tree" => Bind::Tree,
+                other => {
+                    return Err(self.err(
+                        s,
+                        format!("unknown bind {other:?}: use \"commit\" or \"tree\""),
+                    ))
+                }
+            },
+        };
+        let require_predicates = match &a.require_predicates {
+            None => vec![
+                PREDICATE_SLSA_PROVENANCE_V1.into(),
+                PREDICATE_TEST_RESULT_V01.into(),
+            ],
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(self.err(list, "require_predicates is empty: require at least the SLSA provenance predicate"));
+                }
+                let mut out: Vec<String> = Vec::new();
+                for p in list.get_ref() {
+                    if !p.get_ref().starts_with("https://") {
+                        return Err(
+                            self.err(p, format!("predicate type {:?} is not a URI", p.get_ref()))
+                        );
+                    }
+                    out.push(p.get_ref().clone());
+                }
+                out
+            }
+        };
+        let max_age = a
+            .max_age
+            .as_ref()
+            .map(|m| parse_duration(m.get_ref()).map_err(|e| self.err(m, e)))
+            .transpose()?;
+        Ok(AttestPolicy {
+            notes_ref,
+            attestations_dir: a.attestations_dir.map(|p| self.resolve(&p)),
+            scope,
+            bind,
+            require_predicates,
+            max_age,
+        })
+    }
+
+    fn signer(&self, s: &Spanned<RawSigner>) -> Result<Signer, PolicyError> {
+        let raw = s.get_ref();
+        let name = raw.name.get_ref().clone();
+        if name.is_empty() {
+            return Err(self.err(&raw.name, "signer name is empty"));
+        }
+        let keyless =
+            raw.issuer.is_some() || raw.identity.is_some() || raw.identity_regex.is_some();
+        let kind = match (&raw.public_key, keyless) {
+            (Some(_), true) => {
+                return Err(self.err(
+                    s,
+                    format!("signer {name:?} has both public_key and a keyless identity: pick one"),
+                ))
+            }
+            (None, false) => {
+                return Err(self.err(
+                    s,
+                    format!("signer {name:?} needs public_key, or issuer and identity"),
+                ))
+            }
+            (Some(p), false) => {
+                if let Some(t) = &raw.trusted_root {
+                    return Err(self.err(t, "trusted_root only applies to keyless signers"));
+                }
+                let path = self.resolve(p.get_ref());
+                let pem = std::fs::read(&path).map_err(|e| {
+                    self.err(p, format!("cannot read public key {}: {e}", path.display()))
+                })?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN PUBLIC KEY-----") {
+                    return Err(self.err(
+                        p,
+                        format!(
+                            "{} is not a PEM public key (expected \"-----BEGIN PUBLIC KEY-----\")",
+                            path.display()
+                        ),
+                    ));
+                }
+                SignerKind::Key { path, pem }
+            }
+            (None, true) => {
+                let issuer = raw
+                    .issuer
+                    .as_ref()
+                    .ok_or_else(|| self.err(s, format!("keyless signer {name:?} needs issuer")))?;
+                if issuer.get_ref().is_empty() {
+                    return Err(self.err(issuer, "issuer is empty"));
+                }
+                let identity = match (&raw.identity, &raw.identity_regex) {
+                    (Some(i), None) if !i.get_ref().is_empty() => {
+                        IdentityMatch::Exact(i.get_ref().clone())
+                    }
+                    (Some(i), None) => return Err(self.err(i, "identity is empty")),
+                    (None, Some(r)) => {
+                        let re = self.regex(r, "identity_regex")?;
+                        let anchored = Regex::new(&format!("^(?:{})$", re.as_str()))
+                            .map_err(|e| self.err(r, format!("invalid identity_regex: {e}")))?;
+                        IdentityMatch::Regex(anchored)
+                    }
+                    (Some(i), Some(_)) => {
+                        return Err(self.err(i, "use identity or identity_regex, not both"))
+                    }
+                    (None, None) => {
+                        return Err(self.err(
+                            s,
+                            format!("keyless signer {name:?} needs identity (or identity_regex)"),
+                        ))
+                    }
+                };
+                let trusted_root = match &raw.trusted_root {
+                    None => None,
+                    Some(t) => {
+                        let path = self.resolve(t.get_ref());
+                        std::fs::metadata(&path).map_err(|e| {
+                            self.err(
+                                t,
+                                format!("cannot read trusted root {}: {e}", path.display()),
+                            )
+                        })?;
+                        Some(path)
+                    }
+                };
+                SignerKind::Keyless {
+                    issuer: issuer.get_ref().clone(),
+                    identity,
+                    trusted_root,
+                }
+            }
+        };
+        Ok(Signer { name, kind })
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// "30d", "12h", "90m", "2w", "45s".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("invalid duration {s:?}: expected a number and a unit, like \"30d\"")
+    })?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: the unit must be s, m, h, d or w"
+            ))
+        }
+    };
+    if n == 0 {
+        return Err(format!(
+            "duration {s:?} is zero: no attestation could ever be young enough"
+        ));
+    }
+    n.checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("duration {s:?} is too large"))
+}
+
+impl fmt::Display for Require {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Require::AgentCommits => "agent-commits",
+            Require::AllCommits => "all-commits",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, Path::new("/etc/agentgate/policy.toml"))
+    }
+
+    fn err(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(PolicyError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("expected an invalid-policy error, got {other:?}"),
+        }
+    }
+
+    const MIN: &str = "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n";
+
+    #[test]
+    fn minimal_policy_gets_secure_defaults() {
+        let p = parse(MIN).unwrap();
+        assert_eq!(p.detect.presets, vec!["known-agents"]);
+        assert_eq!(p.detect.require, Require::AgentCommits);
+        assert_eq!(p.attest.notes_ref, "refs/notes/agentgate");
+        assert_eq!(p.attest.require_predicates.len(), 2);
+        assert!(!p.protect.allow_delete && !p.protect.allow_non_fast_forward);
+        assert!(p.digest.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let cases = [
+            ("[protect]\nrefs = [\"refs/heads/main\"]\n", 1, "version"),
+            (
+                "version = 2\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                1,
+                "unsupported policy version",
+            ),
+            ("version = 1\n[protect]\nrefs = []\n", 3, "empty"),
+            (
+                "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\nbogus = 1\n",
+                4,
+                "unknown field",
+            ),
+            (
+                "version = 1\n[protect]\nrefs = [\"heads/main\"]\n",
+                3,
+                "must start with",
+            ),
+            (
+                "version = 1\n[protect]\nrefs = [\"refs/heads/[a]\"]\n",
+                3,
+                "not allowed",
+            ),
+            (
+                concat!(
+                    "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                    "[[detect.rule]]\ntrailer = \"X\"\nvalue = \"(\"\n"
+                ),
+                6,
+                "invalid trailer value regex",
+            ),
+            (
+                concat!(
+                    "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                    "[detect]\npresets = []\n"
+                ),
+                4,
+                "nothing would ever be detected",
+            ),
+            (
+                concat!(
+                    "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                    "[detect]\npresets = [\"nope\"]\n"
+                ),
+                5,
+                "unknown preset",
+            ),
+            (
+                concat!(
+                    "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                    "[attest]\nmax_age = \"3y\"\n"
+                ),
+                5,
+                "unit",
+            ),
+            (
+                concat!(
+                    "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                    "[[signer]]\nname = \"a\"\npublic_key = \"/nonexistent/k.pub\"\n"
+                ),
+                6,
+                "cannot read public key",
+            ),
+            (
+                concat!(
+                    "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n",
+                    "[[signer]]\nname = \"a\"\nissuer = \"https://x\"\n"
+                ),
+                4,
+                "needs identity",
+            ),
+            ("version = 1\n[protect\n", 2, ""),
+        ];
+        for (text, line, needle) in cases {
+            let (l, _c, m) = err(text);
+            assert_eq!(l, line, "line for {text:?}: {m}");
+            assert!(
+                m.contains(needle),
+                "message {m:?} should contain {needle:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_rule_needs_exactly_one_matcher() {
+        let base = "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n";
+        let (_, _, m) = err(&format!("{base}[[detect.rule]]\nid = \"x\"\n"));
+        assert!(m.contains("needs one of"));
+        let (_, _, m) = err(&format!(
+            "{base}[[detect.rule]]\ntrailer = \"A\"\nemail = \"b\"\n"
+        ));
+        assert!(m.contains("split it"));
+        let p = parse(&format!(
+            "{base}[[detect.rule]]\nid = \"bots\"\nauthor_email = '\\[bot\\]@'\n"
+        ))
+        .unwrap();
+        assert_eq!(p.detect.rules[0].id, "policy:bots");
+    }
+
+    #[test]
+    fn ref_globs() {
+        let p = RefPattern::new("refs/heads/release/*").unwrap();
+        assert!(p.matches("refs/heads/release/1.0"));
+        assert!(!p.matches("refs/heads/release/1.0/hotfix"));
+        assert!(!p.matches("refs/heads/release"));
+        let p = RefPattern::new("refs/tags/v*").unwrap();
+        assert!(p.matches("refs/tags/v1.2.3"));
+        assert!(!p.matches("refs/tags/x1"));
+        let p = RefPattern::new("refs/heads/**").unwrap();
+        assert!(p.matches("refs/heads/a/b/c"));
+        let p = RefPattern::new("refs/heads/main").unwrap();
+        assert!(
+            p.matches("refs/heads/main")
+                && !p.matches("refs/heads/main2")
+                && !p.matches("refs/heads/mai")
+        );
+        assert!(RefPattern::new("refs/heads/a.b")
+            .unwrap()
+            .matches("refs/heads/a.b"));
+        assert!(!RefPattern::new("refs/heads/a.b")
+            .unwrap()
+            .matches("refs/heads/axb"));
+    }
+
+    #[test]
+    fn identity_regex_is_anchored() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{MIN}[[signer]]\nname = \"g\"\nissuer = \"https://i\"\nidentity_regex = 'https://github.com/acme/.*'\n");
+        let p = Policy::parse(&text, &dir.path().join("p.toml")).unwrap();
+        match &p.signers[0].kind {
+            SignerKind::Keyless {
+                identity: IdentityMatch::Regex(re),
+                ..
+            } => {
+                assert!(re.is_match("https://github.com/acme/x"));
+                assert!(!re.is_match("evil https://github.com/acme/x"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86400)
+        );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86400)
+        );
+        assert!(parse_duration("0d").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+}

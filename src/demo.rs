@@ -1,0 +1,238 @@
+//! `agentgate demo`: the whole story on a throwaway server, with real `git push`es into a bare
+//! repository that has the hook installed. It needs nothing but `git` on PATH.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output, Stdio};
+
+use anyhow::{bail, Context};
+
+/// The policy the demo server runs with.
+pub const DEMO_POLICY: &str = r#"version = 1
+
+[protect]
+refs = ["refs/heads/main", "refs/tags/v*"]
+
+[detect]
+presets = ["known-agents"]
+"#;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the demo directory instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Create the demo in this (new or empty) directory instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+struct Demo {
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl Demo {
+    /// `git` isolated from the user's configuration, with fixed identities and dates.
+    fn git(&self, dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_NAMESPACE")
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T12:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T12:00:00Z")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env_remove("AGENTGATE_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running git {}", args.join(" ")))?;
+        Ok(out)
+    }
+
+    fn git_ok(&self, dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.git(dir, args)?;
+        if !out.status.success() {
+            bail!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn commit(
+        &self,
+        work: &Path,
+        author: (&str, &str),
+        file: &str,
+        message: &str,
+    ) -> anyhow::Result<String> {
+        std::fs::write(work.join(file), format!("{message}\n"))?;
+        self.git_ok(work, &["add", file])?;
+        let ident = format!("{} <{}>", author.0, author.1);
+        self.git_ok(
+            work,
+            &[
+                "-c",
+                &format!("user.name={}", author.0),
+                "-c",
+                &format!("user.email={}", author.1),
+                "commit",
+                "-q",
+                "--author",
+                &ident,
+                "-m",
+                message,
+            ],
+        )?;
+        self.git_ok(work, &["rev-parse", "--short", "HEAD"])
+    }
+
+    /// Push and show what the pusher sees; returns whether git accepted it.
+    fn push(&self, work: &Path, refspec: &str) -> anyhow::Result<bool> {
+        println!("$ git push origin {refspec}");
+        let out = self.git(work, &["push", "origin", refspec])?;
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            println!("  {line}");
+        }
+        Ok(out.status.success())
+    }
+}
+
+pub fn demo(a: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let tmp;
+    let root = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            if std::fs::read_dir(d)?.next().is_some() {
+                bail!("{} is not empty", d.display());
+            }
+            std::path::absolute(d)?
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("agentgate-demo-")
+                .tempdir()?;
+            if a.keep {
+                tmp.keep()
+            } else {
+                tmp.path().to_path_buf()
+            }
+        }
+    };
+    let demo = Demo {
+        home: root.join("home"),
+        root: root.clone(),
+    };
+    std::fs::create_dir_all(&demo.home)?;
+    let result = run(&demo);
+    if a.keep || a.dir.is_some() {
+        println!("\nThe demo server is kept in {}", root.display());
+    }
+    result
+}
+
+fn run(d: &Demo) -> anyhow::Result<ExitCode> {
+    let server = d.root.join("server.git");
+    let work = d.root.join("work");
+    println!("== A throwaway Git server with agentgate installed");
+    d.git_ok(
+        &d.root,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            server.to_str().context("non-UTF-8 path")?,
+        ],
+    )?;
+    let policy = server.join("agentgate.toml");
+    std::fs::write(&policy, DEMO_POLICY)?;
+    let exe = std::env::current_exe()?;
+    let out = Command::new(&exe)
+        .args(["install", "--repo"])
+        .arg(&server)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "agentgate install failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    println!(
+        "server: {}  (policy: protect refs/heads/main and refs/tags/v*, detect known agents)",
+        server.display()
+    );
+    d.git_ok(
+        &d.root,
+        &[
+            "clone",
+            "-q",
+            server.to_str().context("non-UTF-8 path")?,
+            "work",
+        ],
+    )?;
+    d.git_ok(&work, &["checkout", "-q", "-b", "main"])?;
+
+    println!("\n== 1. A human commit to main is accepted");
+    let c = d.commit(
+        &work,
+        ("Ada Lovelace", "ada@example.com"),
+        "README",
+        "Start the project",
+    )?;
+    println!("commit {c} by Ada Lovelace <ada@example.com>");
+    let human_ok = d.push(&work, "main")?;
+
+    println!("\n== 2. An AI-agent commit to main is refused");
+    let c = d.commit(
+        &work,
+        ("Ada Lovelace", "ada@example.com"),
+        "engine.rs",
+        "Add the analytical engine\n\nCo-Authored-By: Claude <noreply@anthropic.com>",
+    )?;
+    println!("commit {c} with trailer \"Co-Authored-By: Claude <noreply@anthropic.com>\"");
+    let agent_refused = !d.push(&work, "main")?;
+
+    println!("\n== 3. The same commit on an unprotected branch is accepted");
+    let branch_ok = d.push(&work, "HEAD:refs/heads/agent/engine")?;
+
+    println!("\n== 4. ...but fast-forwarding main to it later is still refused");
+    let ff_refused = !d.push(&work, "main")?;
+
+    println!("\n== The audit log (one JSON line per ref decision)");
+    let log =
+        std::fs::read_to_string(server.join("agentgate").join("audit.jsonl")).unwrap_or_default();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        println!(
+            "  {} {} {} [{}]",
+            v["decision"].as_str().unwrap_or("?"),
+            v["ref"].as_str().unwrap_or("?"),
+            &v["new"].as_str().unwrap_or("?")[..7],
+            v["code"].as_str().unwrap_or("?")
+        );
+    }
+
+    let ok = human_ok && agent_refused && branch_ok && ff_refused;
+    println!(
+        "\n{}",
+        if ok {
+            "demo: every step behaved as expected"
+        } else {
+            "demo: a step did not behave as expected (see above)"
+        }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,410 @@
+//! Deciding whether a commit was written by an AI coding agent: built-in rules for the agents
+//! seen in the wild (`known-agents`) plus the policy's own rules. Every match names its rule id
+//! and the evidence, so a refused pusher can see exactly why.
+//!
+//! Trailers are voluntary: an agent (or a person) can strip them. Identity rules and
+//! `require = "all-commits"` are the stronger settings; the README says so.
+
+use regex::Regex;
+
+use crate::config::{Detect, IdentityField, Matcher, Require};
+use crate::git::Commit;
+use crate::trailers::Trailer;
+
+pub const PRESET_KNOWN_AGENTS: &str = "known-agents";
+/// Every preset name a policy may use.
+pub const PRESETS: &[&str] = &[PRESET_KNOWN_AGENTS];
+
+/// The rule id given to every commit under `require = "all-commits"`.
+pub const RULE_ALL_COMMITS: &str = "require:all-commits";
+
+/// One rule that matched, with what it matched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Match {
+    pub rule: String,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    id: String,
+    matcher: Matcher,
+}
+
+/// Compiled detection rules; build once per run.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    rules: Vec<Rule>,
+    require: Require,
+}
+
+/// The `known-agents` preset: (rule id, matcher kind, pattern). Identity patterns are matched
+/// against author and committer email (or name), trailer patterns against `Co-authored-by`
+/// values. Sources: RESEARCH-git.md section 3 (first-party docs and real commits).
+const KNOWN_AGENTS: &[(&str, Kind, &str)] = &[
+    // Claude Code: Co-Authored-By: Claude <noreply@anthropic.com>; body "Generated with [Claude Code]".
+    (
+        "claude-co-author",
+        Kind::CoAuthor,
+        r"(?i)<noreply@anthropic\.com>",
+    ),
+    (
+        "claude-identity",
+        Kind::Email,
+        r"(?i)^noreply@anthropic\.com$",
+    ),
+    (
+        "claude-code-body",
+        Kind::Body,
+        r"Generated with \[Claude Code\]",
+    ),
+    // Aider: Co-authored-by: aider (<model>) <aider@aider.chat>, or " (aider)" appended to a name.
+    (
+        "aider-co-author",
+        Kind::CoAuthor,
+        r"(?i)<(aider@aider\.chat|noreply@aider\.dev)>",
+    ),
+    (
+        "aider-identity",
+        Kind::Email,
+        r"(?i)^(aider@aider\.chat|noreply@aider\.dev)$",
+    ),
+    ("aider-name", Kind::Name, r"\(aider\)\s*$"),
+    // GitHub Copilot: VS Code's co-author and the coding agent's bot identity.
+    (
+        "copilot-co-author",
+        Kind::CoAuthor,
+        r"(?i)<(copilot@github\.com|198982749\+copilot@users\.noreply\.github\.com)>",
+    ),
+    (
+        "copilot-identity",
+        Kind::Email,
+        r"(?i)^(copilot@github\.com|198982749\+copilot@users\.noreply\.github\.com)$",
+    ),
+    ("copilot-name", Kind::Name, r"^copilot-swe-agent\[bot\]$"),
+    // Cursor.
+    (
+        "cursor-co-author",
+        Kind::CoAuthor,
+        r"(?i)<cursoragent@cursor\.com>",
+    ),
+    (
+        "cursor-identity",
+        Kind::Email,
+        r"(?i)^cursoragent@cursor\.com$",
+    ),
+    // OpenAI Codex.
+    (
+        "codex-co-author",
+        Kind::CoAuthor,
+        r"(?i)<(noreply|codex)@openai\.com>",
+    ),
+    (
+        "codex-identity",
+        Kind::Email,
+        r"(?i)^((noreply|codex)@openai\.com|\d+\+chatgpt-codex-connector\[bot\]@users\.noreply\.github\.com)$",
+    ),
+    (
+        "codex-name",
+        Kind::Name,
+        r"^chatgpt-codex-connector\[bot\]$",
+    ),
+    // Devin.
+    (
+        "devin-co-author",
+        Kind::CoAuthor,
+        r"(?i)devin-ai-integration\[bot\]",
+    ),
+    (
+        "devin-identity",
+        Kind::Email,
+        r"(?i)^\d+\+devin-ai-integration\[bot\]@users\.noreply\.github\.com$",
+    ),
+    ("devin-name", Kind::Name, r"^devin-ai-integration\[bot\]$"),
+    ("devin-body", Kind::Body, r"Generated with \[Devin\]"),
+    // Google Jules.
+    (
+        "jules-co-author",
+        Kind::CoAuthor,
+        r"(?i)google-labs-jules\[bot\]",
+    ),
+    (
+        "jules-identity",
+        Kind::Email,
+        r"(?i)^\d+\+google-labs-jules\[bot\]@users\.noreply\.github\.com$",
+    ),
+    ("jules-name", Kind::Name, r"^google-labs-jules\[bot\]$"),
+    // Amazon Q Developer.
+    (
+        "amazon-q-co-author",
+        Kind::CoAuthor,
+        r"(?i)amazon-q-developer\[bot\]",
+    ),
+    (
+        "amazon-q-identity",
+        Kind::Email,
+        r"(?i)^\d+\+amazon-q-developer\[bot\]@users\.noreply\.github\.com$",
+    ),
+    ("amazon-q-name", Kind::Name, r"^amazon-q-developer\[bot\]$"),
+    // Project conventions: Linux kernel and Fedora (Assisted-by), OpenInfra and ASF
+    // (Generated-by), AI-assisted. Any value counts.
+    ("assisted-by", Kind::TrailerKey, "assisted-by"),
+    ("generated-by", Kind::TrailerKey, "generated-by"),
+    ("ai-assisted", Kind::TrailerKey, "ai-assisted"),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// A `Co-authored-by` trailer whose value matches.
+    CoAuthor,
+    /// Author or committer email.
+    Email,
+    /// Author or committer name.
+    Name,
+    /// A line of the message.
+    Body,
+    /// A trailer with this key, any value.
+    TrailerKey,
+}
+
+fn preset_rules(name: &str) -> Vec<Rule> {
+    match name {
+        PRESET_KNOWN_AGENTS => KNOWN_AGENTS
+            .iter()
+            .map(|&(id, kind, pattern)| {
+                // The patterns are constants checked by the `preset_patterns_compile` test.
+                let re = || Regex::new(pattern).expect("built-in pattern compiles");
+                let matcher = match kind {
+                    Kind::CoAuthor => Matcher::Trailer {
+                        key: "co-authored-by".into(),
+                        value: Some(re()),
+                    },
+                    Kind::Email => Matcher::Identity {
+                        field: IdentityField::AnyEmail,
+                        regex: re(),
+                    },
+                    Kind::Name => Matcher::Identity {
+                        field: IdentityField::AnyName,
+                        regex: re(),
+                    },
+                    Kind::Body => Matcher::Message(
+                        Regex::new(&format!("(?m){pattern}")).expect("built-in pattern compiles"),
+                    ),
+                    Kind::TrailerKey => Matcher::Trailer {
+                        key: pattern.into(),
+                        value: None,
+                    },
+                };
+                Rule {
+                    id: format!("{PRESET_KNOWN_AGENTS}:{id}"),
+                    matcher,
+                }
+            })
+            .collect(),
+        // config validation only lets known preset names through.
+        _ => Vec::new(),
+    }
+}
+
+impl Detector {
+    pub fn new(detect: &Detect) -> Detector {
+        let mut rules: Vec<Rule> = detect
+            .presets
+            .iter()
+            .flat_map(|p| preset_rules(p))
+            .collect();
+        rules.extend(detect.rules.iter().map(|r| Rule {
+            id: r.id.clone(),
+            matcher: r.matcher.clone(),
+        }));
+        Detector {
+            rules,
+            require: detect.require,
+        }
+    }
+
+    pub fn require(&self) -> Require {
+        self.require
+    }
+
+    /// Every rule that matches `commit`; under `all-commits` the list is never empty.
+    pub fn detect(&self, commit: &Commit, trailers: &[Trailer]) -> Vec<Match> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            if let Some(evidence) = evidence(&rule.matcher, commit, trailers) {
+                out.push(Match {
+                    rule: rule.id.clone(),
+                    evidence,
+                });
+            }
+        }
+        if self.require == Require::AllCommits {
+            out.push(Match {
+                rule: RULE_ALL_COMMITS.into(),
+                evidence: "policy requires every commit to be attested".into(),
+            });
+        }
+        out
+    }
+
+    /// The ids of all rules, for `--help`-style listings and tests.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.id.as_str())
+    }
+}
+
+fn evidence(matcher: &Matcher, c: &Commit, trailers: &[Trailer]) -> Option<String> {
+    match matcher {
+        Matcher::Trailer { key, value } => trailers
+            .iter()
+            .find(|t| {
+                t.key.eq_ignore_ascii_case(key)
+                    && value.as_ref().is_none_or(|re| re.is_match(&t.value))
+            })
+            .map(|t| format!("trailer \"{}: {}\"", t.key, t.value)),
+        Matcher::Identity { field, regex } => {
+            let candidates: &[(&str, &str)] = match field {
+                IdentityField::AuthorName => &[("author name", &c.author.name)],
+                IdentityField::AuthorEmail => &[("author email", &c.author.email)],
+                IdentityField::CommitterName => &[("committer name", &c.committer.name)],
+                IdentityField::CommitterEmail => &[("committer email", &c.committer.email)],
+                IdentityField::AnyName => &[
+                    ("author name", &c.author.name),
+                    ("committer name", &c.committer.name),
+                ],
+                IdentityField::AnyEmail => &[
+                    ("author email", &c.author.email),
+                    ("committer email", &c.committer.email),
+                ],
+            };
+            candidates
+                .iter()
+                .find(|(_, v)| regex.is_match(v))
+                .map(|(what, v)| format!("{what} \"{v}\""))
+        }
+        Matcher::Message(re) => re.find(&c.message).map(|m| {
+            let start = c.message[..m.start()]
+                .rfind('\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            let end = c.message[m.end()..]
+                .find('\n')
+                .map(|i| m.end() + i)
+                .unwrap_or(c.message.len());
+            let line: String = c.message[start..end].trim().chars().take(200).collect();
+            format!("message line \"{line}\"")
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::{ObjectId, Signature};
+    use crate::trailers::{parse, TrailerConfig};
+
+    fn commit(author: (&str, &str), committer: (&str, &str), message: &str) -> Commit {
+        let sig = |(n, e): (&str, &str)| Signature {
+            name: n.into(),
+            email: e.into(),
+            time: 0,
+        };
+        Commit {
+            id: ObjectId::zero(20),
+            tree: ObjectId::zero(20),
+            parents: vec![],
+            author: sig(author),
+            committer: sig(committer),
+            message: message.into(),
+        }
+    }
+
+    fn rules_for(c: &Commit, detect: &Detect) -> Vec<String> {
+        let t = parse(&c.message, &TrailerConfig::default());
+        Detector::new(detect)
+            .detect(c, &t)
+            .into_iter()
+            .map(|m| m.rule)
+            .collect()
+    }
+
+    fn known() -> Detect {
+        Detect {
+            presets: vec![PRESET_KNOWN_AGENTS.into()],
+            require: Require::AgentCommits,
+            rules: vec![],
+        }
+    }
+
+    #[test]
+    fn preset_patterns_compile() {
+        assert!(Detector::new(&known()).rule_ids().count() >= KNOWN_AGENTS.len());
+    }
+
+    #[test]
+    fn known_agents_table() {
+        let human = ("Ada", "ada@example.com");
+        type Case<'a> = (
+            (&'a str, &'a str),
+            (&'a str, &'a str),
+            &'a str,
+            &'a [&'a str],
+        );
+        let cases: &[Case] = &[
+            (human, human, "Fix bug\n\nDetails here.\n", &[]),
+            (human, human, "Fix\n\nCo-Authored-By: Claude Opus 4.5 <noreply@anthropic.com>\n", &["known-agents:claude-co-author"]),
+            (human, human, "Fix\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n", &["known-agents:claude-co-author", "known-agents:claude-code-body"]),
+            // A body line directly above the trailer makes git ignore the trailer block; the body rule still fires.
+            (human, human, "Fix\n\nGenerated with [Claude Code](https://claude.ai/code)\nCo-Authored-By: Claude <noreply@anthropic.com>\n", &["known-agents:claude-code-body"]),
+            (human, ("Ada (aider)", "ada@example.com"), "Fix\n", &["known-agents:aider-name"]),
+            (human, human, "Fix\n\nCo-authored-by: aider (gpt-4o) <aider@aider.chat>\n", &["known-agents:aider-co-author"]),
+            (("copilot-swe-agent[bot]", "198982749+Copilot@users.noreply.github.com"), human, "Fix\n", &["known-agents:copilot-identity", "known-agents:copilot-name"]),
+            (("Cursor Agent", "cursoragent@cursor.com"), human, "Fix\n", &["known-agents:cursor-identity"]),
+            (human, human, "Fix\n\nCo-authored-by: Codex <noreply@openai.com>\n", &["known-agents:codex-co-author"]),
+            (human, human, "Fix\n\nGenerated with [Devin](https://devin.ai)\n\nCo-Authored-By: Devin <158243242+devin-ai-integration[bot]@users.noreply.github.com>\n", &["known-agents:devin-co-author", "known-agents:devin-body"]),
+            (("google-labs-jules[bot]", "161369871+google-labs-jules[bot]@users.noreply.github.com"), human, "Fix\n", &["known-agents:jules-identity", "known-agents:jules-name"]),
+            (human, human, "Fix\n\nAssisted-by: Claude:claude-3-opus coccinelle\nSigned-off-by: Ada <ada@example.com>\n", &["known-agents:assisted-by"]),
+            (human, human, "Fix\n\ngenerated-by: some tool\n", &["known-agents:generated-by"]),
+            // The subject paragraph never holds trailers.
+            (human, human, "Assisted-by: Claude\n", &[]),
+            // A human co-author is not an agent.
+            (human, human, "Fix\n\nCo-authored-by: Bob <bob@example.com>\n", &[]),
+        ];
+        for (author, committer, message, expected) in cases {
+            let c = commit(*author, *committer, message);
+            let mut got = rules_for(&c, &known());
+            got.sort();
+            let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+            want.sort();
+            assert_eq!(got, want, "message {message:?}");
+        }
+    }
+
+    #[test]
+    fn evidence_names_the_line() {
+        let c = commit(
+            ("Ada", "a@x"),
+            ("Ada (aider)", "a@x"),
+            "Fix\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
+        );
+        let t = parse(&c.message, &TrailerConfig::default());
+        let m = Detector::new(&known()).detect(&c, &t);
+        assert!(m
+            .iter()
+            .any(|m| m.evidence == "trailer \"Co-Authored-By: Claude <noreply@anthropic.com>\""));
+        assert!(m
+            .iter()
+            .any(|m| m.evidence == "committer name \"Ada (aider)\""));
+    }
+
+    #[test]
+    fn all_commits_counts_every_commit() {
+        let d = Detect {
+            presets: vec![],
+            require: Require::AllCommits,
+            rules: vec![],
+        };
+        let c = commit(("Ada", "a@x"), ("Ada", "a@x"), "Plain\n");
+        assert_eq!(rules_for(&c, &d), vec![RULE_ALL_COMMITS.to_string()]);
+    }
+}

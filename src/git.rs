@@ -1,0 +1,909 @@
+//! The only module that touches repositories.
+//!
+//! Two backends behind one type: libgit2 (in-process, fast) for the repositories it can open,
+//! and the `git` command for the ones it cannot (SHA-256 object format, reftable: libgit2 1.9
+//! supports neither). Both read commits as raw objects and parse them here, so detection sees
+//! the same bytes whichever backend found them.
+//!
+//! Inside a pre-receive hook the pushed objects live in git's quarantine directory, named by
+//! `GIT_OBJECT_DIRECTORY` (with the real store in `GIT_ALTERNATE_OBJECT_DIRECTORIES`). We open
+//! the repository at `GIT_DIR` and add those directories as alternates ourselves instead of
+//! using libgit2's `FROM_ENV`, because `FROM_ENV` also applies `GIT_NAMESPACE` by moving the
+//! whole ref store, which loses packed refs (RESEARCH-git.md section 1); namespaces are applied
+//! here, by hand, in `full_ref`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::trailers::TrailerConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot open repository {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("object {0} not found in the repository (nor in the push's quarantine)")]
+    NotFound(String),
+    #[error("{id} is a {kind}, not a commit")]
+    NotACommit { id: String, kind: String },
+    #[error("malformed commit object {0}")]
+    MalformedCommit(String),
+    #[error("invalid object id {0:?}")]
+    BadId(String),
+    #[error("cannot resolve revision {0:?}")]
+    BadRevision(String),
+    #[error("git: {0}")]
+    Libgit2(#[from] git2::Error),
+    #[error("running git {args}: {message}")]
+    Command { args: String, message: String },
+}
+
+/// An object id in hex (40 characters for SHA-1, 64 for SHA-256), always lower case.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct ObjectId(String);
+
+impl ObjectId {
+    /// Parse a full hex id of either length.
+    pub fn parse(s: &str) -> Result<ObjectId, GitError> {
+        let ok = (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if ok {
+            Ok(ObjectId(s.to_ascii_lowercase()))
+        } else {
+            Err(GitError::BadId(s.chars().take(80).collect()))
+        }
+    }
+
+    /// The zero id for a hash of `bytes` bytes (20 or 32).
+    pub fn zero(bytes: usize) -> ObjectId {
+        ObjectId("0".repeat(bytes * 2))
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.bytes().all(|b| b == b'0')
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 7 characters, as `git log --oneline` shows.
+    pub fn short(&self) -> &str {
+        &self.0[..7]
+    }
+
+    fn to_git2(&self) -> Result<git2::Oid, GitError> {
+        git2::Oid::from_str(&self.0).map_err(|_| GitError::BadId(self.0.clone()))
+    }
+
+    fn from_git2(oid: git2::Oid) -> ObjectId {
+        ObjectId(oid.to_string())
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.0)
+    }
+}
+
+/// An author or committer line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Signature {
+    pub name: String,
+    pub email: String,
+    /// Seconds since the epoch, as recorded.
+    pub time: i64,
+}
+
+/// A parsed commit object.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub id: ObjectId,
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    pub author: Signature,
+    pub committer: Signature,
+    /// The message, decoded from its `encoding` (UTF-8 when absent; invalid bytes replaced).
+    pub message: String,
+}
+
+impl Commit {
+    /// The first line of the message.
+    pub fn subject(&self) -> &str {
+        self.message.lines().next().unwrap_or("").trim_end()
+    }
+
+    /// Parse a raw commit object (the bytes after git's object header).
+    pub fn parse(id: ObjectId, raw: &[u8]) -> Result<Commit, GitError> {
+        let name = id.to_string();
+        let bad = || GitError::MalformedCommit(name.clone());
+        let (headers, body) = match find(raw, b"\n\n") {
+            Some(i) => (&raw[..i], &raw[i + 2..]),
+            None => (raw, &raw[raw.len()..]),
+        };
+        let mut tree = None;
+        let mut parents = Vec::new();
+        let mut author = None;
+        let mut committer = None;
+        let mut encoding = None;
+        for line in headers.split(|&b| b == b'\n') {
+            if line.first() == Some(&b' ') {
+                continue; // continuation of a multi-line header (gpgsig, mergetag)
+            }
+            let (key, value) = match line.iter().position(|&b| b == b' ') {
+                Some(i) => (&line[..i], &line[i + 1..]),
+                None => (line, &line[line.len()..]),
+            };
+            match key {
+                b"tree" => {
+                    tree = Some(
+                        ObjectId::parse(std::str::from_utf8(value).map_err(|_| bad())?)
+                            .map_err(|_| bad())?,
+                    )
+                }
+                b"parent" => parents.push(
+                    ObjectId::parse(std::str::from_utf8(value).map_err(|_| bad())?)
+                        .map_err(|_| bad())?,
+                ),
+                b"author" => author = Some(parse_signature(value)),
+                b"committer" => committer = Some(parse_signature(value)),
+                b"encoding" => encoding = Some(String::from_utf8_lossy(value).into_owned()),
+                _ => {}
+            }
+        }
+        Ok(Commit {
+            id,
+            tree: tree.ok_or_else(bad)?,
+            parents,
+            author: author.ok_or_else(bad)?,
+            committer: committer.ok_or_else(bad)?,
+            message: decode(body, encoding.as_deref()),
+        })
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `Name <email> 1700000000 +0000`; git tolerates odd lines, and so do we.
+fn parse_signature(v: &[u8]) -> Signature {
+    let s = String::from_utf8_lossy(v);
+    let (name, rest) = match s.find('<') {
+        Some(i) => (s[..i].trim().to_string(), &s[i + 1..]),
+        None => (s.trim().to_string(), ""),
+    };
+    let (email, rest) = match rest.find('>') {
+        Some(i) => (rest[..i].trim().to_string(), &rest[i + 1..]),
+        None => (rest.trim().to_string(), ""),
+    };
+    let time = rest
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    Signature { name, email, time }
+}
+
+/// Decode a message the way `git log` would re-encode it for a UTF-8 terminal: UTF-8 as is,
+/// Latin-1 mapped byte for byte, anything else lossily.
+fn decode(body: &[u8], encoding: Option<&str>) -> String {
+    let latin1 = matches!(
+        encoding.map(|e| e.to_ascii_lowercase()).as_deref(),
+        Some("iso-8859-1" | "latin1" | "latin-1" | "iso8859-1")
+    );
+    if latin1 {
+        body.iter().map(|&b| b as char).collect()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    }
+}
+
+/// What kind of object an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    Commit,
+    Tag,
+    Tree,
+    Blob,
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Commit => "commit",
+            ObjectKind::Tag => "tag",
+            ObjectKind::Tree => "tree",
+            ObjectKind::Blob => "blob",
+        })
+    }
+}
+
+enum Backend {
+    Git2(git2::Repository),
+    Cli,
+}
+
+/// A repository, opened either from a hook's environment or from a path.
+pub struct Repo {
+    backend: Backend,
+    git_dir: PathBuf,
+    namespace: Option<String>,
+    /// Extra object directories (the quarantine) for the CLI backend's child processes.
+    object_env: Vec<(&'static str, OsString)>,
+}
+
+impl Repo {
+    /// Open the repository a hook runs in: `GIT_DIR` (or the current directory), plus the
+    /// push's quarantine from `GIT_OBJECT_DIRECTORY` / `GIT_ALTERNATE_OBJECT_DIRECTORIES`,
+    /// plus `GIT_NAMESPACE`.
+    pub fn open_from_env() -> Result<Repo, GitError> {
+        let git_dir = std::env::var_os("GIT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let git_dir = std::path::absolute(&git_dir).unwrap_or(git_dir);
+        let namespace = std::env::var("GIT_NAMESPACE")
+            .ok()
+            .filter(|n| !n.is_empty());
+        let mut object_env = Vec::new();
+        let mut alternates = Vec::new();
+        if let Some(dir) = std::env::var_os("GIT_OBJECT_DIRECTORY") {
+            alternates.push(PathBuf::from(&dir));
+            object_env.push(("GIT_OBJECT_DIRECTORY", dir));
+        }
+        if let Some(alts) = std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES") {
+            alternates.extend(std::env::split_paths(&alts));
+            object_env.push(("GIT_ALTERNATE_OBJECT_DIRECTORIES", alts));
+        }
+        if let Some(q) = std::env::var_os("GIT_QUARANTINE_PATH") {
+            object_env.push(("GIT_QUARANTINE_PATH", q));
+        }
+        let backend = match git2::Repository::open_ext(
+            &git_dir,
+            git2::RepositoryOpenFlags::NO_SEARCH,
+            std::iter::empty::<&Path>(),
+        ) {
+            Ok(repo) => {
+                {
+                    let odb = repo.odb()?;
+                    for alt in &alternates {
+                        let alt = std::path::absolute(alt).unwrap_or_else(|_| alt.clone());
+                        if alt.is_dir() {
+                            odb.add_disk_alternate(&alt.to_string_lossy())?;
+                        }
+                    }
+                }
+                Backend::Git2(repo)
+            }
+            Err(e) => Self::cli_fallback(&git_dir, e)?,
+        };
+        Ok(Repo {
+            backend,
+            git_dir,
+            namespace,
+            object_env,
+        })
+    }
+
+    /// Open a repository by path (bare or not), or discover it from the current directory.
+    pub fn open(path: Option<&Path>) -> Result<Repo, GitError> {
+        let start = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        match git2::Repository::open_ext(
+            &start,
+            git2::RepositoryOpenFlags::empty(),
+            std::iter::empty::<&Path>(),
+        ) {
+            Ok(repo) => {
+                let git_dir = repo.path().to_path_buf();
+                Ok(Repo {
+                    backend: Backend::Git2(repo),
+                    git_dir,
+                    namespace: None,
+                    object_env: Vec::new(),
+                })
+            }
+            Err(e) => {
+                let out = Command::new("git")
+                    .arg("-C")
+                    .arg(&start)
+                    .args(["rev-parse", "--absolute-git-dir"])
+                    .stderr(Stdio::null())
+                    .output()
+                    .map_err(|io| GitError::Open {
+                        path: start.clone(),
+                        source: Box::new(io),
+                    })?;
+                if !out.status.success() {
+                    return Err(GitError::Open {
+                        path: start,
+                        source: Box::new(e),
+                    });
+                }
+                let git_dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                let backend = Self::cli_fallback(&git_dir, e)?;
+                Ok(Repo {
+                    backend,
+                    git_dir,
+                    namespace: None,
+                    object_env: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// libgit2 could not open it; use `git` itself if git can (SHA-256, reftable).
+    fn cli_fallback(git_dir: &Path, err: git2::Error) -> Result<Backend, GitError> {
+        let ok = Command::new("git")
+            .arg("--git-dir")
+            .arg(git_dir)
+            .args(["rev-parse", "--git-dir"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            Ok(Backend::Cli)
+        } else {
+            Err(GitError::Open {
+                path: git_dir.to_path_buf(),
+                source: Box::new(err),
+            })
+        }
+    }
+
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The stored name of a namespace-relative ref name.
+    pub fn full_ref(&self, name: &str) -> String {
+        match &self.namespace {
+            Some(ns) => {
+                let mut out = String::new();
+                for part in ns.split('/').filter(|p| !p.is_empty()) {
+                    out.push_str("refs/namespaces/");
+                    out.push_str(part);
+                    out.push('/');
+                }
+                out.push_str(name);
+                out
+            }
+            None => name.to_string(),
+        }
+    }
+
+    /// Length of object ids in bytes (20 for SHA-1, 32 for SHA-256).
+    pub fn hash_bytes(&self) -> usize {
+        match &self.backend {
+            Backend::Git2(_) => 20,
+            Backend::Cli => {
+                if self.config_string("extensions.objectformat").as_deref() == Some("sha256") {
+                    32
+                } else {
+                    20
+                }
+            }
+        }
+    }
+
+    fn git(&self) -> Command {
+        let mut c = Command::new("git");
+        c.arg("--git-dir").arg(&self.git_dir);
+        for (k, v) in &self.object_env {
+            c.env(k, v);
+        }
+        // Namespaces are applied by hand (full_ref); never let git apply it a second time.
+        c.env_remove("GIT_NAMESPACE");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Result<std::process::Output, GitError> {
+        self.git()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| GitError::Command {
+                args: args.join(" "),
+                message: e.to_string(),
+            })
+    }
+
+    fn run_ok(&self, args: &[&str]) -> Result<String, GitError> {
+        let out = self.run(args)?;
+        if !out.status.success() {
+            return Err(GitError::Command {
+                args: args.join(" "),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A config value of the repository (its own, global and system config).
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        match &self.backend {
+            Backend::Git2(repo) => repo.config().ok()?.get_string(key).ok(),
+            Backend::Cli => {
+                let out = self.run(&["config", "--get", key]).ok()?;
+                out.status.success().then(|| {
+                    String::from_utf8_lossy(&out.stdout)
+                        .trim_end_matches('\n')
+                        .to_string()
+                })
+            }
+        }
+    }
+
+    /// How this repository's config changes trailer parsing.
+    pub fn trailer_config(&self) -> TrailerConfig {
+        match &self.backend {
+            Backend::Git2(repo) => match repo.config() {
+                Ok(cfg) => TrailerConfig::from_git_config(&cfg),
+                Err(_) => TrailerConfig::default(),
+            },
+            Backend::Cli => {
+                let mut tc = TrailerConfig::default();
+                if let Some(s) = self.config_string("trailer.separators") {
+                    tc.separators = s;
+                }
+                if let Some(c) = self
+                    .config_string("core.commentstring")
+                    .or_else(|| self.config_string("core.commentchar"))
+                {
+                    if c != "auto" && !c.is_empty() {
+                        tc.comment = c;
+                    }
+                }
+                if let Ok(list) = self.run_ok(&["config", "--get-regexp", r"^trailer\..*\."]) {
+                    for line in list.lines() {
+                        let (name, value) = line.split_once(' ').unwrap_or((line, ""));
+                        let Some(rest) = name.strip_prefix("trailer.") else {
+                            continue;
+                        };
+                        let Some((alias, var)) = rest.rsplit_once('.') else {
+                            continue;
+                        };
+                        let key = if var == "key" {
+                            value.to_string()
+                        } else {
+                            alias.to_string()
+                        };
+                        if !tc
+                            .configured_keys
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(&key))
+                        {
+                            tc.configured_keys.push(key);
+                        }
+                    }
+                }
+                tc
+            }
+        }
+    }
+
+    /// The target of a namespace-relative ref (symbolic refs followed), if it exists.
+    pub fn ref_target(&self, name: &str) -> Result<Option<ObjectId>, GitError> {
+        let full = self.full_ref(name);
+        match &self.backend {
+            Backend::Git2(repo) => match repo.find_reference(&full) {
+                Ok(r) => Ok(r.resolve()?.target().map(ObjectId::from_git2)),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+            Backend::Cli => {
+                let out = self.run(&["rev-parse", "--verify", "-q", &full])?;
+                if out.status.success() {
+                    Ok(Some(ObjectId::parse(
+                        String::from_utf8_lossy(&out.stdout).trim(),
+                    )?))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Every ref (namespace-relative names) for which `keep` holds, with its target.
+    pub fn refs(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<(String, ObjectId)>, GitError> {
+        let prefix = self.full_ref("");
+        let mut out = Vec::new();
+        match &self.backend {
+            Backend::Git2(repo) => {
+                for r in repo.references()? {
+                    let r = r?;
+                    let Some(name) = r.name() else { continue };
+                    let Some(rel) = name.strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    if !rel.starts_with("refs/") || !keep(rel) {
+                        continue;
+                    }
+                    if let Some(t) = r.resolve()?.target() {
+                        out.push((rel.to_string(), ObjectId::from_git2(t)));
+                    }
+                }
+            }
+            Backend::Cli => {
+                let text = self.run_ok(&[
+                    "for-each-ref",
+                    "--format=%(objectname) %(refname)",
+                    &format!("{prefix}refs/"),
+                ])?;
+                for line in text.lines() {
+                    let Some((id, name)) = line.split_once(' ') else {
+                        continue;
+                    };
+                    let Some(rel) = name.strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    if keep(rel) {
+                        out.push((rel.to_string(), ObjectId::parse(id)?));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The kind of an object, or None when it does not exist.
+    pub fn object_kind(&self, id: &ObjectId) -> Result<Option<ObjectKind>, GitError> {
+        match &self.backend {
+            Backend::Git2(repo) => {
+                let odb = repo.odb()?;
+                match odb.read_header(id.to_git2()?) {
+                    Ok((_, kind)) => Ok(Some(match kind {
+                        git2::ObjectType::Commit => ObjectKind::Commit,
+                        git2::ObjectType::Tag => ObjectKind::Tag,
+                        git2::ObjectType::Tree => ObjectKind::Tree,
+                        _ => ObjectKind::Blob,
+                    })),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Backend::Cli => {
+                let out = self.run(&["cat-file", "-t", id.as_str()])?;
+                if !out.status.success() {
+                    return Ok(None);
+                }
+                Ok(Some(match String::from_utf8_lossy(&out.stdout).trim() {
+                    "commit" => ObjectKind::Commit,
+                    "tag" => ObjectKind::Tag,
+                    "tree" => ObjectKind::Tree,
+                    _ => ObjectKind::Blob,
+                }))
+            }
+        }
+    }
+
+    /// Peel tags until a commit; an error if the chain ends in something else.
+    pub fn peel_to_commit(&self, id: &ObjectId) -> Result<ObjectId, GitError> {
+        let mut cur = id.clone();
+        for _ in 0..64 {
+            match self.object_kind(&cur)? {
+                None => return Err(GitError::NotFound(cur.to_string())),
+                Some(ObjectKind::Commit) => return Ok(cur),
+                Some(ObjectKind::Tag) => {
+                    let raw = self.read_raw(&cur)?;
+                    let target = raw
+                        .split(|&b| b == b'\n')
+                        .find_map(|l| l.strip_prefix(b"object "))
+                        .ok_or_else(|| GitError::MalformedCommit(cur.to_string()))?;
+                    cur = ObjectId::parse(&String::from_utf8_lossy(target))?;
+                }
+                Some(kind) => {
+                    return Err(GitError::NotACommit {
+                        id: id.to_string(),
+                        kind: kind.to_string(),
+                    })
+                }
+            }
+        }
+        Err(GitError::NotACommit {
+            id: id.to_string(),
+            kind: "tag chain too deep".into(),
+        })
+    }
+
+    /// The raw bytes of an object (without git's header).
+    pub fn read_raw(&self, id: &ObjectId) -> Result<Vec<u8>, GitError> {
+        match &self.backend {
+            Backend::Git2(repo) => {
+                let odb = repo.odb()?;
+                let result = match odb.read(id.to_git2()?) {
+                    Ok(obj) => Ok(obj.data().to_vec()),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                        Err(GitError::NotFound(id.to_string()))
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                result
+            }
+            Backend::Cli => {
+                let mut batch = CatFile::start(self)?;
+                batch
+                    .read(id)?
+                    .map(|(_, data)| data)
+                    .ok_or_else(|| GitError::NotFound(id.to_string()))
+            }
+        }
+    }
+
+    pub fn commit(&self, id: &ObjectId) -> Result<Commit, GitError> {
+        let raw = self.read_raw(id)?;
+        Commit::parse(id.clone(), &raw)
+    }
+
+    /// Is `ancestor` reachable from `descendant` (or equal to it)?
+    pub fn is_ancestor(
+        &self,
+        ancestor: &ObjectId,
+        descendant: &ObjectId,
+    ) -> Result<bool, GitError> {
+        if ancestor == descendant {
+            return Ok(true);
+        }
+        match &self.backend {
+            Backend::Git2(repo) => {
+                Ok(repo.graph_descendant_of(descendant.to_git2()?, ancestor.to_git2()?)?)
+            }
+            Backend::Cli => {
+                let out = self.run(&[
+                    "merge-base",
+                    "--is-ancestor",
+                    ancestor.as_str(),
+                    descendant.as_str(),
+                ])?;
+                match out.status.code() {
+                    Some(0) => Ok(true),
+                    Some(1) => Ok(false),
+                    _ => Err(GitError::Command {
+                        args: "merge-base --is-ancestor".into(),
+                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Visit every commit reachable from `tip` and from none of `hide`, newest first;
+    /// `visit` returns false to stop early.
+    pub fn walk(
+        &self,
+        tip: &ObjectId,
+        hide: &[ObjectId],
+        visit: &mut dyn FnMut(Commit) -> bool,
+    ) -> Result<(), GitError> {
+        match &self.backend {
+            Backend::Git2(repo) => {
+                let mut walk = repo.revwalk()?;
+                walk.push(tip.to_git2()?)?;
+                for h in hide {
+                    walk.hide(h.to_git2()?)?;
+                }
+                let odb = repo.odb()?;
+                for oid in walk {
+                    let oid = oid?;
+                    let obj = odb.read(oid)?;
+                    if !visit(Commit::parse(ObjectId::from_git2(oid), obj.data())?) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Backend::Cli => {
+                let mut args = vec!["rev-list".to_string(), tip.to_string()];
+                args.extend(hide.iter().map(|h| format!("^{h}")));
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                let ids = self.run_ok(&argv)?;
+                let mut batch = CatFile::start(self)?;
+                for line in ids.lines() {
+                    let id = ObjectId::parse(line)?;
+                    let (_, data) = batch
+                        .read(&id)?
+                        .ok_or_else(|| GitError::NotFound(id.to_string()))?;
+                    if !visit(Commit::parse(id, &data)?) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The commits a `git rev-list` range names (`main`, `A..B`, `A...B`, `^A B`), newest first.
+    pub fn rev_list(&self, specs: &[String]) -> Result<Vec<ObjectId>, GitError> {
+        let mut args = vec!["rev-list".to_string()];
+        args.extend(specs.iter().cloned());
+        args.push("--".into());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.run(&argv)?;
+        if !out.status.success() {
+            return Err(GitError::BadRevision(format!(
+                "{} ({})",
+                specs.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(ObjectId::parse)
+            .collect()
+    }
+
+    /// Resolve a revision (`HEAD`, `main~2`, an id) to a full object id.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId, GitError> {
+        match &self.backend {
+            Backend::Git2(repo) => {
+                let obj = repo
+                    .revparse_single(rev)
+                    .map_err(|_| GitError::BadRevision(rev.to_string()))?;
+                Ok(ObjectId::from_git2(obj.id()))
+            }
+            Backend::Cli => {
+                let out =
+                    self.run(&["rev-parse", "--verify", "-q", &format!("{rev}^{{object}}")])?;
+                if !out.status.success() {
+                    return Err(GitError::BadRevision(rev.to_string()));
+                }
+                ObjectId::parse(String::from_utf8_lossy(&out.stdout).trim())
+            }
+        }
+    }
+}
+
+/// A `git cat-file --batch` process for the CLI backend.
+struct CatFile {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl CatFile {
+    fn start(repo: &Repo) -> Result<CatFile, GitError> {
+        let err = |e: std::io::Error| GitError::Command {
+            args: "cat-file --batch".into(),
+            message: e.to_string(),
+        };
+        let mut child = repo
+            .git()
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(err)?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| err(std::io::Error::other("no stdin")))?;
+        let stdout = BufReader::new(
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| err(std::io::Error::other("no stdout")))?,
+        );
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    fn read(&mut self, id: &ObjectId) -> Result<Option<(String, Vec<u8>)>, GitError> {
+        let err = |e: std::io::Error| GitError::Command {
+            args: "cat-file --batch".into(),
+            message: e.to_string(),
+        };
+        writeln!(self.stdin, "{id}").map_err(err)?;
+        self.stdin.flush().map_err(err)?;
+        let mut header = String::new();
+        self.stdout.read_line(&mut header).map_err(err)?;
+        let parts: Vec<&str> = header.split_whitespace().collect();
+        if parts.len() == 2 && parts[1] == "missing" {
+            return Ok(None);
+        }
+        if parts.len() != 3 {
+            return Err(err(std::io::Error::other(format!(
+                "unexpected cat-file header {header:?}"
+            ))));
+        }
+        let size: usize = parts[2]
+            .parse()
+            .map_err(|_| err(std::io::Error::other("bad size")))?;
+        let mut data = vec![0; size + 1];
+        self.stdout.read_exact(&mut data).map_err(err)?;
+        data.pop();
+        Ok(Some((parts[1].to_string(), data)))
+    }
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_ids() {
+        assert!(ObjectId::parse(&"a".repeat(40)).is_ok());
+        assert!(ObjectId::parse(&"A".repeat(64)).is_ok());
+        assert!(ObjectId::parse(&"a".repeat(41)).is_err());
+        assert!(ObjectId::parse("xyz").is_err());
+        assert!(ObjectId::parse(&"g".repeat(40)).is_err());
+        assert!(ObjectId::zero(32).is_zero());
+        assert_eq!(ObjectId::zero(20).as_str().len(), 40);
+    }
+
+    #[test]
+    fn parses_raw_commits() {
+        let raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent 1111111111111111111111111111111111111111\nauthor A U Thor <a@example.com> 1700000000 +0100\ncommitter Copilot (aider) <c@example.com> 1700000001 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n\nSubject line\n\nBody\n";
+        let c = Commit::parse(ObjectId::zero(20), raw).unwrap();
+        assert_eq!(c.author.email, "a@example.com");
+        assert_eq!(c.author.time, 1_700_000_000);
+        assert_eq!(c.committer.name, "Copilot (aider)");
+        assert_eq!(c.parents.len(), 1);
+        assert_eq!(c.subject(), "Subject line");
+        assert_eq!(c.message, "Subject line\n\nBody\n");
+    }
+
+    #[test]
+    fn latin1_messages_decode() {
+        let raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\nencoding ISO-8859-1\n\nCaf\xe9\n";
+        assert_eq!(
+            Commit::parse(ObjectId::zero(20), raw).unwrap().message,
+            "Caf\u{e9}\n"
+        );
+    }
+
+    #[test]
+    fn malformed_commits_are_errors() {
+        assert!(Commit::parse(ObjectId::zero(20), b"").is_err());
+        assert!(Commit::parse(ObjectId::zero(20), b"tree nothex\n\nx").is_err());
+        assert!(Commit::parse(
+            ObjectId::zero(20),
+            b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nno author"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn namespaces_prefix_refs() {
+        let repo = Repo {
+            backend: Backend::Cli,
+            git_dir: PathBuf::from("."),
+            namespace: Some("a/b".into()),
+            object_env: vec![],
+        };
+        assert_eq!(
+            repo.full_ref("refs/heads/main"),
+            "refs/namespaces/a/refs/namespaces/b/refs/heads/main"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Running as a server hook: read the updates, load the policy, decide every ref, write the
+//! audit log, tell the pusher. Whatever goes wrong here refuses the push (fail closed): a broken
+//! policy refuses everything, because we cannot know what is protected.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::audit;
+use crate::config::{self, Policy, PolicyError};
+use crate::git::Repo;
+use crate::hook::{self, Code, Evaluator, NoAttestations, RefDecision, RefUpdate};
+
+/// Exit codes of the hook commands.
+pub const EXIT_ACCEPT: u8 = 0;
+pub const EXIT_REFUSE: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Which hook we run as (recorded in the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    PreReceive,
+    Update,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::PreReceive => "pre-receive",
+            Mode::Update => "update",
+        }
+    }
+}
+
+/// The line prefix GitLab shows to the pusher.
+pub fn message_prefix() -> &'static str {
+    if std::env::var_os("GL_ID").is_some() {
+        "GL-HOOK-ERR: "
+    } else {
+        ""
+    }
+}
+
+/// Find and load the policy for `repo`.
+pub fn load_policy(
+    explicit: Option<&Path>,
+    repo: Option<&Repo>,
+    git_dir: Option<&Path>,
+) -> Result<Policy, PolicyError> {
+    let from_git_config = repo.and_then(|r| r.config_string("agentgate.config"));
+    let path = config::locate(explicit, from_git_config, git_dir)?;
+    Policy::load(&path)
+}
+
+/// The audit log a policy names, or `$GIT_DIR/agentgate/audit.jsonl`.
+pub fn audit_path(policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
+    policy
+        .and_then(|p| p.audit_log.clone())
+        .unwrap_or_else(|| git_dir.join("agentgate").join("audit.jsonl"))
+}
+
+/// Run as a hook over `updates` (already parsed) or a stdin parse error. Writes messages to
+/// `err`, returns the exit code.
+pub fn run_hook(
+    mode: Mode,
+    config: Option<&Path>,
+    input: Result<Vec<RefUpdate>, hook::StdinError>,
+    err: &mut dyn Write,
+) -> u8 {
+    let prefix = message_prefix();
+    let git_dir = std::env::var_os("GIT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let git_dir = std::path::absolute(&git_dir).unwrap_or(git_dir);
+
+    let updates = match input {
+        Ok(u) => u,
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "{prefix}agentgate: refused [{}] {e}",
+                Code::StdinMalformed.as_str()
+            );
+            let _ = writeln!(err, "{prefix}  the hook expects \"<old-id> <new-id> <ref>\" lines from git; nothing was updated");
+            return EXIT_REFUSE;
+        }
+    };
+
+    let repo = Repo::open_from_env();
+    let policy = load_policy(config, repo.as_ref().ok(), Some(&git_dir));
+    let pusher = audit::pusher();
+
+    let (decisions, exit) = match (&repo, &policy) {
+        (_, Err(e)) => {
+            let code = Code::from_policy_error(e);
+            let headline =
+                "the agentgate policy cannot be loaded, so every push is refused".to_string();
+            let details = vec![format!("{e:#}")];
+            let fix = vec!["this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)".into()];
+            let d = updates
+                .iter()
+                .map(|u| {
+                    RefDecision::refused(
+                        u.clone(),
+                        code,
+                        headline.clone(),
+                        details.clone(),
+                        fix.clone(),
+                    )
+                })
+                .collect();
+            (d, EXIT_CONFIG)
+        }
+        (Err(e), Ok(_)) => {
+            let headline = format!("cannot open the repository: {}", error_chain(e));
+            let d = updates
+                .iter()
+                .map(|u| {
+                    RefDecision::refused(
+                        u.clone(),
+                        Code::GitError,
+                        headline.clone(),
+                        vec![],
+                        vec!["ask the Git server admin to check the repository".into()],
+                    )
+                })
+                .collect();
+            (d, EXIT_REFUSE)
+        }
+        (Ok(repo), Ok(policy)) => {
+            let source = NoAttestations {
+                notes_ref: policy.attest.notes_ref.clone(),
+            };
+            let eval = Evaluator::new(repo, policy, &source);
+            let d: Vec<RefDecision> = updates.iter().map(|u| eval.decide(u)).collect();
+            let exit = if d.iter().all(RefDecision::accepted) {
+                EXIT_ACCEPT
+            } else {
+                EXIT_REFUSE
+            };
+            (d, exit)
+        }
+    };
+
+    let policy_ok = policy.as_ref().ok();
+    let log = audit_path(policy_ok, &git_dir);
+    let records = audit::records(
+        &decisions,
+        &git_dir,
+        mode.as_str(),
+        &pusher,
+        policy_ok.map(|p| p.source.as_path()),
+        policy_ok.map(|p| p.digest.as_str()),
+    );
+    if let Err(e) = audit::append(&log, &records) {
+        let _ = write!(err, "{}", hook::render(&decisions, prefix));
+        let _ = writeln!(
+            err,
+            "{prefix}agentgate: refused [{}] {}; no decision is made without an audit record",
+            Code::AuditFailed.as_str(),
+            error_chain(&e)
+        );
+        return if exit == EXIT_CONFIG {
+            EXIT_CONFIG
+        } else {
+            EXIT_REFUSE
+        };
+    }
+    let _ = write!(err, "{}", hook::render(&decisions, prefix));
+    exit
+}
+
+/// `e` and its causes, joined by ": ".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
