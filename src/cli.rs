@@ -295,6 +295,15 @@ pub fn decision_json(d: &RefDecision) -> serde_json::Value {
     })
 }
 
+/// One line of `inspect --json`, keys in the documented order.
+#[derive(serde::Serialize)]
+struct InspectLine<'a> {
+    commit: &'a ObjectId,
+    trailers: &'a [crate::trailers::Trailer],
+    agent: bool,
+    rules: Vec<&'a str>,
+}
+
 fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let repo = Repo::open(a.repo.as_deref())?;
     let detect = match push::load_policy(a.config.as_deref(), Some(&repo), Some(repo.git_dir())) {
@@ -316,13 +325,13 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
         let trailers = crate::trailers::parse(&c.message, &tc);
         let matches = detector.detect(&c, &trailers);
         if a.json {
-            let v = serde_json::json!({
-                "commit": c.id,
-                "trailers": trailers,
-                "agent": !matches.is_empty(),
-                "rules": matches.iter().map(|m| m.rule.as_str()).collect::<Vec<_>>(),
-            });
-            serde_json::to_writer(&mut out, &v)?;
+            let line = InspectLine {
+                commit: &c.id,
+                trailers: &trailers,
+                agent: !matches.is_empty(),
+                rules: matches.iter().map(|m| m.rule.as_str()).collect(),
+            };
+            serde_json::to_writer(&mut out, &line)?;
             writeln!(out)?;
         } else {
             let tag = if matches.is_empty() { "human" } else { "AGENT" };

@@ -127,6 +127,10 @@ pub fn run_hook(
             (d, EXIT_REFUSE)
         }
         (Ok(repo), Ok(policy)) => {
+            // Lets the tests prove that a panic refuses the push; it can only ever refuse.
+            if std::env::var_os("AGENTGATE_DANGER_TEST_PANIC").is_some() {
+                panic!("AGENTGATE_DANGER_TEST_PANIC is set");
+            }
             let source = NoAttestations {
                 notes_ref: policy.attest.notes_ref.clone(),
             };

@@ -1,0 +1,207 @@
+//! Shared harness for integration tests: real `git` in temporary directories, isolated from the
+//! machine's git configuration, with fixed dates, and bare "server" repositories that have the
+//! agentgate hook installed.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const AGENTGATE: &str = env!("CARGO_BIN_EXE_agentgate");
+
+pub const POLICY: &str = r#"version = 1
+[protect]
+refs = ["refs/heads/main", "refs/heads/release/*", "refs/tags/v*"]
+[detect]
+presets = ["known-agents"]
+"#;
+
+pub const HUMAN: (&str, &str) = ("Ada Lovelace", "ada@example.com");
+pub const CLAUDE_TRAILER: &str = "Co-Authored-By: Claude <noreply@anthropic.com>";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        Env { dir, home }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command isolated from the machine's git config and environment.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_NAMESPACE",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "AGENTGATE_CONFIG",
+            "GL_ID",
+            "GL_USERNAME",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T12:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T12:00:00Z")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd("git")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run git")
+    }
+
+    pub fn git_ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn agentgate(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd(AGENTGATE)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run agentgate")
+    }
+
+    /// A bare server repository named `name` with `policy` and the hook installed.
+    pub fn server_with(
+        &self,
+        name: &str,
+        policy: &str,
+        init_args: &[&str],
+        install_args: &[&str],
+    ) -> PathBuf {
+        let server = self.path().join(name);
+        let mut args = vec!["init", "-q", "--bare", "-b", "main"];
+        args.extend_from_slice(init_args);
+        args.push(server.to_str().unwrap());
+        self.git_ok(self.path(), &args);
+        std::fs::write(server.join("agentgate.toml"), policy).unwrap();
+        let mut args = vec!["install", "--repo", server.to_str().unwrap()];
+        args.extend_from_slice(install_args);
+        let out = self.agentgate(self.path(), &args);
+        assert!(
+            out.status.success(),
+            "install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    pub fn server(&self, name: &str) -> PathBuf {
+        self.server_with(name, POLICY, &[], &[])
+    }
+
+    /// A clone of `server` in `name`, on branch main.
+    pub fn clone(&self, server: &Path, name: &str) -> PathBuf {
+        let url = format!("file://{}", server.display());
+        self.git_ok(self.path(), &["clone", "-q", &url, name]);
+        let work = self.path().join(name);
+        let _ = self.git(&work, &["checkout", "-q", "-b", "main"]);
+        work
+    }
+
+    /// Commit a change to `file` with `message` as `author` (also the committer).
+    pub fn commit_as(
+        &self,
+        work: &Path,
+        author: (&str, &str),
+        committer: (&str, &str),
+        file: &str,
+        message: &str,
+    ) -> String {
+        let path = work.join(file);
+        let mut content = std::fs::read_to_string(&path).unwrap_or_default();
+        content.push_str(message);
+        content.push('\n');
+        std::fs::write(&path, content).unwrap();
+        self.git_ok(work, &["add", file]);
+        let out = self
+            .cmd("git")
+            .current_dir(work)
+            .args(["commit", "-q", "--cleanup=verbatim", "-m", message])
+            .env("GIT_AUTHOR_NAME", author.0)
+            .env("GIT_AUTHOR_EMAIL", author.1)
+            .env("GIT_COMMITTER_NAME", committer.0)
+            .env("GIT_COMMITTER_EMAIL", committer.1)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "commit failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.git_ok(work, &["rev-parse", "HEAD"])
+    }
+
+    pub fn commit(&self, work: &Path, file: &str, message: &str) -> String {
+        self.commit_as(work, HUMAN, HUMAN, file, message)
+    }
+
+    pub fn agent_commit(&self, work: &Path, file: &str, subject: &str) -> String {
+        self.commit(work, file, &format!("{subject}\n\n{CLAUDE_TRAILER}\n"))
+    }
+
+    /// `git push` with extra args; returns (accepted, stderr).
+    pub fn push(&self, work: &Path, args: &[&str]) -> (bool, String) {
+        let mut a = vec!["push"];
+        a.extend_from_slice(args);
+        let out = self.git(work, &a);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn rev(&self, repo: &Path, rev: &str) -> Option<String> {
+        let out = self.git(repo, &["rev-parse", "--verify", "-q", rev]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The audit log of a server using the default location.
+    pub fn audit(&self, server: &Path) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(server.join("agentgate/audit.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line {l:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
