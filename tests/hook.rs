@@ -392,6 +392,7 @@ fn git_daemon_push() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(pushed.0, "{}", pushed.1);
+    assert!(env.rev(&server, "refs/heads/main").is_some());
     env.agent_commit(&work, "a.txt", "Agent over git://");
     let (ok, err) = env.push(&work, &["origin", "main"]);
     let _ = daemon.kill();
