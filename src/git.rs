@@ -655,6 +655,46 @@ impl Repo {
         Commit::parse(id.clone(), &raw)
     }
 
+    /// The note on `target` in the notes commit `notes` (any fanout), if there is one.
+    pub fn note_at(
+        &self,
+        notes: &ObjectId,
+        target: &ObjectId,
+    ) -> Result<Option<Vec<u8>>, GitError> {
+        let raw = self.read_raw(notes)?;
+        let tree = raw
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(|l| l.strip_prefix(b"tree "))
+            .ok_or_else(|| GitError::MalformedCommit(notes.to_string()))?;
+        let mut tree = ObjectId::parse(&String::from_utf8_lossy(tree))?;
+        // Notes trees fan out by two hex digits per level as they grow: "ab/cdef..." (git's notes.c).
+        let mut rest = target.as_str();
+        loop {
+            let entries = parse_tree(&self.read_raw(&tree)?, tree.as_str().len() / 2)
+                .ok_or_else(|| GitError::MalformedCommit(tree.to_string()))?;
+            if let Some(e) = entries
+                .iter()
+                .find(|e| e.name == rest.as_bytes() && !e.is_tree)
+            {
+                return Ok(Some(self.read_raw(&e.id)?));
+            }
+            if rest.len() <= 2 {
+                return Ok(None);
+            }
+            match entries
+                .iter()
+                .find(|e| e.name == rest.as_bytes()[..2] && e.is_tree)
+            {
+                Some(e) => {
+                    tree = e.id.clone();
+                    rest = &rest[2..];
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// Is `ancestor` reachable from `descendant` (or equal to it)?
     pub fn is_ancestor(
         &self,
@@ -771,6 +811,32 @@ impl Repo {
             }
         }
     }
+}
+
+struct TreeEntry {
+    name: Vec<u8>,
+    id: ObjectId,
+    is_tree: bool,
+}
+
+/// Parse a raw tree object: `<mode> SP <name> NUL <raw id>` repeated.
+fn parse_tree(raw: &[u8], id_bytes: usize) -> Option<Vec<TreeEntry>> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let sp = rest.iter().position(|&b| b == b' ')?;
+        let mode = &rest[..sp];
+        let nul = sp + 1 + rest[sp + 1..].iter().position(|&b| b == 0)?;
+        let name = rest[sp + 1..nul].to_vec();
+        let id = rest.get(nul + 1..nul + 1 + id_bytes)?;
+        out.push(TreeEntry {
+            name,
+            id: ObjectId(hex::encode(id)),
+            is_tree: mode == b"40000",
+        });
+        rest = &rest[nul + 1 + id_bytes..];
+    }
+    Some(out)
 }
 
 /// A `git cat-file --batch` process for the CLI backend.
@@ -891,6 +957,101 @@ mod tests {
             b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nno author"
         )
         .is_err());
+    }
+
+    fn git(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+        let mut c = Command::new("git");
+        c.current_dir(dir)
+            .args(args)
+            .env("HOME", dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@x")
+            .env("GIT_COMMITTER_NAME", "A")
+            .env("GIT_COMMITTER_EMAIL", "a@x")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .env_remove("GIT_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn notes_flat_and_fanned_out() {
+        for format in ["sha1", "sha256"] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            git(
+                d,
+                &["init", "-q", &format!("--object-format={format}")],
+                None,
+            );
+            git(d, &["commit", "-q", "--allow-empty", "-m", "one"], None);
+            let one = git(d, &["rev-parse", "HEAD"], None);
+            git(d, &["commit", "-q", "--allow-empty", "-m", "two"], None);
+            let two = git(d, &["rev-parse", "HEAD"], None);
+            git(
+                d,
+                &[
+                    "notes",
+                    "--ref",
+                    "refs/notes/agentgate",
+                    "add",
+                    "-m",
+                    "flat note",
+                    &one,
+                ],
+                None,
+            );
+            let notes = git(d, &["rev-parse", "refs/notes/agentgate"], None);
+            // A fanned-out notes tree by hand: <2 hex>/<rest>, as git writes large notes trees.
+            let blob = git(d, &["hash-object", "-w", "--stdin"], Some("fanned note\n"));
+            let inner = git(
+                d,
+                &["mktree"],
+                Some(&format!("100644 blob {blob}\t{}\n", &two[2..])),
+            );
+            let outer = git(
+                d,
+                &["mktree"],
+                Some(&format!("040000 tree {inner}\t{}\n", &two[..2])),
+            );
+            let fanned = git(d, &["commit-tree", &outer, "-m", "notes"], None);
+
+            let repo = Repo::open(Some(d)).unwrap();
+            let id = |s: &str| ObjectId::parse(s).unwrap();
+            assert_eq!(
+                repo.note_at(&id(&notes), &id(&one)).unwrap().as_deref(),
+                Some(&b"flat note\n"[..]),
+                "{format}"
+            );
+            assert_eq!(
+                repo.note_at(&id(&notes), &id(&two)).unwrap(),
+                None,
+                "{format}"
+            );
+            assert_eq!(
+                repo.note_at(&id(&fanned), &id(&two)).unwrap().as_deref(),
+                Some(&b"fanned note\n"[..]),
+                "{format}"
+            );
+            assert_eq!(
+                repo.note_at(&id(&fanned), &id(&one)).unwrap(),
+                None,
+                "{format}"
+            );
+        }
     }
 
     #[test]
