@@ -63,6 +63,9 @@ pub fn pusher() -> Pusher {
 
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
+    /// `sha256:<hex>` of the previous line's bytes (without its newline); null for the first
+    /// line of a log. A deleted or edited line breaks the chain (`audit verify`).
+    pub prev: Option<String>,
     pub time: String,
     pub repo: String,
     #[serde(rename = "ref")]
@@ -73,6 +76,10 @@ pub struct Record<'a> {
     pub pusher: &'a Pusher,
     pub protected_by: Option<&'a str>,
     pub entering_commits: Option<usize>,
+    /// For created refs: the other protected tips excluded from the entering commits.
+    pub hidden: &'a [crate::git::ObjectId],
+    /// The notes commit attestations were read from.
+    pub notes: Option<NotesInput<'a>>,
     pub agent_commits: &'a [AgentCommit],
     pub attestations: &'a [AttestationReport],
     pub decision: &'static str,
@@ -82,21 +89,31 @@ pub struct Record<'a> {
     pub version: &'static str,
 }
 
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct NotesInput<'a> {
+    #[serde(rename = "ref")]
+    pub refname: &'a str,
+    pub commit: Option<&'a str>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PolicyRef<'a> {
     pub path: Option<String>,
     pub digest: Option<&'a str>,
 }
 
+/// What a push shares across its records.
+pub struct Context<'a> {
+    pub repo: &'a Path,
+    pub mode: &'a str,
+    pub pusher: &'a Pusher,
+    pub policy_path: Option<&'a Path>,
+    pub policy_digest: Option<&'a str>,
+    pub notes: Option<NotesInput<'a>>,
+}
+
 /// Build the records for one push.
-pub fn records<'a>(
-    decisions: &'a [RefDecision],
-    repo: &Path,
-    mode: &'a str,
-    pusher: &'a Pusher,
-    policy_path: Option<&Path>,
-    policy_digest: Option<&'a str>,
-) -> Vec<Record<'a>> {
+pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record<'a>> {
     let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     decisions
         .iter()
@@ -106,23 +123,26 @@ pub fn records<'a>(
                 crate::hook::Outcome::Refuse(r) => ("refuse", Some(r.headline.as_str())),
             };
             Record {
+                prev: None,
                 time: time.clone(),
-                repo: repo.display().to_string(),
+                repo: cx.repo.display().to_string(),
                 refname: &d.update.refname,
                 old: d.update.old.as_str(),
                 new: d.update.new.as_str(),
-                mode,
-                pusher,
+                mode: cx.mode,
+                pusher: cx.pusher,
                 protected_by: d.protected_by.as_deref(),
                 entering_commits: d.entering,
+                hidden: &d.hidden,
+                notes: cx.notes,
                 agent_commits: &d.agent_commits,
                 attestations: &d.attestations,
                 decision,
                 code: d.outcome.code().as_str(),
                 reason,
                 policy: PolicyRef {
-                    path: policy_path.map(|p| p.display().to_string()),
-                    digest: policy_digest,
+                    path: cx.policy_path.map(|p| p.display().to_string()),
+                    digest: cx.policy_digest,
                 },
                 version: env!("CARGO_PKG_VERSION"),
             }
@@ -130,17 +150,13 @@ pub fn records<'a>(
         .collect()
 }
 
-/// Append records to the log: one write of all lines under an exclusive lock, then fsync.
-pub fn append(path: &Path, records: &[Record<'_>]) -> Result<(), AuditError> {
+/// Append records to the log: under an exclusive lock, chain them to the last line, write
+/// them with one `write`, fsync.
+pub fn append(path: &Path, records: &mut [Record<'_>]) -> Result<(), AuditError> {
     let err = |source| AuditError {
         path: path.to_path_buf(),
         source,
     };
-    let mut buf = Vec::new();
-    for r in records {
-        serde_json::to_writer(&mut buf, r).map_err(|e| err(std::io::Error::other(e)))?;
-        buf.push(b'\n');
-    }
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
             std::fs::create_dir_all(dir).map_err(err)?;
@@ -148,28 +164,84 @@ pub fn append(path: &Path, records: &[Record<'_>]) -> Result<(), AuditError> {
     }
     let mut file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
         .map_err(err)?;
     file.lock().map_err(err)?;
-    // If an earlier writer died mid-line (SIGKILL between write and fsync is harmless, but a
-    // torn write on a full disk is not), start on a fresh line so our records stay whole.
-    let len = file.metadata().map_err(err)?.len();
-    if len > 0 && !ends_with_newline(path, len) {
-        buf.insert(0, b'\n');
-    }
-    let result = file.write_all(&buf).and_then(|()| file.sync_data());
+    let result = (|| {
+        let (last, torn) = last_line(&mut file)?;
+        let mut prev = last.map(|l| line_digest(&l));
+        let mut buf = Vec::new();
+        // A writer that died mid-line (a full disk) left a torn tail: start on a fresh line so
+        // our records stay whole; `audit verify` reports the torn line.
+        if torn {
+            buf.push(b'\n');
+        }
+        for r in records.iter_mut() {
+            r.prev = prev.take();
+            let start = buf.len();
+            serde_json::to_writer(&mut buf, &*r).map_err(std::io::Error::other)?;
+            prev = Some(line_digest(&buf[start..]));
+            buf.push(b'\n');
+        }
+        file.write_all(&buf)?;
+        file.sync_data()
+    })();
     let _ = file.unlock();
     result.map_err(err)
 }
 
-fn ends_with_newline(path: &Path, len: u64) -> bool {
+/// `sha256:<hex>` of one line's bytes.
+pub fn line_digest(line: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(line)))
+}
+
+/// The last complete line of the file (without newline), and whether the file ends in a torn
+/// (unterminated) line. Reads backwards in chunks: records can be large.
+fn last_line(file: &mut std::fs::File) -> std::io::Result<(Option<Vec<u8>>, bool)> {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return true;
-    };
-    let mut last = [0u8; 1];
-    f.seek(SeekFrom::Start(len - 1)).is_ok() && f.read_exact(&mut last).is_ok() && last[0] == b'\n'
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((None, false));
+    }
+    let mut tail: Vec<u8> = Vec::new();
+    let mut pos = len;
+    let chunk = 64 * 1024u64;
+    loop {
+        let start = pos.saturating_sub(chunk);
+        let mut buf = vec![0; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf)?;
+        buf.extend_from_slice(&tail);
+        tail = buf;
+        pos = start;
+        let torn = tail.last() != Some(&b'\n');
+        let body = if torn {
+            &tail[..]
+        } else {
+            &tail[..tail.len() - 1]
+        };
+        if torn {
+            // The torn tail is not a record; the chain continues from the last whole line.
+            if let Some(nl) = body.iter().rposition(|&b| b == b'\n') {
+                let whole = &body[..nl];
+                if let Some(prev_nl) = whole.iter().rposition(|&b| b == b'\n') {
+                    return Ok((Some(whole[prev_nl + 1..].to_vec()), true));
+                }
+                if pos == 0 {
+                    return Ok((Some(whole.to_vec()), true));
+                }
+            } else if pos == 0 {
+                return Ok((None, true));
+            }
+        } else if let Some(nl) = body.iter().rposition(|&b| b == b'\n') {
+            return Ok((Some(body[nl + 1..].to_vec()), false));
+        } else if pos == 0 {
+            return Ok((Some(body.to_vec()), false));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -184,7 +256,7 @@ mod tests {
             name: "ada".into(),
             source: "GL_USERNAME".into(),
         };
-        append(&path, &[]).unwrap();
+        append(&path, &mut []).unwrap();
         std::fs::write(&path, b"{\"torn\":").unwrap();
         let u = crate::hook::RefUpdate {
             old: crate::git::ObjectId::zero(20),
@@ -198,19 +270,25 @@ mod tests {
             vec![],
             vec![],
         );
-        let recs = records(
-            std::slice::from_ref(&d),
-            dir.path(),
-            "pre-receive",
-            &p,
-            None,
-            None,
-        );
-        append(&path, &recs).unwrap();
+        let cx = Context {
+            repo: dir.path(),
+            mode: "pre-receive",
+            pusher: &p,
+            policy_path: None,
+            policy_digest: None,
+            notes: None,
+        };
+        let mut recs = records(std::slice::from_ref(&d), &cx);
+        append(&path, &mut recs).unwrap();
+        let mut recs = records(std::slice::from_ref(&d), &cx);
+        append(&path, &mut recs).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert!(v["prev"].is_null(), "the torn line is not chained to");
+        let v2: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(v2["prev"], line_digest(lines[1].as_bytes()).as_str());
         assert_eq!(v["decision"], "refuse");
         assert_eq!(v["code"], "policy-invalid");
         assert_eq!(v["pusher"]["name"], "ada");

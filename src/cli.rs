@@ -54,6 +54,9 @@ pub enum Command {
     Sign(crate::attest::cmd::SignArgs),
     /// Verify an artifact against a Sigstore bundle, offline.
     Verify(crate::attest::cmd::VerifyArgs),
+    /// Certify past decisions from the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Install the hook into a bare repository.
     #[command(
         after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab"
@@ -69,6 +72,30 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Re-derive every logged decision and check the log's hash chain; exit 1 on any problem.
+    #[command(
+        after_help = "Examples:\n  agentgate audit verify /var/log/agentgate/audit.jsonl\n  agentgate audit verify --repo /srv/git/app.git --config old-policy.toml --json audit.jsonl"
+    )]
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditVerifyArgs {
+    /// The audit log (JSON Lines).
+    pub log: PathBuf,
+    /// Repository to re-derive against (default: the one each record names).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Policy to re-derive with (default: the one each record names; its digest must match).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,6 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(a) => crate::attest::cmd::keygen(&a),
         Command::Sign(a) => crate::attest::cmd::sign(&a),
         Command::Verify(a) => crate::attest::cmd::verify(&a),
+        Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Install(a) => crate::install::install(&a),
         Command::Demo(a) => crate::demo::demo(&a),
         Command::Completions { shell } => {
@@ -203,6 +231,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn audit_verify(a: AuditVerifyArgs) -> anyhow::Result<ExitCode> {
+    let log = std::fs::read(&a.log).with_context(|| format!("reading {}", a.log.display()))?;
+    let opts = crate::replay::Options {
+        repo: a.repo.as_deref(),
+        config: a.config.as_deref(),
+    };
+    let report = crate::replay::verify(&log, &opts);
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        for p in &report.problems {
+            if p.line > 0 {
+                writeln!(out, "line {}: [{}] {}", p.line, p.code, p.message)?;
+            } else {
+                writeln!(out, "[{}] {}", p.code, p.message)?;
+            }
+        }
+        writeln!(
+            out,
+            "{} record(s), {} re-derived identically, {} problem(s)",
+            report.records,
+            report.rederived,
+            report.problems.len()
+        )?;
+    }
+    Ok(ExitCode::from(
+        if report.problems.is_empty() && report.records > 0 {
+            0
+        } else {
+            1
+        },
+    ))
 }
 
 /// An id, a revision, or zeros.

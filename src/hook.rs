@@ -212,6 +212,9 @@ pub struct RefDecision {
     pub protected_by: Option<String>,
     /// How many commits enter the ref (None when not computed).
     pub entering: Option<usize>,
+    /// For a created protected ref: the other protected tips whose commits did not count as
+    /// entering (recorded so the decision can be re-derived).
+    pub hidden: Vec<ObjectId>,
     pub agent_commits: Vec<AgentCommit>,
     pub attestations: Vec<AttestationReport>,
     pub outcome: Outcome,
@@ -234,6 +237,7 @@ impl RefDecision {
             update,
             protected_by: None,
             entering: None,
+            hidden: vec![],
             agent_commits: vec![],
             attestations: vec![],
             outcome: Outcome::Refuse(Refusal {
@@ -306,6 +310,16 @@ impl<'a> Evaluator<'a> {
 
     /// Decide one update. Never panics on bad data; every error refuses.
     pub fn decide(&self, update: &RefUpdate) -> RefDecision {
+        self.decide_with(update, None)
+    }
+
+    /// Decide again as an earlier run did: for a created ref, `hidden` are the other protected
+    /// tips that run recorded instead of today's (deterministic promotion, `audit verify`).
+    pub fn replay(&self, update: &RefUpdate, hidden: &[ObjectId]) -> RefDecision {
+        self.decide_with(update, Some(hidden))
+    }
+
+    fn decide_with(&self, update: &RefUpdate, hidden: Option<&[ObjectId]>) -> RefDecision {
         let protected_by = self
             .policy
             .protect
@@ -315,6 +329,7 @@ impl<'a> Evaluator<'a> {
             update: update.clone(),
             protected_by: protected_by.clone(),
             entering: None,
+            hidden: vec![],
             agent_commits: vec![],
             attestations: vec![],
             outcome: Outcome::Refuse(Refusal {
@@ -326,7 +341,7 @@ impl<'a> Evaluator<'a> {
         };
         d.outcome = match protected_by {
             None => accept(Code::Unprotected),
-            Some(_) => match self.decide_protected(update, &mut d) {
+            Some(_) => match self.decide_protected(update, hidden, &mut d) {
                 Ok(o) => o,
                 Err(e) => Outcome::Refuse(git_refusal(&update.refname, &e)),
             },
@@ -334,7 +349,12 @@ impl<'a> Evaluator<'a> {
         d
     }
 
-    fn decide_protected(&self, u: &RefUpdate, d: &mut RefDecision) -> Result<Outcome, GitError> {
+    fn decide_protected(
+        &self,
+        u: &RefUpdate,
+        recorded_hidden: Option<&[ObjectId]>,
+        d: &mut RefDecision,
+    ) -> Result<Outcome, GitError> {
         let name = &u.refname;
         if u.new.is_zero() {
             if self.policy.protect.allow_delete {
@@ -354,21 +374,25 @@ impl<'a> Evaluator<'a> {
             Ok(id) => id,
             Err(refusal) => return Ok(Outcome::Refuse(refusal)),
         };
-        let hide = if u.old.is_zero() {
+        let hide = if let Some(recorded) = recorded_hidden.filter(|_| u.old.is_zero()) {
+            d.hidden = recorded.to_vec();
+            recorded.to_vec()
+        } else if u.old.is_zero() {
             // A new protected ref: what no other protected ref already holds enters it.
             let protect = &self.policy.protect;
             let mut tips = Vec::new();
-            for (other, id) in self
+            for (_, id) in self
                 .repo
                 .refs(&|r| r != name && protect.matching(r).is_some())?
             {
+                // A protected ref pointing at a tree or blob holds no commits.
                 if let Ok(c) = self.repo.peel_to_commit(&id) {
                     tips.push(c);
-                } else {
-                    // A protected ref pointing at a tree or blob holds no commits.
-                    let _ = other;
                 }
             }
+            tips.sort();
+            tips.dedup();
+            d.hidden = tips.clone();
             tips
         } else {
             let old = match self.commit_of(&u.old, name)? {

@@ -12,4 +12,5 @@ pub mod git;
 pub mod hook;
 pub mod install;
 pub mod push;
+pub mod replay;
 pub mod trailers;

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::audit;
 use crate::config::{self, Policy, PolicyError};
-use crate::git::Repo;
-use crate::hook::{self, Code, Evaluator, NoAttestations, RefDecision, RefUpdate};
+use crate::git::{ObjectId, Repo};
+use crate::hook::{
+    self, AttestationSource, Code, Evaluator, NoAttestations, RefDecision, RefUpdate,
+};
 
 /// Exit codes of the hook commands.
 pub const EXIT_ACCEPT: u8 = 0;
@@ -56,6 +58,20 @@ pub fn audit_path(policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
     policy
         .and_then(|p| p.audit_log.clone())
         .unwrap_or_else(|| git_dir.join("agentgate").join("audit.jsonl"))
+}
+
+/// Where the hook looks for attestations: the notes commit `notes` (the value the push itself
+/// sets for the notes ref, or its current value) and the policy's `attestations_dir`, checked
+/// as of `now`.
+pub fn attestation_source<'a>(
+    _repo: &'a Repo,
+    policy: &'a Policy,
+    _notes: Option<ObjectId>,
+    _now: chrono::DateTime<chrono::Utc>,
+) -> Box<dyn AttestationSource + 'a> {
+    Box::new(NoAttestations {
+        notes_ref: policy.attest.notes_ref.clone(),
+    })
 }
 
 /// Run as a hook over `updates` (already parsed) or a stdin parse error. Writes messages to
@@ -147,15 +163,16 @@ pub fn run_hook(
 
     let policy_ok = policy.as_ref().ok();
     let log = audit_path(policy_ok, &git_dir);
-    let records = audit::records(
-        &decisions,
-        &git_dir,
-        mode.as_str(),
-        &pusher,
-        policy_ok.map(|p| p.source.as_path()),
-        policy_ok.map(|p| p.digest.as_str()),
-    );
-    if let Err(e) = audit::append(&log, &records) {
+    let cx = audit::Context {
+        repo: &git_dir,
+        mode: mode.as_str(),
+        pusher: &pusher,
+        policy_path: policy_ok.map(|p| p.source.as_path()),
+        policy_digest: policy_ok.map(|p| p.digest.as_str()),
+        notes: None,
+    };
+    let mut records = audit::records(&decisions, &cx);
+    if let Err(e) = audit::append(&log, &mut records) {
         let _ = write!(err, "{}", hook::render(&decisions, prefix));
         let _ = writeln!(
             err,
