@@ -24,6 +24,9 @@ pub enum Command {
     Sign(crate::attest::cmd::SignArgs),
     /// Verify an artifact against a Sigstore bundle, offline.
     Verify(crate::attest::cmd::VerifyArgs),
+    /// Verify a Sigstore bundle (sigstore-conformance client protocol).
+    #[command(hide = true)]
+    VerifyBundle(crate::attest::sigstore::VerifyBundleArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -32,6 +35,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(a) => crate::attest::cmd::keygen(a),
         Command::Sign(a) => crate::attest::cmd::sign(a),
         Command::Verify(a) => crate::attest::cmd::verify(a),
+        Command::VerifyBundle(a) => crate::attest::sigstore::verify_bundle_cmd(a),
     };
     match result {
         Ok(code) => code,
