@@ -248,12 +248,17 @@ pub enum SigstoreError {
     #[error("verification evidence incomplete: {0}")]
     Incomplete(&'static str),
     /// Step 8.
+    #[error("log entry {index} names no transparency log of the trusted root ({log_id})")]
+    UnknownLog { index: usize, log_id: String },
+    #[error("log entry {index}: the log's key was not valid at the signing time {time}")]
+    LogOutsideValidity { index: usize, time: String },
+    /// Step 9.
     #[error("certificate issuer {actual:?} is not the required {expected:?}")]
     IssuerMismatch {
         expected: String,
         actual: Option<String>,
     },
-    /// Step 9.
+    /// Step 10.
     #[error("certificate identity {actual:?} does not match the required {expected}")]
     IdentityMismatch {
         expected: String,
@@ -292,8 +297,11 @@ impl SigstoreError {
 ///    certificate's validity, signature over the artifact or DSSE PAE, artifact binding
 ///    (message digest or in-toto subject), log entry consistency with the bundle;
 /// 7. the crate reports the certificate, SCT and log as verified (no silently skipped step);
-/// 8. the certificate's OIDC issuer equals the policy's;
-/// 9. the certificate's identity matches the policy's (exact, or anchored regex).
+/// 8. every log entry without a SET (Rekor v2, whose checkpoint key the crate looks up by hint
+///    with no time) names a log of the trusted root whose key was valid at every verified
+///    signing time;
+/// 9. the certificate's OIDC issuer equals the policy's;
+/// 10. the certificate's identity matches the policy's (exact, or anchored regex).
 pub fn verify(
     bundle_json: &[u8],
     artifact: &ArtifactInput,
@@ -328,7 +336,7 @@ pub fn verify(
             )?
         }
         SignerPolicy::Identity { .. } => {
-            // Identity and issuer are matched in steps 8-9 (the crate has no regex matcher);
+            // Identity and issuer are matched in steps 9-10 (the crate has no regex matcher);
             // everything else stays at the crate's strictest setting.
             let crate_policy = VerificationPolicy::any_identity();
             let ed25519 = bundle
@@ -345,23 +353,23 @@ pub fn verify(
             "transparency log was not verified",
         ));
     }
+    if matches!(policy, SignerPolicy::Identity { .. })
+        && !(result.certificate_verified() && result.sct_verified())
+    {
+        return Err(SigstoreError::Incomplete(
+            "certificate chain or SCT was not verified",
+        ));
+    }
+    // Step 8.
+    check_log_validity(&bundle, trusted_root, result.verified_timestamps())?;
+
     let (signer, issuer) = match policy {
         SignerPolicy::Key(key) => (key.hint(), None),
         SignerPolicy::Identity {
             issuer: want_issuer,
             identity: want_identity,
         } => {
-            if !result.certificate_verified() {
-                return Err(SigstoreError::Incomplete(
-                    "certificate chain was not verified",
-                ));
-            }
-            if !result.sct_verified() {
-                return Err(SigstoreError::Incomplete(
-                    "certificate SCT was not verified",
-                ));
-            }
-            // Step 8.
+            // Step 9.
             let issuer = result.issuer().map(str::to_string);
             if issuer.as_deref() != Some(want_issuer.as_str()) {
                 return Err(SigstoreError::IssuerMismatch {
@@ -369,7 +377,7 @@ pub fn verify(
                     actual: issuer,
                 });
             }
-            // Step 9.
+            // Step 10.
             let identity = result.identity().map(|san| san.as_str().to_string());
             match &identity {
                 Some(id) if want_identity.matches(id) => {}
@@ -511,6 +519,42 @@ fn check_inclusion_proofs(bundle: &Bundle) -> Result<(), SigstoreError> {
                 "log entry {i} (index {}) has no inclusion proof",
                 entry.log_index.get()
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Step 8. A Rekor v1 entry with a SET was checked by the crate against the log key valid at
+/// its integrated time. Any other entry (Rekor v2 has no integrated time) had only its
+/// checkpoint checked, with any log key that had *started* by now: here its log must be in the
+/// trusted root and valid at each authenticated signing time.
+fn check_log_validity(
+    bundle: &Bundle,
+    trusted_root: &TrustedRoot,
+    signed_times: &[jiff::Timestamp],
+) -> Result<(), SigstoreError> {
+    for (index, entry) in bundle.verification_material.tlog_entries.iter().enumerate() {
+        let has_set = entry.inclusion_promise.is_some()
+            && entry.integrated_time.is_some()
+            && entry.kind_version != sigstore_types::KindVersion::HashedRekordV002;
+        if has_set {
+            continue;
+        }
+        let log = trusted_root
+            .tlogs
+            .iter()
+            .find(|log| log.log_id.key_id.as_bytes() == entry.log_id.key_id.as_bytes())
+            .ok_or_else(|| SigstoreError::UnknownLog {
+                index,
+                log_id: entry.log_id.key_id.to_string(),
+            })?;
+        if let Some(window) = log.public_key.valid_for {
+            if let Some(time) = signed_times.iter().find(|t| !window.contains(**t)) {
+                return Err(SigstoreError::LogOutsideValidity {
+                    index,
+                    time: time.to_string(),
+                });
+            }
         }
     }
     Ok(())
