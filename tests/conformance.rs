@@ -487,3 +487,44 @@ fn rekor_v2_log_must_be_valid_at_the_signing_time() {
         );
     }
 }
+
+/// The suite passes `--staging` to every call when it runs against staging, together with
+/// `--trusted-root` for cases that ship one: the custom root wins, and `--staging` alone
+/// selects the embedded staging root.
+#[test]
+fn client_accepts_staging_with_and_without_a_custom_root() {
+    let run = |case: &str, extra: &[&str]| {
+        let dir = vectors_dir().join(case);
+        let mut args = vec![
+            "verify-bundle".to_string(),
+            "--staging".to_string(),
+            "--bundle".to_string(),
+            dir.join("bundle.sigstore.json").display().to_string(),
+            "--certificate-identity".to_string(),
+            DEFAULT_IDENTITY.to_string(),
+            "--certificate-oidc-issuer".to_string(),
+            DEFAULT_ISSUER.to_string(),
+        ];
+        args.extend(
+            extra
+                .iter()
+                .map(|s| s.replace("{dir}", &dir.display().to_string())),
+        );
+        args.push(vectors_dir().join("a.txt").display().to_string());
+        Command::new(client())
+            .args(args)
+            .env("AGENTGATE", env!("CARGO_BIN_EXE_agentgate"))
+            .status()
+            .expect("the conformance client runs")
+            .code()
+    };
+    assert_eq!(
+        run(
+            "rekor2-happy-path",
+            &["--trusted-root", "{dir}/trusted_root.json"]
+        ),
+        Some(0)
+    );
+    assert_eq!(run("bundle-from-wrong-instance_fail", &[]), Some(0));
+    assert_eq!(run("happy-path-v0.3", &[]), Some(1));
+}

@@ -199,57 +199,68 @@ pub struct Verified {
     pub signed_times: Vec<DateTime<Utc>>,
 }
 
-/// Why a bundle did not verify. Each verification step fails into its own variant.
+/// Why a bundle did not verify. Each verification step fails into its own variant, and each
+/// variant has a stable code ([`SigstoreError::code`]) for logs and tests.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SigstoreError {
-    #[error("cannot read {what} {}: {source}", path.display())]
+    /// An input file (bundle, key, trusted root, artifact) could not be read.
+    #[error("cannot read {what} {}", path.display())]
     Read {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The artifact argument looked like a digest but is not `sha256:<64 hex>`.
     #[error("invalid artifact digest {0:?}: expected sha256:<64 hex digits>")]
     ArtifactDigest(String),
+    /// The policy's public key is not an SPKI PEM of a supported algorithm.
     #[error("invalid public key: {0}")]
     PublicKey(String),
+    /// The trusted root does not parse or cannot be used.
     #[error("invalid trusted root: {0}")]
     TrustedRoot(String),
-    /// Step 1.
+    /// Step 1: not JSON, unknown media type, malformed field, not exactly one DSSE signature.
     #[error("bundle is not valid JSON or not a Sigstore bundle v0.1-v0.3: {0}")]
     BundleParse(String),
-    /// Step 2.
+    /// Step 2: a key bundle for an identity policy, or a certificate bundle for a key policy.
     #[error("bundle verification material does not fit the policy: {0}")]
     MaterialKind(String),
-    /// Step 3.
+    /// Step 3: empty chain, unparsable certificate, or a root shipped inside the bundle.
     #[error("bundle certificate chain is malformed: {0}")]
     CertificateChainShape(String),
-    /// Step 4.
+    /// Step 4: no log entry, or an entry without an inclusion proof.
     #[error("bundle has no transparency log inclusion proof: {0}")]
     MissingInclusionProof(String),
-    /// Step 5.
+    /// Step 5: a DSSE payload that is not an in-toto statement.
     #[error("DSSE envelope cannot be checked: {0}")]
     DsseShape(String),
-    /// Step 6 (sigstore-verify), by category.
-    #[error("signing certificate rejected: {0}")]
+    /// Step 6: certificate chain, validity at the signing time, EKU or SCT.
+    #[error("signing certificate rejected")]
     Certificate(#[source] sigstore_verify::Error),
-    #[error("transparency log evidence rejected: {0}")]
+    /// Step 6: inclusion proof, checkpoint, SET, integrated time, entry/bundle consistency.
+    #[error("transparency log evidence rejected")]
     TransparencyLog(#[source] sigstore_verify::Error),
-    #[error("timestamp rejected: {0}")]
+    /// Step 6: an RFC 3161 timestamp, or no authenticated signing time at all.
+    #[error("timestamp rejected")]
     Timestamp(#[source] sigstore_verify::Error),
-    #[error("signature does not verify: {0}")]
+    /// Step 6: the signature over the artifact or the DSSE PAE.
+    #[error("signature does not verify")]
     Signature(#[source] sigstore_verify::Error),
-    #[error("artifact does not match the bundle: {0}")]
+    /// Step 6: the message digest or no in-toto subject matches the artifact.
+    #[error("artifact does not match the bundle")]
     ArtifactMismatch(#[source] sigstore_verify::Error),
-    #[error("bundle rejected: {0}")]
+    /// Step 6: anything else sigstore-verify refuses (structure, unsupported content).
+    #[error("bundle rejected")]
     Bundle(#[source] sigstore_verify::Error),
-    /// Step 7.
+    /// Step 7: sigstore-verify returned without having verified a required part.
     #[error("verification evidence incomplete: {0}")]
     Incomplete(&'static str),
-    /// Step 8.
+    /// Step 8: a log entry whose log is not in the trusted root.
     #[error("log entry {index} names no transparency log of the trusted root ({log_id})")]
     UnknownLog { index: usize, log_id: String },
+    /// Step 8: the log's key was outside its validity window at a signing time.
     #[error("log entry {index}: the log's key was not valid at the signing time {time}")]
     LogOutsideValidity { index: usize, time: String },
     /// Step 9.
@@ -267,6 +278,32 @@ pub enum SigstoreError {
 }
 
 impl SigstoreError {
+    /// A stable kebab-case code for this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "sigstore-read",
+            Self::ArtifactDigest(_) => "sigstore-artifact-digest",
+            Self::PublicKey(_) => "sigstore-public-key",
+            Self::TrustedRoot(_) => "sigstore-trusted-root",
+            Self::BundleParse(_) => "sigstore-bundle-parse",
+            Self::MaterialKind(_) => "sigstore-material-kind",
+            Self::CertificateChainShape(_) => "sigstore-chain-shape",
+            Self::MissingInclusionProof(_) => "sigstore-no-inclusion-proof",
+            Self::DsseShape(_) => "sigstore-dsse-shape",
+            Self::Certificate(_) => "sigstore-certificate",
+            Self::TransparencyLog(_) => "sigstore-tlog",
+            Self::Timestamp(_) => "sigstore-timestamp",
+            Self::Signature(_) => "sigstore-signature",
+            Self::ArtifactMismatch(_) => "sigstore-artifact-mismatch",
+            Self::Bundle(_) => "sigstore-bundle",
+            Self::Incomplete(_) => "sigstore-incomplete",
+            Self::UnknownLog { .. } => "sigstore-unknown-log",
+            Self::LogOutsideValidity { .. } => "sigstore-log-validity",
+            Self::IssuerMismatch { .. } => "sigstore-issuer-mismatch",
+            Self::IdentityMismatch { .. } => "sigstore-identity-mismatch",
+        }
+    }
+
     fn from_crate(e: sigstore_verify::Error) -> Self {
         use sigstore_verify::Error as E;
         match e {
@@ -447,11 +484,8 @@ fn run_crate(
                 file.read_to_end(&mut bytes).map_err(read_err)?;
                 verifier.verify(bytes.as_slice(), bundle, policy)
             } else {
-                verifier.verify_reader(
-                    std::io::BufReader::with_capacity(1 << 20, file),
-                    bundle,
-                    policy,
-                )
+                // Unbuffered: the crate reads in large chunks, a BufReader would only copy.
+                verifier.verify_reader(file, bundle, policy)
             }
         }
     };
@@ -600,7 +634,8 @@ pub struct VerifyBundleArgs {
     #[arg(long, value_name = "URL")]
     pub certificate_oidc_issuer: Option<String>,
     /// A custom trusted root (trusted_root.json) instead of the embedded public-good root.
-    #[arg(long, value_name = "FILE", conflicts_with = "staging")]
+    /// Takes precedence over --staging (the conformance suite may pass both).
+    #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
     /// Use the embedded Sigstore staging trusted root.
     #[arg(long)]
@@ -610,8 +645,8 @@ pub struct VerifyBundleArgs {
     pub artifact: String,
 }
 
-/// Run `agentgate verify-bundle`: exit 0 when the bundle verifies, 1 when it does not, errors
-/// in the arguments or inputs (exit 2) are returned.
+/// Run `agentgate verify-bundle`: exit 0 when the bundle verifies, 1 when it does not; errors
+/// in the arguments or unusable inputs are returned (the caller exits 2).
 pub fn verify_bundle_cmd(args: &VerifyBundleArgs) -> anyhow::Result<std::process::ExitCode> {
     use anyhow::Context as _;
     let policy = match (&args.key, &args.certificate_oidc_issuer) {
@@ -653,8 +688,19 @@ pub fn verify_bundle_cmd(args: &VerifyBundleArgs) -> anyhow::Result<std::process
             println!("OK: signed by {}{issuer}", v.signer);
             Ok(std::process::ExitCode::SUCCESS)
         }
+        // Unusable inputs are usage/configuration errors (exit 2), not verdicts on the bundle.
+        Err(
+            e @ (SigstoreError::Read { .. }
+            | SigstoreError::ArtifactDigest(_)
+            | SigstoreError::PublicKey(_)
+            | SigstoreError::TrustedRoot(_)),
+        ) => Err(anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e))),
         Err(e) => {
-            eprintln!("agentgate: verification failed: {}", error_chain(&e));
+            eprintln!(
+                "agentgate: verification failed [{}]: {}",
+                e.code(),
+                error_chain(&e)
+            );
             Ok(std::process::ExitCode::from(1))
         }
     }
