@@ -369,18 +369,20 @@ pub fn verify(
                 &bundle,
                 artifact,
                 &crate_policy,
-                key_is_ed25519(&key.der),
+                KeyKind::of(sigstore_crypto::KeyAlgorithm::from_spki(&key.der).ok()),
             )?
         }
         SignerPolicy::Identity { .. } => {
             // Identity and issuer are matched in steps 9-10 (the crate has no regex matcher);
             // everything else stays at the crate's strictest setting.
             let crate_policy = VerificationPolicy::any_identity();
-            let ed25519 = bundle
-                .signing_certificate()
-                .and_then(|c| sigstore_crypto::parse_certificate_info(c).ok())
-                .is_some_and(|info| info.key_algorithm == sigstore_crypto::KeyAlgorithm::Ed25519);
-            run_crate(&verifier, &bundle, artifact, &crate_policy, ed25519)?
+            let key_kind = KeyKind::of(
+                bundle
+                    .signing_certificate()
+                    .and_then(|c| sigstore_crypto::parse_certificate_info(c).ok())
+                    .map(|info| info.key_algorithm),
+            );
+            run_crate(&verifier, &bundle, artifact, &crate_policy, key_kind)?
         }
     };
 
@@ -453,9 +455,21 @@ fn to_chrono(t: jiff::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
 }
 
-fn key_is_ed25519(der: &DerPublicKey) -> bool {
-    sigstore_crypto::KeyAlgorithm::from_spki(der)
-        .is_ok_and(|a| a == sigstore_crypto::KeyAlgorithm::Ed25519)
+/// Whether the signing key can verify a prehashed message: Ed25519 signs the whole message,
+/// so a file must then be read into memory rather than streamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Prehashable,
+    WholeMessage,
+}
+
+impl KeyKind {
+    fn of(algorithm: Option<sigstore_crypto::KeyAlgorithm>) -> Self {
+        match algorithm {
+            Some(sigstore_crypto::KeyAlgorithm::Ed25519) => Self::WholeMessage,
+            _ => Self::Prehashable,
+        }
+    }
 }
 
 /// Step 6: hand the artifact to sigstore-verify in the form it needs. Files are streamed, except
@@ -465,10 +479,10 @@ fn run_crate(
     bundle: &Bundle,
     artifact: &ArtifactInput,
     policy: &(impl sigstore_verify::Policy + ?Sized),
-    ed25519: bool,
+    key_kind: KeyKind,
 ) -> Result<sigstore_verify::VerificationResult, SigstoreError> {
-    let needs_whole_message =
-        ed25519 && matches!(bundle.content, SignatureContent::MessageSignature(_));
+    let needs_whole_message = key_kind == KeyKind::WholeMessage
+        && matches!(bundle.content, SignatureContent::MessageSignature(_));
     let result = match artifact {
         ArtifactInput::Sha256(digest) => verifier.verify(Sha256Hash::new(*digest), bundle, policy),
         ArtifactInput::Bytes(bytes) => verifier.verify(bytes.as_slice(), bundle, policy),
