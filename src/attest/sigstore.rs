@@ -625,6 +625,12 @@ fn check_dsse_shape(bundle: &Bundle) -> Result<(), SigstoreError> {
 /// (`verify-bundle [--staging] --bundle F (--certificate-identity I --certificate-oidc-issuer U
 /// | --key PEM) [--trusted-root F] FILE_OR_sha256:HEX`), judged by exit code.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 verified, 1 refused, 2 unusable arguments or inputs.\n\n\
+Example:\n  agentgate verify-bundle --bundle app.sigstore.json \\\n    \
+--certificate-identity https://github.com/acme/app/.github/workflows/gate.yml@refs/heads/main \\\n    \
+--certificate-oidc-issuer https://token.actions.githubusercontent.com app.tar.gz"
+)]
 #[command(group(clap::ArgGroup::new("signer").required(true).args(["key", "certificate_identity", "certificate_identity_regexp"])))]
 pub struct VerifyBundleArgs {
     /// The Sigstore bundle (JSON).
