@@ -54,6 +54,9 @@ pub enum Command {
     Sign(crate::attest::cmd::SignArgs),
     /// Verify an artifact against a Sigstore bundle, offline.
     Verify(crate::attest::cmd::VerifyArgs),
+    /// Verify a Sigstore bundle (sigstore-conformance client protocol).
+    #[command(hide = true)]
+    VerifyBundle(crate::attest::sigstore::VerifyBundleArgs),
     /// Certify past decisions from the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -218,6 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(a) => crate::attest::cmd::keygen(&a),
         Command::Sign(a) => crate::attest::cmd::sign(&a),
         Command::Verify(a) => crate::attest::cmd::verify(&a),
+        Command::VerifyBundle(a) => crate::attest::sigstore::verify_bundle_cmd(&a),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Install(a) => crate::install::install(&a),
         Command::Demo(a) => crate::demo::demo(&a),

@@ -2,3 +2,4 @@
 //! verification. PLACEHOLDER: filled by the attestations issue.
 
 pub mod cmd;
+pub mod sigstore;
