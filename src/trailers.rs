@@ -754,6 +754,49 @@ mod tests {
     }
 
     #[test]
+    fn from_git_config_reads_levels_in_git_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let global = dir.path().join("global");
+        let local = dir.path().join("local");
+        std::fs::write(
+            &global,
+            "[trailer]\n\tseparators = \":#\"\n[trailer \"foo\"]\n\tkey = Acked-by\n\
+             [core]\n\tcommentChar = \";\"\n[trailer \"bar\"]\n\tunknown = 1\n",
+        )
+        .expect("write global");
+        std::fs::write(
+            &local,
+            "[trailer]\n\tseparators = :\n[trailer \"Foo\"]\n\tkey = Reviewed-by\n\
+             [trailer \"ack\"]\n\tifexists = add\n[core]\n\tcommentString = auto\n",
+        )
+        .expect("write local");
+        let mut cfg = git2::Config::new().expect("config");
+        cfg.add_file(&global, git2::ConfigLevel::Global, false)
+            .expect("global");
+        cfg.add_file(&local, git2::ConfigLevel::Local, false)
+            .expect("local");
+
+        let got = TrailerConfig::try_from_git_config(&cfg).expect("read");
+        assert_eq!(got.separators, ":");
+        assert_eq!(got.comment, ";");
+        assert_eq!(
+            got.aliases,
+            vec![
+                TrailerAlias {
+                    name: "foo".into(),
+                    key: Some("Reviewed-by".into())
+                },
+                TrailerAlias {
+                    name: "ack".into(),
+                    key: None
+                },
+            ]
+        );
+        assert_eq!(got.configured_keys, vec!["foo", "Reviewed-by", "ack"]);
+        assert_eq!(TrailerConfig::from_git_config(&cfg), got);
+    }
+
+    #[test]
     fn huge_inputs_are_linear() {
         let mut msg = String::from("Subject\n\n");
         for i in 0..10_000 {
