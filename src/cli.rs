@@ -386,7 +386,7 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let detector = crate::detect::Detector::new(&detect);
-    let tc = repo.trailer_config();
+    let tc = repo.trailer_config()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for id in repo.rev_list(&a.revs)? {
         let c = repo.commit(&id)?;

@@ -454,50 +454,29 @@ impl Repo {
         }
     }
 
-    /// How this repository's config changes trailer parsing.
-    pub fn trailer_config(&self) -> TrailerConfig {
+    /// How this repository's config changes trailer parsing. An unreadable config is an
+    /// error: guessing the defaults could hide a configured trailer key.
+    pub fn trailer_config(&self) -> Result<TrailerConfig, GitError> {
         match &self.backend {
-            Backend::Git2(repo) => match repo.config() {
-                Ok(cfg) => TrailerConfig::from_git_config(&cfg),
-                Err(_) => TrailerConfig::default(),
-            },
+            Backend::Git2(repo) => Ok(TrailerConfig::try_from_git_config(&repo.config()?)?),
             Backend::Cli => {
-                let mut tc = TrailerConfig::default();
-                if let Some(s) = self.config_string("trailer.separators") {
-                    tc.separators = s;
+                // `git config --list -z`: "name\nvalue\0", or "name\0" without a value.
+                let out = self.run(&["config", "--list", "-z"])?;
+                if !out.status.success() {
+                    return Err(GitError::Command {
+                        args: "config --list".into(),
+                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    });
                 }
-                if let Some(c) = self
-                    .config_string("core.commentstring")
-                    .or_else(|| self.config_string("core.commentchar"))
-                {
-                    if c != "auto" && !c.is_empty() {
-                        tc.comment = c;
-                    }
-                }
-                if let Ok(list) = self.run_ok(&["config", "--get-regexp", r"^trailer\..*\."]) {
-                    for line in list.lines() {
-                        let (name, value) = line.split_once(' ').unwrap_or((line, ""));
-                        let Some(rest) = name.strip_prefix("trailer.") else {
-                            continue;
-                        };
-                        let Some((alias, var)) = rest.rsplit_once('.') else {
-                            continue;
-                        };
-                        let key = if var == "key" {
-                            value.to_string()
-                        } else {
-                            alias.to_string()
-                        };
-                        if !tc
-                            .configured_keys
-                            .iter()
-                            .any(|k| k.eq_ignore_ascii_case(&key))
-                        {
-                            tc.configured_keys.push(key);
-                        }
-                    }
-                }
-                tc
+                let text = String::from_utf8_lossy(&out.stdout);
+                Ok(TrailerConfig::from_entries(
+                    text.split('\0')
+                        .filter(|e| !e.is_empty())
+                        .map(|e| match e.split_once('\n') {
+                            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                            None => (e.to_string(), None),
+                        }),
+                ))
             }
         }
     }

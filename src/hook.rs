@@ -286,7 +286,9 @@ pub struct Evaluator<'a> {
     repo: &'a Repo,
     policy: &'a Policy,
     detector: Detector,
-    trailer_config: TrailerConfig,
+    /// The repository's trailer settings, or why they could not be read (refuses protected
+    /// updates that need detection).
+    trailer_config: Result<TrailerConfig, String>,
     attestations: &'a dyn AttestationSource,
 }
 
@@ -303,7 +305,7 @@ impl<'a> Evaluator<'a> {
             repo,
             policy,
             detector: Detector::new(&policy.detect),
-            trailer_config: repo.trailer_config(),
+            trailer_config: repo.trailer_config().map_err(|e| e.to_string()),
             attestations,
         }
     }
@@ -410,6 +412,12 @@ impl<'a> Evaluator<'a> {
             vec![old]
         };
 
+        if let Err(e) = &self.trailer_config {
+            return Err(GitError::Command {
+                args: "config (trailer settings)".into(),
+                message: e.clone(),
+            });
+        }
         let mut entering = 0usize;
         let mut agent = Vec::new();
         let mut tip_commit = None;
@@ -525,7 +533,10 @@ impl<'a> Evaluator<'a> {
 
     /// Rules matching one commit (trailers parsed once).
     pub fn detect(&self, c: &Commit) -> Vec<Match> {
-        let t = trailers::parse(&c.message, &self.trailer_config);
+        let t = match &self.trailer_config {
+            Ok(tc) => trailers::parse(&c.message, tc),
+            Err(_) => Vec::new(),
+        };
         self.detector.detect(c, &t)
     }
 
