@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 pub const EXIT_CONFIG: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "agentgate", version, about = "Let AI-agent commits into protected branches only through a compile-test-sign gate")]
+#[command(
+    name = "agentgate",
+    version,
+    about = "Let AI-agent commits into protected branches only through a compile-test-sign gate"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -18,7 +18,11 @@ pub struct TrailerConfig {
 
 impl Default for TrailerConfig {
     fn default() -> Self {
-        TrailerConfig { separators: ":".into(), configured_keys: Vec::new(), comment: "#".into() }
+        TrailerConfig {
+            separators: ":".into(),
+            configured_keys: Vec::new(),
+            comment: "#".into(),
+        }
     }
 }
 
@@ -39,8 +43,13 @@ pub fn parse(message: &str, _cfg: &TrailerConfig) -> Vec<Trailer> {
     let mut out = Vec::new();
     for line in last.lines() {
         match line.split_once(':') {
-            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
-                out.push(Trailer { key: k.to_string(), value: v.trim().to_string() })
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                out.push(Trailer {
+                    key: k.to_string(),
+                    value: v.trim().to_string(),
+                })
             }
             _ => return Vec::new(),
         }
