@@ -290,7 +290,7 @@ impl SigningKey {
         Ok(Zeroizing::new(doc.as_ref().to_vec()))
     }
 
-    /// PEM of the private key: plain PKCS#8, or encrypted PKCS#8 (PBES2, scrypt N=2^15 r=8 p=1,
+    /// PEM of the private key: plain PKCS#8, or encrypted PKCS#8 (PBES2, scrypt N=2^14 r=8 p=1,
     /// AES-256-CBC; `openssl pkey -in K -passin env:VAR` reads it) when a passphrase is given.
     pub fn to_pkcs8_pem(&self, passphrase: Option<&[u8]>) -> Result<Zeroizing<String>, KeyError> {
         let der = self.pkcs8_der()?;
@@ -302,7 +302,9 @@ impl SigningKey {
                 let rng = SystemRandom::new();
                 rng.fill(&mut salt).map_err(|_| KeyError::Generation)?;
                 rng.fill(&mut iv).map_err(|_| KeyError::Generation)?;
-                let scrypt = scrypt::Params::new(15, 8, 1, 32).map_err(|_| KeyError::Generation)?;
+                // N = 2^14 is what `openssl pkcs8 -scrypt` writes and the most OpenSSL reads by default
+                // (its scrypt memory limit is 32 MiB).
+                let scrypt = scrypt::Params::new(14, 8, 1, 32).map_err(|_| KeyError::Generation)?;
                 let params = pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
                     .map_err(|e| KeyError::Malformed(e.to_string()))?;
                 let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
