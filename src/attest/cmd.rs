@@ -21,7 +21,7 @@ macro_rules! outln {
 use crate::attest::keys::{KeyAlgorithm, PublicKey, SigningKey};
 use crate::attest::sign::sign_statement;
 use crate::attest::statement::{
-    provenance_statement, sha256_file, test_result_statement, Artifact, JunitSummary,
+    provenance_statement, sha256_reader, test_result_statement, Artifact, JunitSummary,
     ProvenanceParams, ResourceDescriptor, Source, TestOutcome, TestResult, DIGEST_GIT_COMMIT,
     DIGEST_SHA256, PREDICATE_TEST_RESULT_V01,
 };
@@ -209,6 +209,54 @@ fn write_new(path: &Path, contents: &[u8], mode: u32, force: bool) -> anyhow::Re
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Reports bytes read on stderr, at most every 64 MiB, so that hashing a large artifact on a
+/// terminal is visibly alive.
+struct Progress<'a, R> {
+    inner: R,
+    name: &'a str,
+    total: u64,
+    done: u64,
+    shown: u64,
+    finished: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        let at_end = n == 0 && !self.finished;
+        if self.done - self.shown >= 64 << 20 || (at_end && self.done != self.shown) {
+            self.shown = self.done;
+            let (done, total) = (self.done >> 20, self.total >> 20);
+            eprint!("\rhashing {}: {done} / {total} MiB", self.name);
+        }
+        if at_end {
+            eprintln!();
+            self.finished = true;
+        }
+        Ok(n)
+    }
+}
+
+/// Streaming SHA-256 of a file, with progress on a terminal for files over 256 MiB.
+fn hash_with_progress(path: &Path) -> std::io::Result<String> {
+    use std::io::IsTerminal as _;
+    let file = std::fs::File::open(path)?;
+    let total = file.metadata()?.len();
+    if total < 256 << 20 || !std::io::stderr().is_terminal() {
+        return sha256_reader(file);
+    }
+    let name = path.display().to_string();
+    sha256_reader(Progress {
+        inner: file,
+        name: &name,
+        total,
+        done: 0,
+        shown: 0,
+        finished: false,
+    })
+}
+
 fn with_ext(prefix: &Path, ext: &str) -> PathBuf {
     let mut s = prefix.as_os_str().to_owned();
     s.push(ext);
@@ -391,7 +439,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
 
     let mut artifacts = Vec::new();
     for path in &args.artifacts {
-        let sha256 = sha256_file(path)
+        let sha256 = hash_with_progress(path)
             .with_context(|| format!("cannot hash the artifact {}", path.display()))?;
         artifacts.push(Artifact {
             name: path.to_string_lossy().replace('\\', "/"),
@@ -546,7 +594,7 @@ fn artifact_digest(arg: &str) -> anyhow::Result<(String, Option<String>)> {
         return Ok((hex.to_ascii_lowercase(), None));
     }
     let path = Path::new(arg);
-    let digest = sha256_file(path)
+    let digest = hash_with_progress(path)
         .with_context(|| format!("cannot hash the artifact {}", path.display()))?;
     Ok((digest, Some(arg.to_string())))
 }
