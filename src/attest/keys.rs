@@ -566,6 +566,19 @@ mod tests {
     }
 
     #[test]
+    fn hint_matches_sigstore_conformance_managed_key_vector() {
+        // sigstore-conformance bundle-verify/managed-key-happy-path: key.pub and its bundle hint.
+        let pem = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExRRST79+PsrRBnGAI4cMu6Omz2Jh
+fwlMW+gIutNKVRaMyS4rQKvgngc5p8UbLj55pVHhIoAxi/SRgURZI0J3Xw==
+-----END PUBLIC KEY-----
+";
+        let k = PublicKey::from_pem(pem).unwrap();
+        assert_eq!(k.algorithm(), KeyAlgorithm::EcdsaP256);
+        assert_eq!(k.hint(), "TLMsSDfG3ajPsWge+z/vX5T/zluXnmvbkTkwLIV68Tk=");
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert!(matches!(
             PublicKey::from_pem("nope"),
