@@ -395,6 +395,11 @@ fn invocation_id() -> String {
 }
 
 /// Append bundles to the note on `oid`, one per line, keeping every line already there.
+///
+/// Read-append-write is not atomic: two signers appending to the same commit's note at the same
+/// moment in one clone can lose one side's lines (the notes ref itself never loses history).
+/// CI signs each commit once, in its own clone; merging notes across clones is
+/// `git notes merge -s cat_sort_uniq`.
 pub fn append_note(
     repo: &git2::Repository,
     notes_ref: &str,

@@ -534,6 +534,30 @@ mod tests {
     }
 
     #[test]
+    fn no_single_byte_mutation_verifies() {
+        let k = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let keys = [k.public_key().clone()];
+        let b = sign_statement(&k, &tests(TestOutcome::Passed))
+            .unwrap()
+            .into_bytes();
+        verify_bundle(&b, &keys).unwrap();
+        for i in 0..b.len() {
+            for replacement in [b'A', b'"', b'0'] {
+                if b[i] == replacement {
+                    continue;
+                }
+                let mut m = b.clone();
+                m[i] = replacement;
+                assert!(
+                    verify_bundle(&m, &keys).is_err(),
+                    "mutation at {i} verified: {}",
+                    String::from_utf8_lossy(&m)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn signed_garbage_is_not_a_statement() {
         let k = SigningKey::generate(KeyAlgorithm::Ed25519).unwrap();
         let keys = [k.public_key().clone()];
