@@ -44,6 +44,12 @@ pub fn key_bundle_json(hint: &str, payload_type: &str, payload: &[u8], signature
     bundle.to_json().unwrap_or_default()
 }
 
+/// The bundles stored in a git note (JSON Lines, one bundle per line, appended over time).
+/// Blank lines are skipped; every other line is a candidate for [`crate::attest::verify_bundle`].
+pub fn note_bundles(note: &str) -> impl Iterator<Item = &str> {
+    note.lines().map(str::trim).filter(|l| !l.is_empty())
+}
+
 /// A bundle that parsed and has the shape of a key-based DSSE attestation. Nothing in it is
 /// authenticated yet.
 #[derive(Debug, Clone)]
@@ -317,6 +323,16 @@ mod tests {
         // A duplicate key, which serde_json::Value would silently collapse.
         let dup = sample().replacen("{\"mediaType\"", "{\"mediaType\":\"x\",\"mediaType\"", 1);
         assert_eq!(code(&dup), "bundle-malformed");
+    }
+
+    #[test]
+    fn note_lines() {
+        let note = "{\"a\":1}\n\n  {\"b\":2}\r\n";
+        assert_eq!(
+            note_bundles(note).collect::<Vec<_>>(),
+            vec!["{\"a\":1}", "{\"b\":2}"]
+        );
+        assert_eq!(note_bundles("").count(), 0);
     }
 
     #[test]
