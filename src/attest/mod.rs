@@ -1,5 +1,17 @@
 //! Gate attestations: keys, in-toto statements, DSSE envelopes in Sigstore bundles, signing and
-//! verification. PLACEHOLDER: filled by the attestations issue.
+//! verification. The hook calls [`verify::verify_bundle`] and the `verify::check_*` functions;
+//! the CI signer calls [`sign::sign_statement`].
 
+pub mod bundle;
 pub mod cmd;
+pub mod dsse;
+pub mod keys;
+pub mod sign;
 pub mod sigstore;
+pub mod statement;
+pub mod verify;
+
+pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};
+pub use sign::sign_statement;
+pub use statement::{ResourceDescriptor, Statement, TestOutcome};
+pub use verify::{verify_bundle, VerifiedAttestation, VerifyError};

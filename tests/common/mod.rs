@@ -3,6 +3,10 @@
 //! agentgate hook installed.
 #![allow(dead_code)]
 
+mod sandbox;
+#[allow(unused_imports)]
+pub use sandbox::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

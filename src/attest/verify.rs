@@ -1,0 +1,585 @@
+//! Verification of key-based gate attestations: first the signature (is this a statement a
+//! trusted key signed?), then separate attestation-level checks the hook combines as its policy
+//! says (artifact, commit or tree, test result, age). Every failure is its own variant with a
+//! stable code, so that messages, logs and tests name the same thing.
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::Digest as _;
+
+use crate::attest::bundle::{parse_key_bundle, reject_duplicate_keys};
+use crate::attest::dsse::{pae, PAYLOAD_TYPE_INTOTO};
+use crate::attest::keys::PublicKey;
+use crate::attest::statement::{
+    Statement, TestOutcome, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE, DIGEST_SHA256,
+    PREDICATE_TEST_RESULT_V01, STATEMENT_V1,
+};
+
+/// Why an attestation was not accepted. `code()` is stable: scripts, logs and tests use it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("the bundle is not valid: {0}")]
+    BundleMalformed(String),
+    #[error("unsupported bundle media type `{0}`")]
+    MediaTypeUnsupported(String),
+    #[error("the bundle carries a certificate, not a public-key hint (keyless bundles need --certificate-identity)")]
+    NotKeyBased,
+    #[error("the bundle holds a message signature, not a DSSE envelope with an in-toto statement")]
+    NotDsse,
+    #[error("the DSSE envelope has no signature")]
+    SignatureMissing,
+    #[error("the DSSE envelope has {0} signatures; a bundle must carry exactly one")]
+    SignaturesMultiple(usize),
+    #[error("unsupported DSSE payload type `{0}` (expected application/vnd.in-toto+json)")]
+    PayloadTypeUnsupported(String),
+    #[error("no trusted keys are configured, so nothing can verify")]
+    NoTrustedKeys,
+    #[error("the DSSE signature's keyid `{keyid}` differs from the bundle's key hint `{hint}`")]
+    KeyIdMismatch { keyid: String, hint: String },
+    #[error(
+        "the signature is valid for trusted key {key} but the bundle's hint names key `{hint}`"
+    )]
+    KeyHintMismatch { hint: String, key: String },
+    #[error(
+        "the bundle was signed by key `{hint}`, which is none of the {trusted} trusted key(s)"
+    )]
+    UntrustedSigner { hint: String, trusted: usize },
+    #[error("the signature does not verify with the trusted key `{hint}` (the payload or signature was altered)")]
+    SignatureInvalid { hint: String },
+    #[error("the signed payload is not an in-toto statement: {0}")]
+    StatementMalformed(String),
+    #[error("unsupported statement type `{0}` (expected https://in-toto.io/Statement/v1)")]
+    StatementTypeUnsupported(String),
+    #[error("the predicate of type {predicate_type} is malformed: {message}")]
+    PredicateMalformed {
+        predicate_type: String,
+        message: String,
+    },
+    #[error("the statement has predicate type {found}, expected {expected}")]
+    PredicateTypeMismatch { expected: String, found: String },
+    #[error("the artifact (sha256:{sha256}) is not a subject of the statement")]
+    ArtifactNotSubject { sha256: String },
+    #[error("the statement has no sha256 artifact subject")]
+    NoArtifactSubject,
+    #[error("the statement does not attest commit {commit}")]
+    CommitMismatch { commit: String },
+    #[error("the statement does not attest tree {tree}")]
+    TreeMismatch { tree: String },
+    #[error("the tests failed ({failed} failed test(s) recorded)")]
+    TestsFailed { failed: usize },
+    #[error("the test result is WARNED, not PASSED")]
+    TestsWarned,
+    #[error("the statement records no signing time (runDetails.metadata.finishedOn)")]
+    AgeUnknown,
+    #[error("the attestation is from {at}, older than the allowed {max_age_secs} s")]
+    TooOld {
+        at: DateTime<Utc>,
+        max_age_secs: i64,
+    },
+    #[error("the attestation claims a time in the future ({at})")]
+    TimeInFuture { at: DateTime<Utc> },
+}
+
+impl VerifyError {
+    /// Stable kebab-case code.
+    pub fn code(&self) -> &'static str {
+        use VerifyError::*;
+        match self {
+            BundleMalformed(_) => "bundle-malformed",
+            MediaTypeUnsupported(_) => "bundle-media-type-unsupported",
+            NotKeyBased => "bundle-not-key-based",
+            NotDsse => "bundle-not-dsse",
+            SignatureMissing => "signature-missing",
+            SignaturesMultiple(_) => "signatures-multiple",
+            PayloadTypeUnsupported(_) => "payload-type-unsupported",
+            NoTrustedKeys => "no-trusted-keys",
+            KeyIdMismatch { .. } => "keyid-mismatch",
+            KeyHintMismatch { .. } => "key-hint-mismatch",
+            UntrustedSigner { .. } => "untrusted-signer",
+            SignatureInvalid { .. } => "signature-invalid",
+            StatementMalformed(_) => "statement-malformed",
+            StatementTypeUnsupported(_) => "statement-type-unsupported",
+            PredicateMalformed { .. } => "predicate-malformed",
+            PredicateTypeMismatch { .. } => "predicate-type-mismatch",
+            ArtifactNotSubject { .. } => "artifact-not-subject",
+            NoArtifactSubject => "no-artifact-subject",
+            CommitMismatch { .. } => "commit-mismatch",
+            TreeMismatch { .. } => "tree-mismatch",
+            TestsFailed { .. } => "tests-failed",
+            TestsWarned => "tests-warned",
+            AgeUnknown => "age-unknown",
+            TooOld { .. } => "attestation-too-old",
+            TimeInFuture { .. } => "attestation-in-future",
+        }
+    }
+}
+
+/// A statement whose signature verified with a trusted key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedAttestation {
+    /// Hint (base64 SHA-256 of the SPKI) of the trusted key that verified the signature.
+    pub signer_hint: String,
+    /// Index of that key in the `trusted_keys` slice given to [`verify_bundle`].
+    pub signer_index: usize,
+    pub statement: Statement,
+    /// Hex SHA-256 of the DSSE payload (the statement bytes as signed).
+    pub payload_sha256: String,
+}
+
+impl VerifiedAttestation {
+    pub fn predicate_type(&self) -> &str {
+        &self.statement.predicate_type
+    }
+
+    /// The time the signer claims the work finished: SLSA provenance
+    /// `runDetails.metadata.finishedOn` (else `startedOn`). Key-based bundles carry no trusted
+    /// timestamp, so this is the signer's own word.
+    pub fn claimed_time(&self) -> Option<DateTime<Utc>> {
+        let md = self.statement.provenance()?.ok()?.run_details.metadata?;
+        md.finished_on.or(md.started_on)
+    }
+}
+
+/// Verify a key-based Sigstore bundle against the configured keys.
+///
+/// The hint and keyid in the bundle are not authenticated, so they never choose the key: every
+/// trusted key is tried on the signature, and the hint is consulted only afterwards, for
+/// consistency and for a precise error.
+pub fn verify_bundle(
+    bundle_json: &[u8],
+    trusted_keys: &[PublicKey],
+) -> Result<VerifiedAttestation, VerifyError> {
+    // 1. Parse strictly.
+    let bundle = parse_key_bundle(bundle_json)?;
+    // 2. Only in-toto payloads are attestations.
+    if bundle.payload_type != PAYLOAD_TYPE_INTOTO {
+        return Err(VerifyError::PayloadTypeUnsupported(bundle.payload_type));
+    }
+    // 3. The envelope must name the same key as the bundle (an empty keyid names none).
+    if !bundle.keyid.is_empty() && bundle.keyid != bundle.hint {
+        return Err(VerifyError::KeyIdMismatch {
+            keyid: bundle.keyid,
+            hint: bundle.hint,
+        });
+    }
+    // 4. The signature over PAE, with each trusted key.
+    if trusted_keys.is_empty() {
+        return Err(VerifyError::NoTrustedKeys);
+    }
+    let message = pae(&bundle.payload_type, &bundle.payload);
+    let Some(index) = trusted_keys
+        .iter()
+        .position(|k| k.verify(&message, &bundle.signature))
+    else {
+        return Err(
+            match trusted_keys.iter().find(|k| k.hint() == bundle.hint) {
+                Some(k) => VerifyError::SignatureInvalid {
+                    hint: k.hint().to_string(),
+                },
+                None => VerifyError::UntrustedSigner {
+                    hint: bundle.hint,
+                    trusted: trusted_keys.len(),
+                },
+            },
+        );
+    };
+    let signer = &trusted_keys[index];
+    // 5. A valid signature under a hint naming another key means the bundle was edited.
+    if bundle.hint != signer.hint() {
+        return Err(VerifyError::KeyHintMismatch {
+            hint: bundle.hint,
+            key: signer.hint().to_string(),
+        });
+    }
+    // 6. The statement.
+    reject_duplicate_keys(&bundle.payload).map_err(VerifyError::StatementMalformed)?;
+    let statement: Statement = serde_json::from_slice(&bundle.payload)
+        .map_err(|e| VerifyError::StatementMalformed(e.to_string()))?;
+    if statement.type_ != STATEMENT_V1 {
+        return Err(VerifyError::StatementTypeUnsupported(statement.type_));
+    }
+    Ok(VerifiedAttestation {
+        signer_hint: signer.hint().to_string(),
+        signer_index: index,
+        statement,
+        payload_sha256: hex::encode(sha2::Sha256::digest(&bundle.payload)),
+    })
+}
+
+/// The artifact with this SHA-256 (hex) is a subject.
+pub fn check_artifact(att: &VerifiedAttestation, sha256_hex: &str) -> Result<(), VerifyError> {
+    match att
+        .statement
+        .subjects_with_digest(DIGEST_SHA256, sha256_hex)
+        .next()
+    {
+        Some(_) => Ok(()),
+        None => Err(VerifyError::ArtifactNotSubject {
+            sha256: sha256_hex.to_ascii_lowercase(),
+        }),
+    }
+}
+
+/// At least one subject has a `sha256` digest (the policy's "an artifact was attested").
+pub fn check_has_artifact(att: &VerifiedAttestation) -> Result<(), VerifyError> {
+    if att
+        .statement
+        .subject
+        .iter()
+        .any(|s| s.digest.contains_key(DIGEST_SHA256))
+    {
+        Ok(())
+    } else {
+        Err(VerifyError::NoArtifactSubject)
+    }
+}
+
+/// Does a subject or a provenance resolved dependency carry `algorithm` = `value`?
+fn binds(att: &VerifiedAttestation, algorithm: &str, value: &str) -> Result<bool, VerifyError> {
+    if att
+        .statement
+        .subjects_with_digest(algorithm, value)
+        .next()
+        .is_some()
+    {
+        return Ok(true);
+    }
+    match att.statement.provenance() {
+        None => Ok(false),
+        Some(Err(e)) => Err(VerifyError::PredicateMalformed {
+            predicate_type: att.statement.predicate_type.clone(),
+            message: e.to_string(),
+        }),
+        Some(Ok(p)) => Ok(p
+            .build_definition
+            .resolved_dependencies
+            .iter()
+            .any(|d| d.has_digest(algorithm, value))),
+    }
+}
+
+/// The statement attests commit `commit_hex` (a `gitCommit` subject, or the provenance's
+/// resolved source).
+pub fn check_commit(att: &VerifiedAttestation, commit_hex: &str) -> Result<(), VerifyError> {
+    if binds(att, DIGEST_GIT_COMMIT, commit_hex)? {
+        Ok(())
+    } else {
+        Err(VerifyError::CommitMismatch {
+            commit: commit_hex.to_string(),
+        })
+    }
+}
+
+/// The statement attests tree `tree_hex` (for `bind = "tree"`).
+pub fn check_tree(att: &VerifiedAttestation, tree_hex: &str) -> Result<(), VerifyError> {
+    if binds(att, DIGEST_GIT_TREE, tree_hex)? {
+        Ok(())
+    } else {
+        Err(VerifyError::TreeMismatch {
+            tree: tree_hex.to_string(),
+        })
+    }
+}
+
+/// The statement has this predicate type.
+pub fn check_predicate_type(att: &VerifiedAttestation, expected: &str) -> Result<(), VerifyError> {
+    if att.statement.predicate_type == expected {
+        Ok(())
+    } else {
+        Err(VerifyError::PredicateTypeMismatch {
+            expected: expected.to_string(),
+            found: att.statement.predicate_type.clone(),
+        })
+    }
+}
+
+/// The statement is a test result and its result is PASSED.
+pub fn check_tests_passed(att: &VerifiedAttestation) -> Result<(), VerifyError> {
+    check_predicate_type(att, PREDICATE_TEST_RESULT_V01)?;
+    let malformed = |message: String| VerifyError::PredicateMalformed {
+        predicate_type: PREDICATE_TEST_RESULT_V01.to_string(),
+        message,
+    };
+    let result = match att.statement.test_result() {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return Err(malformed(e.to_string())),
+        None => return Err(malformed("not a test result".into())),
+    };
+    match result.result {
+        TestOutcome::Passed => Ok(()),
+        TestOutcome::Warned => Err(VerifyError::TestsWarned),
+        TestOutcome::Failed => Err(VerifyError::TestsFailed {
+            failed: result.failed_tests.len(),
+        }),
+    }
+}
+
+/// The signer-claimed time ([`VerifiedAttestation::claimed_time`]) is within `max_age` of `now`
+/// and not more than `skew` in the future.
+pub fn check_age(
+    att: &VerifiedAttestation,
+    max_age: Duration,
+    skew: Duration,
+    now: DateTime<Utc>,
+) -> Result<(), VerifyError> {
+    let at = att.claimed_time().ok_or(VerifyError::AgeUnknown)?;
+    if at > now + skew {
+        return Err(VerifyError::TimeInFuture { at });
+    }
+    if now - at > max_age {
+        return Err(VerifyError::TooOld {
+            at,
+            max_age_secs: max_age.num_seconds(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::keys::{KeyAlgorithm, SigningKey};
+    use crate::attest::sign::sign_statement;
+    use crate::attest::statement::*;
+
+    fn source() -> Source {
+        Source {
+            uri: "file:///r".into(),
+            commit: "c".repeat(40),
+            tree: "d".repeat(40),
+        }
+    }
+
+    fn artifacts() -> Vec<Artifact> {
+        vec![Artifact {
+            name: "app".into(),
+            sha256: "e".repeat(64),
+        }]
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn provenance() -> Statement {
+        provenance_statement(
+            &source(),
+            &artifacts(),
+            ProvenanceParams {
+                builder_id: "urn:test".into(),
+                build_type: "urn:test".into(),
+                external_parameters: serde_json::json!({}),
+                internal_parameters: None,
+                builder_version: Default::default(),
+                invocation_id: None,
+                started_on: at("2026-01-01T00:00:00Z"),
+                finished_on: at("2026-01-01T00:01:00Z"),
+                byproducts: vec![],
+            },
+        )
+    }
+
+    fn tests(outcome: TestOutcome) -> Statement {
+        test_result_statement(
+            &source(),
+            &artifacts(),
+            &TestResult {
+                result: outcome,
+                configuration: vec![],
+                url: None,
+                passed_tests: vec![],
+                warned_tests: vec![],
+                failed_tests: vec!["t".into()],
+            },
+        )
+    }
+
+    #[test]
+    fn roundtrip_and_checks() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let k = SigningKey::generate(alg).unwrap();
+            let other = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+            let b = sign_statement(&k, &provenance()).unwrap();
+            let keys = [other.public_key().clone(), k.public_key().clone()];
+            let att = verify_bundle(b.as_bytes(), &keys).unwrap();
+            assert_eq!(att.signer_index, 1);
+            assert_eq!(att.signer_hint, k.public_key().hint());
+            check_artifact(&att, &"E".repeat(64)).unwrap();
+            check_has_artifact(&att).unwrap();
+            check_commit(&att, &"c".repeat(40)).unwrap();
+            check_tree(&att, &"d".repeat(40)).unwrap();
+            assert_eq!(
+                check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+                "commit-mismatch"
+            );
+            assert_eq!(
+                check_artifact(&att, &"0".repeat(64)).unwrap_err().code(),
+                "artifact-not-subject"
+            );
+            assert_eq!(
+                check_tests_passed(&att).unwrap_err().code(),
+                "predicate-type-mismatch"
+            );
+            let now = at("2026-01-02T00:00:00Z");
+            check_age(&att, Duration::days(2), Duration::minutes(5), now).unwrap();
+            assert_eq!(
+                check_age(&att, Duration::hours(1), Duration::minutes(5), now)
+                    .unwrap_err()
+                    .code(),
+                "attestation-too-old"
+            );
+            assert_eq!(
+                check_age(
+                    &att,
+                    Duration::hours(1),
+                    Duration::zero(),
+                    at("2025-01-01T00:00:00Z")
+                )
+                .unwrap_err()
+                .code(),
+                "attestation-in-future"
+            );
+        }
+    }
+
+    #[test]
+    fn test_results() {
+        let k = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let keys = [k.public_key().clone()];
+        for (outcome, code) in [
+            (TestOutcome::Passed, None),
+            (TestOutcome::Warned, Some("tests-warned")),
+            (TestOutcome::Failed, Some("tests-failed")),
+        ] {
+            let att = verify_bundle(
+                sign_statement(&k, &tests(outcome)).unwrap().as_bytes(),
+                &keys,
+            )
+            .unwrap();
+            check_commit(&att, &"c".repeat(40)).unwrap();
+            check_tree(&att, &"d".repeat(40)).unwrap();
+            assert_eq!(check_tests_passed(&att).err().map(|e| e.code()), code);
+            assert_eq!(
+                check_age(&att, Duration::days(1), Duration::zero(), Utc::now())
+                    .unwrap_err()
+                    .code(),
+                "age-unknown"
+            );
+        }
+    }
+
+    fn edit(bundle: &str, f: impl Fn(&mut serde_json::Value)) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(bundle).unwrap();
+        f(&mut v);
+        v.to_string()
+    }
+
+    #[test]
+    fn refusals() {
+        let k = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let other = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let keys = [k.public_key().clone()];
+        let b = sign_statement(&k, &provenance()).unwrap();
+        let code = |json: &str, keys: &[PublicKey]| {
+            verify_bundle(json.as_bytes(), keys).unwrap_err().code()
+        };
+
+        assert_eq!(code(&b, &[]), "no-trusted-keys");
+        assert_eq!(code(&b, &[other.public_key().clone()]), "untrusted-signer");
+        let other_hint = other.public_key().hint().to_string();
+        let h = other_hint.clone();
+        let renamed = edit(&b, move |v| {
+            v["verificationMaterial"]["publicKey"]["hint"] = h.clone().into();
+            v["dsseEnvelope"]["signatures"][0]["keyid"] = h.clone().into();
+        });
+        assert_eq!(code(&renamed, &keys), "key-hint-mismatch");
+        let h = other_hint.clone();
+        assert_eq!(
+            code(
+                &edit(&b, move |v| v["dsseEnvelope"]["signatures"][0]["keyid"] =
+                    h.clone().into()),
+                &keys
+            ),
+            "keyid-mismatch"
+        );
+        // Empty keyid is allowed (it names nothing).
+        verify_bundle(
+            edit(&b, |v| {
+                v["dsseEnvelope"]["signatures"][0]["keyid"] = "".into()
+            })
+            .as_bytes(),
+            &keys,
+        )
+        .unwrap();
+        // Payload altered: different statement, same signature.
+        let forged = sign_statement(&other, &tests(TestOutcome::Passed)).unwrap();
+        let fv: serde_json::Value = serde_json::from_str(&forged).unwrap();
+        let p = fv["dsseEnvelope"]["payload"].clone();
+        assert_eq!(
+            code(
+                &edit(&b, move |v| v["dsseEnvelope"]["payload"] = p.clone()),
+                &keys
+            ),
+            "signature-invalid"
+        );
+        // Payload type swapped under the signature.
+        assert_eq!(
+            code(
+                &edit(&b, |v| v["dsseEnvelope"]["payloadType"] =
+                    "text/plain".into()),
+                &keys
+            ),
+            "payload-type-unsupported"
+        );
+    }
+
+    #[test]
+    fn no_single_byte_mutation_verifies() {
+        let k = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let keys = [k.public_key().clone()];
+        let b = sign_statement(&k, &tests(TestOutcome::Passed))
+            .unwrap()
+            .into_bytes();
+        verify_bundle(&b, &keys).unwrap();
+        for i in 0..b.len() {
+            for replacement in [b'A', b'"', b'0'] {
+                if b[i] == replacement {
+                    continue;
+                }
+                let mut m = b.clone();
+                m[i] = replacement;
+                assert!(
+                    verify_bundle(&m, &keys).is_err(),
+                    "mutation at {i} verified: {}",
+                    String::from_utf8_lossy(&m)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn signed_garbage_is_not_a_statement() {
+        let k = SigningKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let keys = [k.public_key().clone()];
+        let sign_raw = |payload: &[u8]| {
+            let sig = k.sign(&pae(PAYLOAD_TYPE_INTOTO, payload)).unwrap();
+            crate::attest::bundle::key_bundle_json(
+                k.public_key().hint(),
+                PAYLOAD_TYPE_INTOTO,
+                payload,
+                &sig,
+            )
+        };
+        let code = |p: &[u8]| {
+            verify_bundle(sign_raw(p).as_bytes(), &keys)
+                .unwrap_err()
+                .code()
+        };
+        assert_eq!(code(b"nope"), "statement-malformed");
+        assert_eq!(
+            code(br#"{"_type":"a","_type":"b","subject":[],"predicateType":"p"}"#),
+            "statement-malformed"
+        );
+        assert_eq!(code(br#"{"_type":"https://in-toto.io/Statement/v0.1","subject":[],"predicateType":"p"}"#), "statement-type-unsupported");
+    }
+}
