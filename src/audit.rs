@@ -110,11 +110,13 @@ pub struct Context<'a> {
     pub policy_path: Option<&'a Path>,
     pub policy_digest: Option<&'a str>,
     pub notes: Option<NotesInput<'a>>,
+    /// The decision time (attestation ages were judged against it).
+    pub time: chrono::DateTime<chrono::Utc>,
 }
 
 /// Build the records for one push.
 pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record<'a>> {
-    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let time = cx.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     decisions
         .iter()
         .map(|d| {
@@ -277,6 +279,7 @@ mod tests {
             policy_path: None,
             policy_digest: None,
             notes: None,
+            time: chrono::Utc::now(),
         };
         let mut recs = records(std::slice::from_ref(&d), &cx);
         append(&path, &mut recs).unwrap();

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::git::{ObjectId, Repo};
-use crate::hook::{self, Evaluator, NoAttestations, Outcome, RefDecision, RefUpdate};
+use crate::hook::{self, Evaluator, Outcome, RefDecision, RefUpdate};
 use crate::push::{self, Mode, EXIT_CONFIG};
 
 #[derive(Debug, Parser)]
@@ -295,10 +295,9 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             update.refname
         );
     }
-    let source = NoAttestations {
-        notes_ref: policy.attest.notes_ref.clone(),
-    };
-    let d = Evaluator::new(&repo, &policy, &source).decide(&update);
+    let notes = push::notes_commit(&repo, &policy, std::slice::from_ref(&update))?;
+    let source = push::attestation_source(&repo, &policy, notes, chrono::Utc::now())?;
+    let d = Evaluator::new(&repo, &policy, source.as_ref()).decide(&update);
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(&mut out, &decision_json(&d))?;

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
+
+use crate::attest::sigstore::{IdentityMatch, TrustedRoot};
+use crate::attest::PublicKey;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use sha2::{Digest, Sha256};
@@ -294,21 +297,16 @@ pub struct Signer {
 
 #[derive(Debug, Clone)]
 pub enum SignerKind {
-    /// A key-based gate: the SPKI PEM read from `path` when the policy loaded.
-    Key { path: PathBuf, pem: Vec<u8> },
-    /// A keyless gate: its Sigstore workload identity.
+    /// A key-based gate: the public key read from `path` when the policy loaded.
+    Key { path: PathBuf, key: PublicKey },
+    /// A keyless gate: its Sigstore workload identity, checked against `root` (the file
+    /// `trusted_root`, or the embedded Sigstore public-good root).
     Keyless {
         issuer: String,
         identity: IdentityMatch,
         trusted_root: Option<PathBuf>,
+        root: Box<TrustedRoot>,
     },
-}
-
-#[derive(Debug, Clone)]
-pub enum IdentityMatch {
-    Exact(String),
-    /// Always anchored.
-    Regex(Regex),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -750,16 +748,13 @@ impl Validator<'_> {
                 let pem = std::fs::read(&path).map_err(|e| {
                     self.err(p, format!("cannot read public key {}: {e}", path.display()))
                 })?;
-                if !String::from_utf8_lossy(&pem).contains("-----BEGIN PUBLIC KEY-----") {
-                    return Err(self.err(
+                let key = PublicKey::from_pem(&String::from_utf8_lossy(&pem)).map_err(|e| {
+                    self.err(
                         p,
-                        format!(
-                            "{} is not a PEM public key (expected \"-----BEGIN PUBLIC KEY-----\")",
-                            path.display()
-                        ),
-                    ));
-                }
-                SignerKind::Key { path, pem }
+                        format!("{} is not a usable public key: {e}", path.display()),
+                    )
+                })?;
+                SignerKind::Key { path, key }
             }
             (None, true) => {
                 let issuer = raw
@@ -775,10 +770,9 @@ impl Validator<'_> {
                     }
                     (Some(i), None) => return Err(self.err(i, "identity is empty")),
                     (None, Some(r)) => {
-                        let re = self.regex(r, "identity_regex")?;
-                        let anchored = Regex::new(&format!("^(?:{})$", re.as_str()))
-                            .map_err(|e| self.err(r, format!("invalid identity_regex: {e}")))?;
-                        IdentityMatch::Regex(anchored)
+                        self.regex(r, "identity_regex")?;
+                        IdentityMatch::regex(r.get_ref())
+                            .map_err(|e| self.err(r, format!("invalid identity_regex: {e}")))?
                     }
                     (Some(i), Some(_)) => {
                         return Err(self.err(i, "use identity or identity_regex, not both"))
@@ -790,23 +784,31 @@ impl Validator<'_> {
                         ))
                     }
                 };
-                let trusted_root = match &raw.trusted_root {
-                    None => None,
+                let (trusted_root, root) = match &raw.trusted_root {
+                    None => {
+                        let root = crate::attest::sigstore::public_good_root().map_err(|e| {
+                            self.err(s, format!("the embedded Sigstore trusted root: {e}"))
+                        })?;
+                        (None, root)
+                    }
                     Some(t) => {
                         let path = self.resolve(t.get_ref());
-                        std::fs::metadata(&path).map_err(|e| {
-                            self.err(
-                                t,
-                                format!("cannot read trusted root {}: {e}", path.display()),
-                            )
-                        })?;
-                        Some(path)
+                        let root = crate::attest::sigstore::trusted_root_from_file(&path).map_err(
+                            |e| {
+                                self.err(
+                                    t,
+                                    format!("cannot use trusted root {}: {e}", path.display()),
+                                )
+                            },
+                        )?;
+                        (Some(path), root)
                     }
                 };
                 SignerKind::Keyless {
                     issuer: issuer.get_ref().clone(),
                     identity,
                     trusted_root,
+                    root: Box::new(root),
                 }
             }
         };
@@ -1035,12 +1037,9 @@ mod tests {
         let text = format!("{MIN}[[signer]]\nname = \"g\"\nissuer = \"https://i\"\nidentity_regex = 'https://github.com/acme/.*'\n");
         let p = Policy::parse(&text, &dir.path().join("p.toml")).unwrap();
         match &p.signers[0].kind {
-            SignerKind::Keyless {
-                identity: IdentityMatch::Regex(re),
-                ..
-            } => {
-                assert!(re.is_match("https://github.com/acme/x"));
-                assert!(!re.is_match("evil https://github.com/acme/x"));
+            SignerKind::Keyless { identity, .. } => {
+                assert!(identity.matches("https://github.com/acme/x"));
+                assert!(!identity.matches("evil https://github.com/acme/x"));
             }
             other => panic!("{other:?}"),
         }

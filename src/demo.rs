@@ -94,6 +94,26 @@ impl Demo {
         self.git_ok(work, &["rev-parse", "--short", "HEAD"])
     }
 
+    /// Run this agentgate binary; its stdout, or an error with its stderr.
+    fn agentgate(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(std::env::current_exe()?)
+            .args(args)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "agentgate {} failed: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Push and show what the pusher sees; returns whether git accepted it.
     fn push(&self, work: &Path, refspec: &str) -> anyhow::Result<bool> {
         println!("$ git push origin {refspec}");
@@ -103,6 +123,10 @@ impl Demo {
         }
         Ok(out.status.success())
     }
+}
+
+fn path_str(p: &Path) -> anyhow::Result<&str> {
+    p.to_str().context("the demo needs UTF-8 paths")
 }
 
 pub fn demo(a: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -154,7 +178,16 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
         ],
     )?;
     let policy = server.join("agentgate.toml");
-    std::fs::write(&policy, DEMO_POLICY)?;
+    // The CI gate's key pair; the server trusts its public half.
+    let gate_key = d.root.join("gate.key");
+    d.agentgate(&["keygen", "--out", path_str(&d.root.join("gate"))?])?;
+    std::fs::write(
+        &policy,
+        format!(
+            "{DEMO_POLICY}\n[[signer]]\nname = \"ci-gate\"\npublic_key = \"{}\"\n",
+            d.root.join("gate.pub").display()
+        ),
+    )?;
     let exe = std::env::current_exe()?;
     let out = Command::new(&exe)
         .args(["install", "--repo"])
@@ -207,6 +240,61 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
     println!("\n== 4. ...but fast-forwarding main to it later is still refused");
     let ff_refused = !d.push(&work, "main")?;
 
+    println!("\n== 5. CI gates exactly that commit: build, test, sign; the attestation travels as a git note");
+    let artifact = d.root.join("engine.bin");
+    std::fs::write(&artifact, b"the analytical engine, built\n")?;
+    let head = d.git_ok(&work, &["rev-parse", "HEAD"])?;
+    let attestations = d.root.join("attestations");
+    println!("$ agentgate sign --key gate.key --commit {} --artifact engine.bin --out attestations --note", &head[..7]);
+    let signed = d.agentgate(&[
+        "sign",
+        "--key",
+        path_str(&gate_key)?,
+        "--repo",
+        path_str(&work)?,
+        "--commit",
+        &head,
+        "--artifact",
+        path_str(&artifact)?,
+        "--out",
+        path_str(&attestations)?,
+        "--note",
+    ])?;
+    for line in signed.lines() {
+        println!("  {line}");
+    }
+    let notes_ok = d.push(&work, "refs/notes/agentgate")?;
+
+    println!("\n== 6. Now main accepts the agent commit: its tip is attested by the trusted gate");
+    let attested_ok = d.push(&work, "main")?;
+
+    println!("\n== 7. A release manager verifies the artifact by hand, offline");
+    println!("$ agentgate verify --bundle attestations/provenance.sigstore.json --key gate.pub --commit {} engine.bin", &head[..7]);
+    let verified = d.agentgate(&[
+        "verify",
+        "--bundle",
+        path_str(&attestations.join("provenance.sigstore.json"))?,
+        "--key",
+        path_str(&d.root.join("gate.pub"))?,
+        "--repo",
+        path_str(&work)?,
+        "--commit",
+        &head,
+        path_str(&artifact)?,
+    ]);
+    let verified_ok = match verified {
+        Ok(text) => {
+            for line in text.lines() {
+                println!("  {line}");
+            }
+            true
+        }
+        Err(e) => {
+            println!("  {e:#}");
+            false
+        }
+    };
+
     println!("\n== The audit log (one JSON line per ref decision)");
     let log =
         std::fs::read_to_string(server.join("agentgate").join("audit.jsonl")).unwrap_or_default();
@@ -221,7 +309,13 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let ok = human_ok && agent_refused && branch_ok && ff_refused;
+    let ok = human_ok
+        && agent_refused
+        && branch_ok
+        && ff_refused
+        && notes_ok
+        && attested_ok
+        && verified_ok;
     println!(
         "\n{}",
         if ok {

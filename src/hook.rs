@@ -31,6 +31,7 @@ pub enum Code {
     PolicyUnreadable,
     PolicyInvalid,
     AuditFailed,
+    AttestationsUnreadable,
     InternalError,
 }
 
@@ -53,6 +54,7 @@ impl Code {
             Code::PolicyUnreadable => "policy-unreadable",
             Code::PolicyInvalid => "policy-invalid",
             Code::AuditFailed => "audit-failed",
+            Code::AttestationsUnreadable => "attestations-unreadable",
             Code::InternalError => "internal-error",
         }
     }
@@ -256,29 +258,24 @@ pub struct AttestationVerdict {
     pub examined: Vec<AttestationReport>,
 }
 
+/// Why attestations could not be looked at (the push is refused).
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("cannot read the attestations directory {path}")]
+    Dir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Where attestations come from; the hook asks once per commit that needs one.
 pub trait AttestationSource {
-    fn check(&self, commit: &Commit) -> Result<AttestationVerdict, GitError>;
+    fn check(&self, commit: &Commit) -> Result<AttestationVerdict, EvidenceError>;
     /// Where it looks, for messages ("refs/notes/agentgate").
     fn describe(&self) -> String;
-}
-
-/// Until attestation verification exists, nothing is attested: agent commits on protected refs
-/// are always refused (fail closed).
-pub struct NoAttestations {
-    pub notes_ref: String,
-}
-
-impl AttestationSource for NoAttestations {
-    fn check(&self, _commit: &Commit) -> Result<AttestationVerdict, GitError> {
-        Ok(AttestationVerdict {
-            admitted: false,
-            examined: vec![],
-        })
-    }
-    fn describe(&self) -> String {
-        self.notes_ref.clone()
-    }
 }
 
 /// Evaluates ref updates of one push against one policy.
@@ -356,7 +353,7 @@ impl<'a> Evaluator<'a> {
         u: &RefUpdate,
         recorded_hidden: Option<&[ObjectId]>,
         d: &mut RefDecision,
-    ) -> Result<Outcome, GitError> {
+    ) -> Result<Outcome, EvidenceError> {
         let name = &u.refname;
         if u.new.is_zero() {
             if self.policy.protect.allow_delete {
@@ -416,7 +413,8 @@ impl<'a> Evaluator<'a> {
             return Err(GitError::Command {
                 args: "config (trailer settings)".into(),
                 message: e.clone(),
-            });
+            }
+            .into());
         }
         let mut entering = 0usize;
         let mut agent = Vec::new();
@@ -582,7 +580,7 @@ fn refuse(code: Code, headline: String, details: Vec<String>, fix: Vec<String>) 
     })
 }
 
-fn git_refusal(name: &str, e: &GitError) -> Refusal {
+fn git_refusal(name: &str, e: &EvidenceError) -> Refusal {
     let mut chain = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::audit;
 use crate::config::{self, Policy, PolicyError};
-use crate::git::{ObjectId, Repo};
+use crate::evidence::PolicyAttestations;
+use crate::git::{GitError, ObjectId, Repo};
 use crate::hook::{
-    self, AttestationSource, Code, Evaluator, NoAttestations, RefDecision, RefUpdate,
+    self, AttestationSource, Code, Evaluator, EvidenceError, RefDecision, RefUpdate,
 };
 
 /// Exit codes of the hook commands.
@@ -64,14 +65,48 @@ pub fn audit_path(policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
 /// sets for the notes ref, or its current value) and the policy's `attestations_dir`, checked
 /// as of `now`.
 pub fn attestation_source<'a>(
-    _repo: &'a Repo,
+    repo: &'a Repo,
     policy: &'a Policy,
-    _notes: Option<ObjectId>,
-    _now: chrono::DateTime<chrono::Utc>,
-) -> Box<dyn AttestationSource + 'a> {
-    Box::new(NoAttestations {
-        notes_ref: policy.attest.notes_ref.clone(),
-    })
+    notes: Option<ObjectId>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Box<dyn AttestationSource + 'a>, EvidenceError> {
+    Ok(Box::new(PolicyAttestations::new(repo, policy, notes, now)?))
+}
+
+/// The notes commit attestations are read from: the new value when this push updates the notes
+/// ref (its objects are in the quarantine), else the ref's current value.
+pub fn notes_commit(
+    repo: &Repo,
+    policy: &Policy,
+    updates: &[RefUpdate],
+) -> Result<Option<ObjectId>, GitError> {
+    let name = &policy.attest.notes_ref;
+    if let Some(u) = updates.iter().find(|u| &u.refname == name) {
+        return Ok((!u.new.is_zero()).then(|| u.new.clone()));
+    }
+    repo.ref_target(name)
+}
+
+/// Refuse every update for one reason.
+fn refuse_all(
+    updates: &[RefUpdate],
+    code: Code,
+    headline: String,
+    details: Vec<String>,
+    fix: &str,
+) -> Vec<RefDecision> {
+    updates
+        .iter()
+        .map(|u| {
+            RefDecision::refused(
+                u.clone(),
+                code,
+                headline.clone(),
+                details.clone(),
+                vec![fix.to_string()],
+            )
+        })
+        .collect()
 }
 
 /// Run as a hook over `updates` (already parsed) or a stdin parse error. Writes messages to
@@ -96,68 +131,75 @@ pub fn run_hook(
                 "{prefix}agentgate: refused [{}] {e}",
                 Code::StdinMalformed.as_str()
             );
-            let _ = writeln!(err, "{prefix}  the hook expects \"<old-id> <new-id> <ref>\" lines from git; nothing was updated");
+            let _ = writeln!(
+                err,
+                "{prefix}  the hook expects \"<old-id> <new-id> <ref>\" lines from git; nothing was updated"
+            );
             return EXIT_REFUSE;
         }
     };
 
+    let now = chrono::Utc::now();
     let repo = Repo::open_from_env();
     let policy = load_policy(config, repo.as_ref().ok(), Some(&git_dir));
     let pusher = audit::pusher();
+    let admin = "ask the Git server admin to check the repository and the agentgate installation";
+    let mut notes = None;
 
     let (decisions, exit) = match (&repo, &policy) {
         (_, Err(e)) => {
-            let code = Code::from_policy_error(e);
-            let headline =
-                "the agentgate policy cannot be loaded, so every push is refused".to_string();
-            let details = vec![format!("{e:#}")];
-            let fix = vec!["this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)".into()];
-            let d = updates
-                .iter()
-                .map(|u| {
-                    RefDecision::refused(
-                        u.clone(),
-                        code,
-                        headline.clone(),
-                        details.clone(),
-                        fix.clone(),
-                    )
-                })
-                .collect();
+            let d = refuse_all(
+                &updates,
+                Code::from_policy_error(e),
+                "the agentgate policy cannot be loaded, so every push is refused".into(),
+                vec![format!("{e:#}")],
+                "this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)",
+            );
             (d, EXIT_CONFIG)
         }
         (Err(e), Ok(_)) => {
             let headline = format!("cannot open the repository: {}", error_chain(e));
-            let d = updates
-                .iter()
-                .map(|u| {
-                    RefDecision::refused(
-                        u.clone(),
-                        Code::GitError,
-                        headline.clone(),
-                        vec![],
-                        vec!["ask the Git server admin to check the repository".into()],
-                    )
-                })
-                .collect();
-            (d, EXIT_REFUSE)
+            (
+                refuse_all(&updates, Code::GitError, headline, vec![], admin),
+                EXIT_REFUSE,
+            )
         }
         (Ok(repo), Ok(policy)) => {
             // Lets the tests prove that a panic refuses the push; it can only ever refuse.
             if std::env::var_os("AGENTGATE_DANGER_TEST_PANIC").is_some() {
                 panic!("AGENTGATE_DANGER_TEST_PANIC is set");
             }
-            let source = NoAttestations {
-                notes_ref: policy.attest.notes_ref.clone(),
-            };
-            let eval = Evaluator::new(repo, policy, &source);
-            let d: Vec<RefDecision> = updates.iter().map(|u| eval.decide(u)).collect();
-            let exit = if d.iter().all(RefDecision::accepted) {
-                EXIT_ACCEPT
-            } else {
-                EXIT_REFUSE
-            };
-            (d, exit)
+            let source = notes_commit(repo, policy, &updates)
+                .map_err(EvidenceError::from)
+                .and_then(|n| {
+                    notes = n.clone();
+                    attestation_source(repo, policy, n, now)
+                });
+            match source {
+                Err(e) => {
+                    let headline = format!("cannot read attestations: {}", error_chain(&e));
+                    (
+                        refuse_all(
+                            &updates,
+                            Code::AttestationsUnreadable,
+                            headline,
+                            vec![],
+                            admin,
+                        ),
+                        EXIT_REFUSE,
+                    )
+                }
+                Ok(source) => {
+                    let eval = Evaluator::new(repo, policy, source.as_ref());
+                    let d: Vec<RefDecision> = updates.iter().map(|u| eval.decide(u)).collect();
+                    let exit = if d.iter().all(RefDecision::accepted) {
+                        EXIT_ACCEPT
+                    } else {
+                        EXIT_REFUSE
+                    };
+                    (d, exit)
+                }
+            }
         }
     };
 
@@ -169,7 +211,11 @@ pub fn run_hook(
         pusher: &pusher,
         policy_path: policy_ok.map(|p| p.source.as_path()),
         policy_digest: policy_ok.map(|p| p.digest.as_str()),
-        notes: None,
+        notes: policy_ok.map(|p| audit::NotesInput {
+            refname: &p.attest.notes_ref,
+            commit: notes.as_ref().map(ObjectId::as_str),
+        }),
+        time: now,
     };
     let mut records = audit::records(&decisions, &cx);
     if let Err(e) = audit::append(&log, &mut records) {

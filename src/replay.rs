@@ -192,7 +192,8 @@ fn rederive(
     let time = chrono::DateTime::parse_from_rfc3339(&s("time"))
         .map_err(|_| cannot("bad time".into()))?
         .with_timezone(&chrono::Utc);
-    let source = crate::push::attestation_source(repo, policy, notes, time);
+    let source = crate::push::attestation_source(repo, policy, notes, time)
+        .map_err(|e| cannot(format!("attestations: {e}")))?;
     let d = Evaluator::new(repo, policy, source.as_ref()).replay(&update, &hidden);
 
     let decision = if matches!(d.outcome, Outcome::Accept(_)) {

@@ -61,6 +61,10 @@ impl Env {
             .env("GIT_AUTHOR_DATE", "2026-01-01T12:00:00Z")
             .env("GIT_COMMITTER_DATE", "2026-01-01T12:00:00Z")
             .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", HUMAN.0)
+            .env("GIT_AUTHOR_EMAIL", HUMAN.1)
+            .env("GIT_COMMITTER_NAME", HUMAN.0)
+            .env("GIT_COMMITTER_EMAIL", HUMAN.1)
             .env("LC_ALL", "C")
             .stdin(Stdio::null());
         c
