@@ -2,4 +2,6 @@
 //! verification. PLACEHOLDER: filled by the attestations issue.
 
 pub mod cmd;
+#[cfg(feature = "keyless-sign")]
+pub mod keyless;
 pub mod sigstore;
