@@ -130,8 +130,11 @@ fn agentgate() -> Command {
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run agentgate");
+    // Arguments only: Command's Debug would also show the environment, token included.
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     eprintln!(
-        "$ {cmd:?}\nexit {:?}\nstdout: {}\nstderr: {}",
+        "$ agentgate {}\nexit {:?}\nstdout: {}\nstderr: {}",
+        args.join(" "),
         out.status.code(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)

@@ -925,6 +925,27 @@ mod tests {
     }
 
     #[test]
+    fn token_problems_name_where_the_token_came_from() {
+        let expired =
+            jwt(r#"{"iss":"https://gitlab.example","sub":"project_path:a/b","exp":1000000000}"#);
+        let err = KeylessConfig::from_lookup(
+            None,
+            Default::default(),
+            &lookup(&[(env::GITLAB_ID_TOKEN, expired.as_str())]),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "keyless-token-expired");
+        assert!(err.to_string().contains("GitLab CI"), "{err}");
+        assert!(err.to_string().contains("2001-09-09T01:46:40Z"), "{err}");
+
+        let err =
+            KeylessConfig::from_lookup(Some("not-a-jwt".into()), Default::default(), &lookup(&[]))
+                .unwrap_err();
+        assert_eq!(err.code(), "keyless-token-malformed");
+        assert!(err.to_string().contains("explicit"), "{err}");
+    }
+
+    #[test]
     fn debug_output_redacts_the_token() {
         let token = live_token();
         let cfg = KeylessConfig::from_lookup(Some(token.clone()), Default::default(), &lookup(&[]))
