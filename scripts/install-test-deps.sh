@@ -15,6 +15,8 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# The keyless signing test's local Fulcio/Rekor/TSA (npm @sigstore/mock, pinned).
+scripts/install-keyless-mock.sh
 if [ -x scripts/install-interop-deps.sh ]; then
   scripts/install-interop-deps.sh
 fi

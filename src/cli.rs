@@ -57,6 +57,10 @@ pub enum Command {
     /// Verify a Sigstore bundle (sigstore-conformance client protocol).
     #[command(hide = true)]
     VerifyBundle(crate::attest::sigstore::VerifyBundleArgs),
+    /// Sign an in-toto statement keylessly (OIDC token, Fulcio, Rekor) into a Sigstore bundle.
+    #[cfg(feature = "keyless-sign")]
+    #[command(hide = true)]
+    SignKeylessStatement(crate::attest::keyless::SignKeylessArgs),
     /// Certify past decisions from the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -222,6 +226,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sign(a) => crate::attest::cmd::sign(&a),
         Command::Verify(a) => crate::attest::cmd::verify(&a),
         Command::VerifyBundle(a) => crate::attest::sigstore::verify_bundle_cmd(&a),
+        #[cfg(feature = "keyless-sign")]
+        Command::SignKeylessStatement(a) => crate::attest::keyless::sign_keyless_cmd(&a),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Install(a) => crate::install::install(&a),
         Command::Demo(a) => crate::demo::demo(&a),

@@ -5,6 +5,8 @@
 pub mod bundle;
 pub mod cmd;
 pub mod dsse;
+#[cfg(feature = "keyless-sign")]
+pub mod keyless;
 pub mod keys;
 pub mod sign;
 pub mod sigstore;
