@@ -65,6 +65,16 @@ pub enum Command {
         after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab"
     )]
     Install(crate::install::InstallArgs),
+    /// Remove the hook; a hook that was there before agentgate is put back exactly.
+    #[command(
+        after_help = "Examples:\n  agentgate uninstall --repo /srv/git/app.git\n  agentgate uninstall --repo /srv/git/app.git --layout gitlab"
+    )]
+    Uninstall(crate::install::UninstallArgs),
+    /// Check an installation: hooks, binary, policy, keys, notes, audit log, git version.
+    #[command(
+        after_help = "Exit codes: 0 every check passed, 1 something to fix, 2 usage error.\n\nExamples:\n  sudo -u git agentgate doctor --repo /srv/git/app.git\n  agentgate doctor --hooks-dir /srv/git/hooks --json"
+    )]
+    Doctor(crate::doctor::DoctorArgs),
     /// A throwaway server: an agent commit refused, then the fix.
     Demo(crate::demo::DemoArgs),
     /// Print shell completions.
@@ -224,6 +234,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyBundle(a) => crate::attest::sigstore::verify_bundle_cmd(&a),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Install(a) => crate::install::install(&a),
+        Command::Uninstall(a) => crate::install::uninstall(&a),
+        Command::Doctor(a) => crate::doctor::doctor(&a),
         Command::Demo(a) => crate::demo::demo(&a),
         Command::Completions { shell } => {
             clap_complete::generate(
