@@ -184,10 +184,17 @@ fn sshd(
     keygen(env, &host_key);
     let port = free_port();
     let config = dir.join("sshd_config");
+    // Without PAM, sshd refuses an account whose password is locked ("!..."), even for a key;
+    // PAM's account check does not. Prefer no PAM (its session modules fail in containers).
+    let locked = std::fs::read_to_string("/etc/shadow")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with(&format!("{allow_user}:!")));
+    let use_pam = if locked { "yes" } else { "no" };
     std::fs::write(
         &config,
         format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nAuthorizedKeysFile {authorized_keys}\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {allow_user}\nLogLevel ERROR\nMaxStartups 32:30:64\n{extra}",
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nAuthorizedKeysFile {authorized_keys}\nStrictModes no\nUsePAM {use_pam}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {allow_user}\nLogLevel ERROR\nMaxStartups 32:30:64\n{extra}",
             host_key.display()
         ),
     )
@@ -567,9 +574,13 @@ fn gitolite_repo_hook_and_vref() {
         return;
     }
     let env = Env::new();
-    // The gitolite user reaches its home, the policy and the binary through this directory.
-    std::fs::set_permissions(env.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let home = env.path().join("gitolite");
+    // The gitolite user's home, in /tmp so that the user can reach it whatever $TMPDIR is.
+    let home_dir = tempfile::Builder::new()
+        .prefix("agentgate-gitolite-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(home_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = home_dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
     let user = TestUser::create(&home);
 
