@@ -335,6 +335,11 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
             }
             false
         }
+        Existing::Foreign if a.layout != Layout::Plain => {
+            // Gitaly and Gitea run every executable in the .d directory: a chained copy there
+            // would run twice, so the name has to be freed instead.
+            bail!("{} exists and is not an agentgate hook; in a .d directory every hook runs, so rename it (any other name keeps it running) and install again", path.display());
+        }
         Existing::Foreign => {
             if exists_no_follow(&chained) {
                 bail!("{} is not an agentgate hook and {} is already taken; refusing to chain (move one of them aside)", path.display(), chained.display());

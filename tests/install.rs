@@ -235,6 +235,13 @@ fn install_refuses_when_chaining_is_impossible_and_uninstall_never_removes_forei
     ] {
         let other = server.join(path).with_file_name("00-site-hook");
         write_exec(&other, "#!/bin/sh\nexit 0\n", 0o755);
+        // A foreign hook named "agentgate" in a .d directory is not chained (the dispatcher
+        // would run the chained copy too): install asks for it to be renamed.
+        write_exec(&server.join(path), "#!/bin/sh\nexit 0\n", 0o755);
+        let out = env.agentgate(env.path(), &["install", "--repo", s, "--layout", layout]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("rename it"));
+        std::fs::remove_file(server.join(path)).unwrap();
         run_ok(&env, &["install", "--repo", s, "--layout", layout]);
         assert!(server.join(path).is_file());
         run_ok(&env, &["uninstall", "--repo", s, "--layout", layout]);
