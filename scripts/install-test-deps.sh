@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(git openssl)
+# git: git, git http-backend; openssh-*: sshd and ssh for the SSH and gitolite tests;
+# gitolite3; lighttpd: smart HTTP; passwd (useradd), procps (pgrep/pkill), coreutils (timeout)
+# for the tests that create a gitolite user and bound every network command.
+packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -14,6 +17,12 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  # The tests start their own servers on 127.0.0.1; a web server we just installed need not
+  # listen on port 80 (sshd is left alone: the machine may be reached through it).
+  if [[ " ${missing[*]} " == *" lighttpd "* ]] && command -v systemctl >/dev/null \
+      && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now lighttpd >/dev/null 2>&1 || true
+  fi
 fi
 # The keyless signing test's local Fulcio/Rekor/TSA (npm @sigstore/mock, pinned).
 scripts/install-keyless-mock.sh

@@ -66,9 +66,19 @@ pub enum Command {
     Audit(AuditCommand),
     /// Install the hook into a bare repository.
     #[command(
-        after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab"
+        after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab\n  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath\n\nA hook already at the path is kept as <hook>.agentgate-chained and runs first; `agentgate uninstall` puts it back."
     )]
     Install(crate::install::InstallArgs),
+    /// Remove the hook; a hook that was there before agentgate is put back exactly.
+    #[command(
+        after_help = "Examples:\n  agentgate uninstall --repo /srv/git/app.git\n  agentgate uninstall --repo /srv/git/app.git --layout gitlab"
+    )]
+    Uninstall(crate::install::UninstallArgs),
+    /// Check an installation: hooks, binary, policy, keys, notes, audit log, git version.
+    #[command(
+        after_help = "Exit codes: 0 every check passed, 1 something to fix, 2 usage error.\n\nExamples:\n  sudo -u git agentgate doctor --repo /srv/git/app.git\n  agentgate doctor --hooks-dir /srv/git/hooks --json"
+    )]
+    Doctor(crate::doctor::DoctorArgs),
     /// A throwaway server: an agent commit refused, then the fix.
     Demo(crate::demo::DemoArgs),
     /// Print shell completions.
@@ -230,6 +240,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SignKeylessStatement(a) => crate::attest::keyless::sign_keyless_cmd(&a),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Install(a) => crate::install::install(&a),
+        Command::Uninstall(a) => crate::install::uninstall(&a),
+        Command::Doctor(a) => crate::doctor::doctor(&a),
         Command::Demo(a) => crate::demo::demo(&a),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -11,8 +11,13 @@ use anyhow::{bail, Context};
 /// The shims, embedded so the binary can install itself anywhere.
 const PRE_RECEIVE_SHIM: &str = include_str!("../hooks/pre-receive");
 const UPDATE_SHIM: &str = include_str!("../hooks/update");
+/// The shims that run a foreign hook first (it was at the hook path before us).
+const PRE_RECEIVE_CHAINED_SHIM: &str = include_str!("../hooks/pre-receive-chained");
+const UPDATE_CHAINED_SHIM: &str = include_str!("../hooks/update-chained");
 /// Marks a hook file as ours (safe to overwrite on reinstall).
 pub const SHIM_MARKER: &str = "# agentgate-shim";
+/// Appended to a hook path: where a foreign hook lives while our shim runs it first.
+pub const CHAINED_SUFFIX: &str = ".agentgate-chained";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Layout {
@@ -24,17 +29,52 @@ pub enum Layout {
     Gitea,
 }
 
+impl Layout {
+    pub const ALL: [Layout; 3] = [Layout::Plain, Layout::Gitlab, Layout::Gitea];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Plain => "plain",
+            Layout::Gitlab => "gitlab",
+            Layout::Gitea => "gitea",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HookKind {
     PreReceive,
     Update,
 }
 
+impl HookKind {
+    pub const ALL: [HookKind; 2] = [HookKind::PreReceive, HookKind::Update];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookKind::PreReceive => "pre-receive",
+            HookKind::Update => "update",
+        }
+    }
+}
+
+/// Where to install: a bare repository, or a hooks directory that repositories share through
+/// `core.hooksPath`.
 #[derive(Debug, clap::Args)]
-pub struct InstallArgs {
+#[group(required = true, multiple = false)]
+pub struct Target {
     /// The bare repository.
     #[arg(long, value_name = "BARE")]
-    pub repo: PathBuf,
+    pub repo: Option<PathBuf>,
+    /// A hooks directory shared by many repositories through `core.hooksPath` (plain layout).
+    #[arg(long, value_name = "DIR")]
+    pub hooks_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub target: Target,
     /// Policy file the hook reads (recorded in the shim). Default: found at push time as the
     /// hook finds it.
     #[arg(long, value_name = "FILE")]
@@ -49,19 +89,109 @@ pub struct InstallArgs {
     pub binary: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long, value_enum, default_value = "plain")]
+    pub layout: Layout,
+    #[arg(long, value_enum, default_value = "pre-receive")]
+    pub hook: HookKind,
+}
+
 /// Quote for a POSIX shell.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Where the hook goes for a layout.
-pub fn hook_path(repo: &Path, layout: Layout, hook: HookKind) -> PathBuf {
-    let name = match hook {
-        HookKind::PreReceive => "pre-receive",
-        HookKind::Update => "update",
-    };
+/// Read one POSIX-shell word made of single-quoted parts and `\'` (what `sh_quote` writes) from
+/// the start of `s`; returns the word and the rest.
+fn sh_unquote(s: &str) -> Option<(String, &str)> {
+    let mut word = String::new();
+    let mut rest = s;
+    let mut any = false;
+    loop {
+        if let Some(r) = rest.strip_prefix('\'') {
+            let end = r.find('\'')?;
+            word.push_str(&r[..end]);
+            rest = &r[end + 1..];
+            any = true;
+        } else if let Some(r) = rest.strip_prefix("\\'") {
+            word.push('\'');
+            rest = r;
+            any = true;
+        } else {
+            break;
+        }
+    }
+    any.then_some((word, rest))
+}
+
+/// What a shim we wrote says: the binary it runs, the policy it passes, whether it chains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimInfo {
+    pub binary: PathBuf,
+    pub config: Option<PathBuf>,
+    pub chained: bool,
+}
+
+/// Parse a hook file we wrote; `None` if it is not ours (or not one we can read).
+pub fn parse_shim(text: &str) -> Option<ShimInfo> {
+    if !text.contains(SHIM_MARKER) {
+        return None;
+    }
+    let line = text.lines().find(|l| l.starts_with("exec '"))?;
+    let (binary, rest) = sh_unquote(line.strip_prefix("exec ")?)?;
+    let config = rest
+        .find(" --config ")
+        .and_then(|i| sh_unquote(&rest[i + " --config ".len()..]))
+        .map(|(c, _)| PathBuf::from(c));
+    Some(ShimInfo {
+        binary: PathBuf::from(binary),
+        config,
+        chained: text.contains(CHAINED_SUFFIX),
+    })
+}
+
+/// The hooks directory git uses for a repository: `core.hooksPath` if set (relative to the
+/// repository, as git resolves it for a bare repository), else `hooks/`.
+pub fn hooks_dir(repo: &Path) -> PathBuf {
+    let configured = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["config", "--get", "core.hooksPath"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+        .filter(|s| !s.is_empty());
+    match configured {
+        Some(p) => {
+            let p = expand_tilde(&p);
+            if p.is_absolute() {
+                p
+            } else {
+                repo.join(p)
+            }
+        }
+        None => repo.join("hooks"),
+    }
+}
+
+fn expand_tilde(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// Where the hook goes for a layout, `hooks` being the repository's hooks directory (see
+/// [`hooks_dir`]) for the plain layout.
+pub fn hook_path_in(repo: &Path, hooks: &Path, layout: Layout, hook: HookKind) -> PathBuf {
+    let name = hook.as_str();
     match layout {
-        Layout::Plain => repo.join("hooks").join(name),
+        Layout::Plain => hooks.join(name),
         Layout::Gitlab => repo
             .join("custom_hooks")
             .join(format!("{name}.d"))
@@ -73,11 +203,25 @@ pub fn hook_path(repo: &Path, layout: Layout, hook: HookKind) -> PathBuf {
     }
 }
 
-/// The shim text for a binary and optional policy.
-pub fn shim(hook: HookKind, binary: &Path, config: Option<&Path>) -> String {
-    let template = match hook {
-        HookKind::PreReceive => PRE_RECEIVE_SHIM,
-        HookKind::Update => UPDATE_SHIM,
+/// Where the hook goes for a layout in a repository that keeps its hooks in `hooks/`.
+pub fn hook_path(repo: &Path, layout: Layout, hook: HookKind) -> PathBuf {
+    hook_path_in(repo, &repo.join("hooks"), layout, hook)
+}
+
+/// The path a foreign hook is moved to when our shim chains to it.
+pub fn chained_path(hook: &Path) -> PathBuf {
+    let mut s = hook.as_os_str().to_owned();
+    s.push(CHAINED_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// The shim text for a binary and optional policy; `chained` when a foreign hook runs first.
+pub fn shim(hook: HookKind, binary: &Path, config: Option<&Path>, chained: bool) -> String {
+    let template = match (hook, chained) {
+        (HookKind::PreReceive, false) => PRE_RECEIVE_SHIM,
+        (HookKind::Update, false) => UPDATE_SHIM,
+        (HookKind::PreReceive, true) => PRE_RECEIVE_CHAINED_SHIM,
+        (HookKind::Update, true) => UPDATE_CHAINED_SHIM,
     };
     let args = config
         .map(|c| format!("--config {}", sh_quote(&c.to_string_lossy())))
@@ -94,43 +238,136 @@ pub fn shim(hook: HookKind, binary: &Path, config: Option<&Path>) -> String {
         )
 }
 
-pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
-    let repo = std::path::absolute(&a.repo)?;
-    let is_bare_repo = repo.join("objects").is_dir() && repo.join("HEAD").is_file();
-    if !is_bare_repo {
+/// What is at a hook path now.
+enum Existing {
+    Nothing,
+    Ours,
+    Foreign,
+}
+
+fn existing(path: &Path) -> anyhow::Result<Existing> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Nothing),
+        Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
+    };
+    if meta.is_dir() {
         bail!(
-            "{} is not a bare git repository (no objects/ and HEAD)",
-            repo.display()
+            "{} is a directory; cannot install or chain a hook there",
+            path.display()
         );
     }
+    // A symlink is never ours (we write regular files); a dangling one is still foreign.
+    if meta.file_type().is_symlink() {
+        return Ok(Existing::Foreign);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let ours = bytes
+        .windows(SHIM_MARKER.len())
+        .any(|w| w == SHIM_MARKER.as_bytes());
+    Ok(if ours {
+        Existing::Ours
+    } else {
+        Existing::Foreign
+    })
+}
+
+fn exists_no_follow(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// The repository (if any) and the hook path for a target.
+fn resolve_target(
+    t: &Target,
+    layout: Layout,
+    hook: HookKind,
+) -> anyhow::Result<(Option<PathBuf>, PathBuf)> {
+    match (&t.repo, &t.hooks_dir) {
+        (Some(repo), _) => {
+            let repo = std::path::absolute(repo)?;
+            let is_bare_repo = repo.join("objects").is_dir() && repo.join("HEAD").is_file();
+            if !is_bare_repo {
+                bail!(
+                    "{} is not a bare git repository (no objects/ and HEAD)",
+                    repo.display()
+                );
+            }
+            let hooks = hooks_dir(&repo);
+            Ok((
+                Some(repo.clone()),
+                hook_path_in(&repo, &hooks, layout, hook),
+            ))
+        }
+        (None, Some(dir)) => {
+            if layout != Layout::Plain {
+                bail!("--hooks-dir takes the plain layout only (GitLab and Gitea keep hooks per repository)");
+            }
+            let dir = std::path::absolute(dir)?;
+            Ok((None, dir.join(hook.as_str())))
+        }
+        (None, None) => bail!("say where: --repo BARE or --hooks-dir DIR"),
+    }
+}
+
+pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
+    let (repo, path) = resolve_target(&a.target, a.layout, a.hook)?;
     let binary = match &a.binary {
         Some(b) => std::path::absolute(b)?,
         None => std::env::current_exe().context("finding this agentgate binary")?,
     };
     let config = a.config.as_deref().map(std::path::absolute).transpose()?;
     // Refuse to install a hook that would refuse every push because its policy is broken.
-    let r = crate::git::Repo::open(Some(&repo))?;
-    let policy = crate::push::load_policy(config.as_deref(), Some(&r), Some(&repo))
-        .context("the hook would refuse every push: fix the policy first")?;
-
-    let path = hook_path(&repo, a.layout, a.hook);
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        if !existing.contains(SHIM_MARKER) {
-            bail!("{} already exists and is not an agentgate hook; refusing to overwrite it (move it aside, or use --layout gitlab/gitea for a hook directory)", path.display());
+    let policy = match &repo {
+        Some(repo) => {
+            let r = crate::git::Repo::open(Some(repo))?;
+            crate::push::load_policy(config.as_deref(), Some(&r), Some(repo))
         }
-    } else if path.exists() {
-        bail!(
-            "{} exists and is not readable text; refusing to overwrite it",
-            path.display()
-        );
+        None => crate::push::load_policy(config.as_deref(), None, None),
     }
+    .context("the hook would refuse every push: fix the policy first")?;
+
+    let chained = chained_path(&path);
+    let chain = match existing(&path)? {
+        Existing::Ours => exists_no_follow(&chained),
+        Existing::Nothing => {
+            if exists_no_follow(&chained) {
+                bail!("{} exists but {} does not: a previous install was half undone; put the old hook back at {} (or remove it), then install again", chained.display(), path.display(), path.display());
+            }
+            false
+        }
+        Existing::Foreign if a.layout != Layout::Plain => {
+            // Gitaly and Gitea run every executable in the .d directory: a chained copy there
+            // would run twice, so the name has to be freed instead.
+            bail!("{} exists and is not an agentgate hook; in a .d directory every hook runs, so rename it (any other name keeps it running) and install again", path.display());
+        }
+        Existing::Foreign => {
+            if exists_no_follow(&chained) {
+                bail!("{} is not an agentgate hook and {} is already taken; refusing to chain (move one of them aside)", path.display(), chained.display());
+            }
+            true
+        }
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let text = shim(a.hook, &binary, config.as_deref());
+    let text = shim(a.hook, &binary, config.as_deref(), chain);
     let tmp = path.with_extension("agentgate-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     set_executable(&tmp)?;
+    if chain && !exists_no_follow(&chained) {
+        // rename keeps the foreign hook exactly: content, mode, owner, even a symlink.
+        std::fs::rename(&path, &chained).with_context(|| {
+            format!(
+                "moving the existing hook {} to {}",
+                path.display(),
+                chained.display()
+            )
+        })?;
+        println!(
+            "kept the existing hook as {}: it runs first, and a refusal from it refuses the push",
+            chained.display()
+        );
+    }
     std::fs::rename(&tmp, &path).with_context(|| format!("installing {}", path.display()))?;
     println!(
         "installed {} (policy {}, {} protected ref pattern(s))",
@@ -138,6 +375,32 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
         policy.source.display(),
         policy.protect.refs.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
+    let (_repo, path) = resolve_target(&a.target, a.layout, a.hook)?;
+    let chained = chained_path(&path);
+    match existing(&path)? {
+        Existing::Foreign => bail!(
+            "{} is not an agentgate hook; refusing to remove it",
+            path.display()
+        ),
+        Existing::Ours => {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            println!("removed {}", path.display());
+        }
+        Existing::Nothing if !exists_no_follow(&chained) => {
+            println!("no agentgate hook at {}; nothing to do", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Existing::Nothing => {}
+    }
+    if exists_no_follow(&chained) {
+        std::fs::rename(&chained, &path)
+            .with_context(|| format!("restoring {} to {}", chained.display(), path.display()))?;
+        println!("restored the previous hook {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,13 +426,14 @@ mod tests {
             HookKind::PreReceive,
             Path::new("/opt/it's/agentgate"),
             Some(Path::new("/etc/a b.toml")),
+            false,
         );
         assert!(
             s.contains("exec '/opt/it'\\''s/agentgate' pre-receive --config '/etc/a b.toml'\n"),
             "{s}"
         );
         assert!(s.contains(SHIM_MARKER));
-        let s = shim(HookKind::Update, Path::new("/bin/agentgate"), None);
+        let s = shim(HookKind::Update, Path::new("/bin/agentgate"), None, false);
         assert!(
             s.contains("exec '/bin/agentgate' update \"$1\" \"$2\" \"$3\"\n"),
             "{s}"
@@ -190,6 +454,35 @@ mod tests {
         assert_eq!(
             hook_path(r, Layout::Gitea, HookKind::PreReceive),
             Path::new("/r.git/hooks/pre-receive.d/agentgate")
+        );
+    }
+
+    #[test]
+    fn shims_parse_back() {
+        for hook in HookKind::ALL {
+            for chained in [false, true] {
+                for config in [None, Some(Path::new("/etc/it's a.toml"))] {
+                    let bin = Path::new("/opt/it's/agentgate");
+                    let info = parse_shim(&shim(hook, bin, config, chained)).unwrap();
+                    assert_eq!(info.binary, bin);
+                    assert_eq!(info.config.as_deref(), config);
+                    assert_eq!(info.chained, chained);
+                }
+            }
+        }
+        assert_eq!(parse_shim("#!/bin/sh\nexec '/x' pre-receive\n"), None);
+        assert_eq!(parse_shim(""), None);
+        assert_eq!(
+            parse_shim("# agentgate-shim\nexec /unquoted pre-receive\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn chained_path_appends() {
+        assert_eq!(
+            chained_path(Path::new("/r.git/hooks/pre-receive")),
+            Path::new("/r.git/hooks/pre-receive.agentgate-chained")
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod doctor;
 pub mod evidence;
 pub mod git;
 pub mod hook;

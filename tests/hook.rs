@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 
 fn refused_with(stderr: &str, code: &str) -> bool {
     stderr.contains(&format!("agentgate: refused [{code}]"))
@@ -602,44 +601,4 @@ fn demo_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("every step behaved as expected"));
-}
-
-#[test]
-fn install_never_clobbers_a_foreign_hook() {
-    let env = Env::new();
-    let server = env.path().join("s.git");
-    env.git_ok(
-        env.path(),
-        &["init", "-q", "--bare", server.to_str().unwrap()],
-    );
-    std::fs::write(server.join("agentgate.toml"), POLICY).unwrap();
-    std::fs::write(server.join("hooks/pre-receive"), "#!/bin/sh\nexit 0\n").unwrap();
-    let out = env.agentgate(env.path(), &["install", "--repo", server.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not an agentgate hook"));
-    assert_eq!(
-        std::fs::read_to_string(server.join("hooks/pre-receive")).unwrap(),
-        "#!/bin/sh\nexit 0\n"
-    );
-    for (layout, path) in [
-        ("gitlab", "custom_hooks/pre-receive.d/agentgate"),
-        ("gitea", "hooks/pre-receive.d/agentgate"),
-    ] {
-        let out = env.agentgate(
-            env.path(),
-            &[
-                "install",
-                "--repo",
-                server.to_str().unwrap(),
-                "--layout",
-                layout,
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(Path::new(&server.join(path)).is_file());
-    }
 }

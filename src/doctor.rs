@@ -1,0 +1,686 @@
+//! `agentgate doctor`: checks an installation the way a push will exercise it (hook files,
+//! the binary they run, the policy they find, signer keys, the notes ref, the audit log, git
+//! itself) and says what to fix. It changes nothing: the audit log is checked by opening and
+//! locking it, never by writing a record.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::config::{Policy, SignerKind, SYSTEM_POLICY};
+use crate::install::{self, HookKind, Layout};
+
+/// The oldest git that quarantines pushed objects (and so lets the hook read exactly them).
+const MIN_GIT: (u32, u32) = (2, 11);
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The bare repository to check.
+    #[arg(long, value_name = "BARE")]
+    pub repo: Option<PathBuf>,
+    /// A hooks directory shared through `core.hooksPath`.
+    #[arg(long, value_name = "DIR")]
+    pub hooks_dir: Option<PathBuf>,
+    /// Check this policy instead of the one the hook would find.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the checks as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One check: a stable id, its result, what was found, and what to do about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: Status,
+    pub message: String,
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn ok(&mut self, id: &'static str, message: String) {
+        self.push(id, Status::Ok, message, None);
+    }
+    fn warn(&mut self, id: &'static str, message: String, fix: impl Into<String>) {
+        self.push(id, Status::Warn, message, Some(fix.into()));
+    }
+    fn fail(&mut self, id: &'static str, message: String, fix: impl Into<String>) {
+        self.push(id, Status::Fail, message, Some(fix.into()));
+    }
+    fn push(&mut self, id: &'static str, status: Status, message: String, fix: Option<String>) {
+        self.0.push(Check {
+            id,
+            status,
+            message,
+            fix,
+        });
+    }
+}
+
+pub fn doctor(a: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let report = run(a);
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        for c in &report.checks {
+            writeln!(out, "{:<4}  {:<12}  {}", c.status.label(), c.id, c.message)?;
+            if let Some(fix) = &c.fix {
+                writeln!(out, "{:<4}  {:<12}  fix: {fix}", "", "")?;
+            }
+        }
+        let problems = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count();
+        writeln!(
+            out,
+            "{} check(s), {} problem(s){}",
+            report.checks.len(),
+            problems,
+            if problems == 0 {
+                ": pushes will be gated"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(ExitCode::from(if report.ok { 0 } else { 1 }))
+}
+
+/// Run every check.
+pub fn run(a: &DoctorArgs) -> Report {
+    let mut c = Checks::default();
+    check_git(&mut c);
+
+    let repo_dir = a
+        .repo
+        .as_deref()
+        .map(|r| std::path::absolute(r).unwrap_or(r.to_path_buf()));
+    let repo = match &repo_dir {
+        Some(dir) => match crate::git::Repo::open(Some(dir)) {
+            Ok(r) if r.git_dir().join("objects").is_dir() => {
+                check_owner(&mut c, dir);
+                Some(r)
+            }
+            Ok(_) | Err(_) => {
+                c.fail(
+                    "repository",
+                    format!("{} is not a git repository", dir.display()),
+                    "pass the bare repository's path with --repo",
+                );
+                None
+            }
+        },
+        None => None,
+    };
+
+    let shims = check_hooks(&mut c, repo_dir.as_deref().filter(|_| repo.is_some()), a);
+
+    // The policies the installed hooks will load: those named in shims, else discovery.
+    let mut explicit: Vec<Option<PathBuf>> = shims.iter().map(|s| s.config.clone()).collect();
+    if let Some(cfg) = &a.config {
+        explicit = vec![Some(std::path::absolute(cfg).unwrap_or(cfg.clone()))];
+    }
+    if explicit.is_empty() {
+        explicit.push(None);
+    }
+    explicit.sort();
+    explicit.dedup();
+    let git_dir = repo.as_ref().map(|r| r.git_dir().to_path_buf());
+    for cfg in &explicit {
+        let Some(policy) = check_policy(&mut c, cfg.as_deref(), repo.as_ref(), git_dir.as_deref())
+        else {
+            continue;
+        };
+        check_signers(&mut c, &policy);
+        if let Some(r) = &repo {
+            check_notes(&mut c, r, &policy);
+        }
+        match (&git_dir, &policy.audit_log) {
+            (Some(gd), _) => check_audit(&mut c, &crate::push::audit_path(Some(&policy), gd)),
+            (None, Some(log)) => check_audit(&mut c, log),
+            (None, None) => c.ok(
+                "audit-log",
+                "each repository's $GIT_DIR/agentgate/audit.jsonl (check one with --repo)".into(),
+            ),
+        }
+    }
+    if std::env::var_os("AGENTGATE_CONFIG").is_some_and(|v| !v.is_empty()) {
+        c.warn(
+            "environment",
+            "AGENTGATE_CONFIG is set in this shell; the Git server's hooks may not see it".into(),
+            "name the policy in the hook instead: agentgate install --config FILE",
+        );
+    }
+    let ok = c.0.iter().all(|x| x.status != Status::Fail);
+    Report { ok, checks: c.0 }
+}
+
+fn check_git(c: &mut Checks) {
+    let out = std::process::Command::new("git").arg("--version").output();
+    let text = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Ok(o) => {
+            return c.fail(
+                "git-version",
+                format!(
+                    "`git --version` failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+                "install git 2.11 or later",
+            )
+        }
+        Err(e) => {
+            return c.fail(
+                "git-version",
+                format!("cannot run git: {e}"),
+                "install git 2.11 or later and put it on the hook's PATH",
+            )
+        }
+    };
+    match parse_git_version(&text) {
+        Some(v) if v >= MIN_GIT => c.ok(
+            "git-version",
+            format!(
+                "{text} (>= {}.{}: pushed objects are quarantined until the hook accepts)",
+                MIN_GIT.0, MIN_GIT.1
+            ),
+        ),
+        Some(_) => c.fail(
+            "git-version",
+            format!(
+                "{text} is older than {}.{}: no push quarantine",
+                MIN_GIT.0, MIN_GIT.1
+            ),
+            "upgrade git on the server",
+        ),
+        None => c.warn(
+            "git-version",
+            format!("cannot read a version from {text:?}"),
+            "check that `git` on the hook's PATH is git",
+        ),
+    }
+}
+
+/// `git version 2.47.3` (or `2.39.5.windows.1`, `2.43.0 (Apple Git-115)`) to (2, 47).
+pub fn parse_git_version(text: &str) -> Option<(u32, u32)> {
+    let v = text.strip_prefix("git version ")?;
+    let mut parts = v.split(['.', ' ']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(unix)]
+fn check_owner(c: &mut Checks, repo: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(me), Ok(r)) = (std::fs::metadata("/proc/self"), std::fs::metadata(repo)) else {
+        return;
+    };
+    if me.uid() != r.uid() {
+        c.warn(
+            "user",
+            format!(
+                "doctor runs as uid {} but {} belongs to uid {}; hooks run as the Git server's user, so what this user can read or write may differ",
+                me.uid(),
+                repo.display(),
+                r.uid()
+            ),
+            "run doctor as the Git server's user, e.g. sudo -u git agentgate doctor --repo ...",
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn check_owner(_c: &mut Checks, _repo: &Path) {}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.is_file() && meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    meta.is_file()
+}
+
+/// Check every place a hook can be; returns the shims found (healthy or not).
+fn check_hooks(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<install::ShimInfo> {
+    let mut places: Vec<(String, PathBuf)> = Vec::new();
+    if let Some(dir) = &a.hooks_dir {
+        let dir = std::path::absolute(dir).unwrap_or(dir.clone());
+        for hook in HookKind::ALL {
+            places.push((
+                format!("hooks-dir {}", hook.as_str()),
+                dir.join(hook.as_str()),
+            ));
+        }
+    }
+    if let Some(repo) = repo {
+        let hooks = install::hooks_dir(repo);
+        let default_hooks = repo.join("hooks");
+        if hooks != default_hooks {
+            for hook in HookKind::ALL {
+                let shadowed = default_hooks.join(hook.as_str());
+                if std::fs::read_to_string(&shadowed)
+                    .ok()
+                    .and_then(|t| install::parse_shim(&t))
+                    .is_some()
+                {
+                    c.warn(
+                        "hook",
+                        format!("{} is ignored: core.hooksPath sends git to {}", shadowed.display(), hooks.display()),
+                        format!("install into the hooks directory git uses: agentgate install --hooks-dir {}", hooks.display()),
+                    );
+                }
+            }
+        }
+        for layout in Layout::ALL {
+            for hook in HookKind::ALL {
+                places.push((
+                    format!("{} {}", layout.as_str(), hook.as_str()),
+                    install::hook_path_in(repo, &hooks, layout, hook),
+                ));
+            }
+        }
+    }
+    if places.is_empty() {
+        return vec![];
+    }
+    let mut found = Vec::new();
+    for (what, path) in &places {
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        let text = std::fs::read(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let Some(info) = install::parse_shim(&text) else {
+            if what.starts_with("plain") || what.starts_with("hooks-dir") {
+                c.ok(
+                    "hook",
+                    format!(
+                        "{} is another program's hook ({what}); agentgate is not in it",
+                        path.display()
+                    ),
+                );
+            }
+            continue;
+        };
+        let mut healthy = true;
+        if !is_executable(&meta) {
+            healthy = false;
+            c.fail(
+                "hook",
+                format!(
+                    "{} ({what}) is not executable: git skips it, so pushes are not gated",
+                    path.display()
+                ),
+                format!("chmod 755 {}", path.display()),
+            );
+        }
+        match std::fs::metadata(&info.binary) {
+            Ok(m) if is_executable(&m) => {}
+            Ok(_) => {
+                healthy = false;
+                c.fail(
+                    "hook",
+                    format!(
+                        "{} runs {}, which is not executable: every push is refused",
+                        path.display(),
+                        info.binary.display()
+                    ),
+                    format!(
+                        "chmod 755 {}, or reinstall: agentgate install ...",
+                        info.binary.display()
+                    ),
+                );
+            }
+            Err(_) => {
+                healthy = false;
+                c.fail(
+                    "hook",
+                    format!("{} runs {}, which does not exist: every push is refused", path.display(), info.binary.display()),
+                    "reinstall the hook with the agentgate binary you keep: agentgate install --binary /usr/local/bin/agentgate ...",
+                );
+            }
+        }
+        if info.chained {
+            let chained = install::chained_path(path);
+            match std::fs::metadata(&chained) {
+                Ok(m) if is_executable(&m) => c.ok(
+                    "hook",
+                    format!("{} runs first (the hook that was there before agentgate)", chained.display()),
+                ),
+                Ok(_) => c.warn(
+                    "hook",
+                    format!("{} is not executable, so it is skipped (as git skipped it before agentgate)", chained.display()),
+                    format!("chmod 755 {} if it should run", chained.display()),
+                ),
+                Err(_) => {
+                    healthy = false;
+                    c.fail(
+                        "hook",
+                        format!("{} chains to {}, which is missing: every push is refused", path.display(), chained.display()),
+                        format!("put the old hook back at {}, or reinstall: agentgate uninstall ... && agentgate install ...", chained.display()),
+                    );
+                }
+            }
+        }
+        if healthy {
+            c.ok(
+                "hook",
+                format!("{} ({what}) runs {}", path.display(), info.binary.display()),
+            );
+        }
+        if what.starts_with("gitea") {
+            if let Some(repo) = repo {
+                let dispatcher = repo.join("hooks").join(if what.ends_with("update") {
+                    "update"
+                } else {
+                    "pre-receive"
+                });
+                if !dispatcher.exists() {
+                    c.warn(
+                        "hook",
+                        format!("{} does not exist: Gitea's own hook runs the .d directory; without it {} never runs", dispatcher.display(), path.display()),
+                        "let Gitea write its hooks (Site Administration > Resynchronize git hooks), or use the plain layout",
+                    );
+                }
+            }
+        }
+        found.push(info);
+    }
+    if found.is_empty() {
+        let target = match (repo, &a.hooks_dir) {
+            (Some(r), _) => format!("--repo {}", r.display()),
+            (None, Some(d)) => format!("--hooks-dir {}", d.display()),
+            (None, None) => "--repo BARE".into(),
+        };
+        c.fail(
+            "hook",
+            format!(
+                "no agentgate hook in {}",
+                places
+                    .iter()
+                    .map(|(_, p)| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("agentgate install {target}"),
+        );
+    }
+    found
+}
+
+fn check_policy(
+    c: &mut Checks,
+    explicit: Option<&Path>,
+    repo: Option<&crate::git::Repo>,
+    git_dir: Option<&Path>,
+) -> Option<Policy> {
+    let from_git_config = repo.and_then(|r| r.config_string("agentgate.config"));
+    let located = crate::config::locate(explicit, from_git_config.clone(), git_dir);
+    let path = match located {
+        Ok(p) => p,
+        Err(e) => {
+            c.fail(
+                "policy",
+                format!("{e}: every push is refused"),
+                format!("write {SYSTEM_POLICY} (start from config/policy.toml), or install with --config FILE"),
+            );
+            return None;
+        }
+    };
+    let why = if explicit.is_some() {
+        "named by --config (in the hook shim or on this command line)".to_string()
+    } else if std::env::var_os("AGENTGATE_CONFIG").is_some_and(|v| !v.is_empty()) {
+        "named by $AGENTGATE_CONFIG".to_string()
+    } else if from_git_config.is_some_and(|v| !v.is_empty()) {
+        "named by the repository's git config agentgate.config".to_string()
+    } else if path.as_path() == Path::new(SYSTEM_POLICY) {
+        "the server-wide policy: no --config, $AGENTGATE_CONFIG, agentgate.config or $GIT_DIR/agentgate.toml".to_string()
+    } else {
+        "the repository's own agentgate.toml (no --config, $AGENTGATE_CONFIG or agentgate.config)"
+            .to_string()
+    };
+    match Policy::load(&path) {
+        Ok(p) => {
+            c.ok(
+                "policy",
+                format!(
+                    "{} loads ({why}); {} protected ref pattern(s), {}",
+                    path.display(),
+                    p.protect.refs.len(),
+                    p.digest
+                ),
+            );
+            Some(p)
+        }
+        Err(e) => {
+            c.fail(
+                "policy",
+                format!(
+                    "{} ({why}) does not load: {}; every push is refused",
+                    path.display(),
+                    crate::push::error_chain(&e)
+                ),
+                "fix the policy; `agentgate doctor` again shows the file, line and column",
+            );
+            None
+        }
+    }
+}
+
+fn check_signers(c: &mut Checks, policy: &Policy) {
+    if policy.signers.is_empty() {
+        c.warn(
+            "signers",
+            "no [[signer]] in the policy: agent commits can never be attested, so every one entering a protected ref is refused".into(),
+            "add the CI gate's public key: [[signer]] name = \"ci-gate\" public_key = \"/etc/agentgate/keys/ci-gate.pub\"",
+        );
+    }
+    for s in &policy.signers {
+        let file = match &s.kind {
+            SignerKind::Key { path, .. } => Some(path),
+            SignerKind::Keyless { trusted_root, .. } => trusted_root.as_ref(),
+        };
+        match file {
+            None => c.ok(
+                "signers",
+                format!(
+                    "signer {:?}: keyless, Sigstore public-good root (embedded)",
+                    s.name
+                ),
+            ),
+            Some(f) => match std::fs::read(f) {
+                Ok(_) => c.ok(
+                    "signers",
+                    format!("signer {:?}: {} readable", s.name, f.display()),
+                ),
+                Err(e) => c.fail(
+                    "signers",
+                    format!("signer {:?}: cannot read {}: {e}", s.name, f.display()),
+                    format!("make {} readable by the Git server's user", f.display()),
+                ),
+            },
+        }
+    }
+}
+
+fn check_notes(c: &mut Checks, repo: &crate::git::Repo, policy: &Policy) {
+    let notes = &policy.attest.notes_ref;
+    match repo.ref_target(notes) {
+        Ok(None) => c.ok(
+            "notes",
+            format!("{notes} is absent (no attestation pushed yet)"),
+        ),
+        Ok(Some(id)) => match repo.commit(&id) {
+            Ok(_) => c.ok("notes", format!("{notes} at {} is readable", id.short())),
+            Err(e) => c.fail(
+                "notes",
+                format!(
+                    "{notes} points at {} which cannot be read: {}",
+                    id.short(),
+                    crate::push::error_chain(&e)
+                ),
+                "check the repository (git fsck) and the notes ref",
+            ),
+        },
+        Err(e) => c.fail(
+            "notes",
+            format!("cannot read {notes}: {}", crate::push::error_chain(&e)),
+            "check the repository (git fsck)",
+        ),
+    }
+}
+
+/// The audit log must be appendable and lockable; nothing is written to it. If it does not
+/// exist yet, the nearest existing directory must let us create files (tested with a temporary
+/// file that is removed at once).
+fn check_audit(c: &mut Checks, log: &Path) {
+    let fix = |what: &Path| {
+        format!(
+            "let the Git server's user write {} (chown/chmod), or set [audit] log in the policy",
+            what.display()
+        )
+    };
+    if log.exists() {
+        let file = std::fs::OpenOptions::new().append(true).open(log);
+        match file {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => {
+                    let _ = f.unlock();
+                    c.ok(
+                        "audit-log",
+                        format!("{} is writable and lockable", log.display()),
+                    );
+                }
+                Err(std::fs::TryLockError::WouldBlock) => c.ok(
+                    "audit-log",
+                    format!("{} is writable (locked right now by a push)", log.display()),
+                ),
+                Err(std::fs::TryLockError::Error(e)) => c.fail(
+                    "audit-log",
+                    format!(
+                        "{} cannot be locked: {e}; every push is refused",
+                        log.display()
+                    ),
+                    "keep the audit log on a local file system that supports flock",
+                ),
+            },
+            Err(e) => c.fail(
+                "audit-log",
+                format!(
+                    "cannot open {} for appending: {e}; every push is refused",
+                    log.display()
+                ),
+                fix(log),
+            ),
+        }
+        return;
+    }
+    let mut dir = log.parent();
+    while let Some(d) = dir {
+        if d.is_dir() {
+            break;
+        }
+        if d.exists() {
+            return c.fail(
+                "audit-log",
+                format!(
+                    "{} is in the way of {}: every push is refused",
+                    d.display(),
+                    log.display()
+                ),
+                "set [audit] log to a path in a directory",
+            );
+        }
+        dir = d.parent();
+    }
+    let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) else {
+        return c.fail(
+            "audit-log",
+            format!("no directory to create {} in", log.display()),
+            "set [audit] log to an absolute path",
+        );
+    };
+    match tempfile::Builder::new()
+        .prefix(".agentgate-doctor-")
+        .tempfile_in(d)
+    {
+        Ok(_) => c.ok(
+            "audit-log",
+            format!(
+                "{} does not exist yet; the first push creates it (in {})",
+                log.display(),
+                d.display()
+            ),
+        ),
+        Err(e) => c.fail(
+            "audit-log",
+            format!(
+                "{} cannot be created: {} is not writable ({e}); every push is refused",
+                log.display(),
+                d.display()
+            ),
+            fix(d),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_versions() {
+        for (text, want) in [
+            ("git version 2.47.3", Some((2, 47))),
+            ("git version 2.11.0", Some((2, 11))),
+            ("git version 2.39.5.windows.1", Some((2, 39))),
+            ("git version 2.43.0 (Apple Git-115)", Some((2, 43))),
+            ("git version 1.8.3.1", Some((1, 8))),
+            ("", None),
+            ("hub version 2", None),
+            ("git version x.y", None),
+        ] {
+            assert_eq!(parse_git_version(text), want, "{text}");
+        }
+        assert!((2, 10) < MIN_GIT && (3, 0) > MIN_GIT && (2, 11) >= MIN_GIT);
+    }
+}
