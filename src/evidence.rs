@@ -15,8 +15,10 @@ use crate::attest::PublicKey;
 use crate::config::{
     Bind, Policy, SignerKind, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01,
 };
-use crate::git::{Commit, ObjectId, Repo};
-use crate::hook::{AttestationReport, AttestationSource, AttestationVerdict, EvidenceError};
+use crate::git::{ObjectId, Repo};
+use crate::hook::{
+    AttestationReport, AttestationSource, AttestationVerdict, CommitRef, EvidenceError,
+};
 
 /// Bundles larger than this are refused unread (`bundle-too-large`); real ones are a few KiB.
 pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
@@ -90,7 +92,7 @@ impl<'a> PolicyAttestations<'a> {
         })
     }
 
-    fn candidates(&self, commit: &Commit) -> Result<Vec<Candidate>, EvidenceError> {
+    fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate>, EvidenceError> {
         let mut out = Vec::new();
         if let Some(notes) = &self.notes {
             let mut targets = vec![&commit.id];
@@ -133,7 +135,7 @@ impl<'a> PolicyAttestations<'a> {
     }
 
     /// Verify one candidate for `commit`: Ok((signer name, predicate type)) or (code, detail).
-    fn examine(&self, commit: &Commit, bytes: &[u8]) -> Result<(String, String), Failure> {
+    fn examine(&self, commit: &CommitRef, bytes: &[u8]) -> Result<(String, String), Failure> {
         let fail = |e: &VerifyError| (e.code().to_string(), e.to_string());
         if bytes.len() > MAX_BUNDLE_BYTES {
             return Err((
@@ -262,7 +264,7 @@ impl<'a> PolicyAttestations<'a> {
 }
 
 impl AttestationSource for PolicyAttestations<'_> {
-    fn check(&self, commit: &Commit) -> Result<AttestationVerdict, EvidenceError> {
+    fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError> {
         let mut examined = Vec::new();
         let mut covered: Vec<String> = Vec::new();
         let candidates = self.candidates(commit)?;

@@ -751,6 +751,38 @@ impl Repo {
         }
     }
 
+    /// Visit every commit reachable from `tip` and from none of `hide` (the set
+    /// `git rev-list tip ^hide...` prints), calling `visit` on a second thread for each; return
+    /// how many there are and what `visit` returned for them, newest first.
+    ///
+    /// With libgit2 this is our own walk over raw objects (each commit inflated once, hash
+    /// re-verification off: git verified the pushed objects when it received them), in
+    /// committer-date order with git's "slop" heuristic to stop once only uninteresting commits
+    /// are left. Clock skew deeper than the slop can only add commits to the set, never drop
+    /// one, so the error is towards checking more.
+    pub fn scan<T: Send>(
+        &self,
+        tip: &ObjectId,
+        hide: &[ObjectId],
+        visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
+    ) -> Result<Scan<T>, GitError> {
+        match &self.backend {
+            Backend::Git2(repo) => scan_git2(repo, tip, hide, visit),
+            Backend::Cli => {
+                let mut count = 0;
+                let mut hits = Vec::new();
+                self.walk(tip, hide, &mut |c| {
+                    count += 1;
+                    if let Some(t) = visit(&c) {
+                        hits.push((c.id.clone(), t));
+                    }
+                    true
+                })?;
+                Ok(Scan { count, hits })
+            }
+        }
+    }
+
     /// The commits a `git rev-list` range names (`main`, `A..B`, `A...B`, `^A B`), newest first.
     pub fn rev_list(&self, specs: &[String]) -> Result<Vec<ObjectId>, GitError> {
         let mut args = vec!["rev-list".to_string()];
@@ -790,6 +822,266 @@ impl Repo {
             }
         }
     }
+}
+
+/// What `Repo::scan` found.
+#[derive(Debug)]
+pub struct Scan<T> {
+    /// How many commits are in the set.
+    pub count: usize,
+    /// The commits `visit` returned something for, newest first.
+    pub hits: Vec<(ObjectId, T)>,
+}
+
+const SEEN_UNINTERESTING: u8 = 1;
+const IN_QUEUE: u8 = 2;
+const POPPED: u8 = 4;
+/// How many uninteresting-only rounds to keep walking (git's revision.c SLOP).
+const SLOP: u32 = 5;
+/// Commits handed to the detection thread at a time.
+const BATCH: usize = 256;
+
+struct Node {
+    flags: u8,
+    parents: Vec<git2::Oid>,
+    /// The raw object, kept until the commit is popped (interesting commits only).
+    raw: Option<Vec<u8>>,
+}
+
+/// The parents and committer time from a raw commit's headers.
+fn commit_links(raw: &[u8]) -> Option<(Vec<git2::Oid>, i64)> {
+    let mut parents = Vec::new();
+    let mut time = 0;
+    for line in raw.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(p) = line.strip_prefix(b"parent ") {
+            parents.push(git2::Oid::from_str(std::str::from_utf8(p).ok()?).ok()?);
+        } else if let Some(c) = line.strip_prefix(b"committer ") {
+            let end = c.iter().rposition(|&b| b == b'>')?;
+            time = std::str::from_utf8(&c[end + 1..])
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .unwrap_or(0);
+        }
+    }
+    Some((parents, time))
+}
+
+/// git's mark_parents_uninteresting: through every commit read so far; commits not read yet
+/// keep the mark (in `marked`) for when they are.
+fn mark_uninteresting(
+    stack: &mut Vec<git2::Oid>,
+    nodes: &mut std::collections::HashMap<git2::Oid, Node>,
+    marked: &mut std::collections::HashSet<git2::Oid>,
+    interesting_queued: &mut usize,
+) {
+    while let Some(id) = stack.pop() {
+        let Some(n) = nodes.get_mut(&id) else {
+            marked.insert(id);
+            continue;
+        };
+        if n.flags & SEEN_UNINTERESTING != 0 {
+            continue;
+        }
+        n.flags |= SEEN_UNINTERESTING;
+        n.raw = None;
+        if n.flags & IN_QUEUE != 0 {
+            *interesting_queued -= 1;
+        }
+        stack.extend(n.parents.iter().copied());
+    }
+}
+
+fn scan_git2<T: Send>(
+    repo: &git2::Repository,
+    tip: &ObjectId,
+    hide: &[ObjectId],
+    visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
+) -> Result<Scan<T>, GitError> {
+    use std::collections::hash_map::Entry;
+    use std::collections::{BinaryHeap, HashMap};
+
+    git2::opts::strict_hash_verification(false);
+    let odb = repo.odb()?;
+    let mut nodes: HashMap<git2::Oid, Node> = HashMap::new();
+    // (committer time, insertion order reversed, id): newest first, then first seen.
+    let mut queue: BinaryHeap<(i64, std::cmp::Reverse<u64>, git2::Oid)> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut interesting_queued = 0usize;
+    let mut marked: std::collections::HashSet<git2::Oid> = std::collections::HashSet::new();
+
+    let read = |oid: git2::Oid| -> Result<(Vec<u8>, Vec<git2::Oid>, i64), GitError> {
+        let obj = match odb.read(oid) {
+            Ok(o) => o,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                return Err(GitError::NotFound(oid.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if obj.kind() != git2::ObjectType::Commit {
+            return Err(GitError::NotACommit {
+                id: oid.to_string(),
+                kind: obj.kind().str().to_string(),
+            });
+        }
+        let data = obj.data().to_vec();
+        let (parents, time) =
+            commit_links(&data).ok_or_else(|| GitError::MalformedCommit(oid.to_string()))?;
+        Ok((data, parents, time))
+    };
+
+    // Add `oid` to the walk, or mark it (and what it reaches, as far as walked) uninteresting.
+    let mut insert = |oid: git2::Oid,
+                      uninteresting: bool,
+                      nodes: &mut HashMap<git2::Oid, Node>,
+                      queue: &mut BinaryHeap<(i64, std::cmp::Reverse<u64>, git2::Oid)>,
+                      interesting_queued: &mut usize|
+     -> Result<(), GitError> {
+        match nodes.entry(oid) {
+            Entry::Vacant(v) => {
+                let uninteresting = uninteresting || marked.remove(&oid);
+                let (data, parents, time) = read(oid)?;
+                let flags = IN_QUEUE | if uninteresting { SEEN_UNINTERESTING } else { 0 };
+                if !uninteresting {
+                    *interesting_queued += 1;
+                }
+                let mut stack = if uninteresting {
+                    parents.clone()
+                } else {
+                    Vec::new()
+                };
+                v.insert(Node {
+                    flags,
+                    parents,
+                    raw: (!uninteresting).then_some(data),
+                });
+                seq += 1;
+                queue.push((time, std::cmp::Reverse(seq), oid));
+                // As git does for a parent it marks: its own parents at once.
+                mark_uninteresting(&mut stack, nodes, &mut marked, interesting_queued);
+            }
+            Entry::Occupied(_) if uninteresting => {
+                let mut stack = vec![oid];
+                mark_uninteresting(&mut stack, nodes, &mut marked, interesting_queued);
+            }
+            Entry::Occupied(_) => {}
+        }
+        Ok(())
+    };
+
+    let mut candidates: Vec<git2::Oid> = Vec::new();
+    let hits = std::thread::scope(|s| -> Result<Vec<(git2::Oid, T)>, GitError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(git2::Oid, Vec<u8>)>>(8);
+        let worker = s.spawn(move || -> Result<Vec<(git2::Oid, T)>, GitError> {
+            let mut hits = Vec::new();
+            for batch in rx {
+                for (oid, raw) in batch {
+                    let c = Commit::parse(ObjectId::from_git2(oid), &raw)?;
+                    if let Some(t) = visit(&c) {
+                        hits.push((oid, t));
+                    }
+                }
+            }
+            Ok(hits)
+        });
+
+        let walked = (|| -> Result<(), GitError> {
+            for h in hide {
+                insert(
+                    h.to_git2()?,
+                    true,
+                    &mut nodes,
+                    &mut queue,
+                    &mut interesting_queued,
+                )?;
+            }
+            insert(
+                tip.to_git2()?,
+                false,
+                &mut nodes,
+                &mut queue,
+                &mut interesting_queued,
+            )?;
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut slop = SLOP;
+            // The date of the last interesting commit taken (git's `date` in limit_list).
+            let mut last_date = i64::MAX;
+            while let Some((time, _, oid)) = queue.pop() {
+                let (uninteresting, parents, raw) = {
+                    let n = nodes
+                        .get_mut(&oid)
+                        .ok_or_else(|| GitError::NotFound(oid.to_string()))?;
+                    n.flags = (n.flags & !IN_QUEUE) | POPPED;
+                    let u = n.flags & SEEN_UNINTERESTING != 0;
+                    if !u {
+                        interesting_queued -= 1;
+                    }
+                    (u, n.parents.clone(), n.raw.take())
+                };
+                if !uninteresting {
+                    last_date = time;
+                    candidates.push(oid);
+                    if let Some(raw) = raw {
+                        batch.push((oid, raw));
+                        if batch.len() == BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
+                            break; // the worker failed; its error is reported below
+                        }
+                    }
+                }
+                for p in parents {
+                    insert(
+                        p,
+                        uninteresting,
+                        &mut nodes,
+                        &mut queue,
+                        &mut interesting_queued,
+                    )?;
+                }
+                // git's still_interesting(): after an uninteresting commit, stop once nothing
+                // interesting is queued and the queue is older than what was taken, for SLOP
+                // rounds in a row.
+                if uninteresting {
+                    slop = match queue.peek() {
+                        None => 0,
+                        Some(&(newest, _, _)) if last_date <= newest => SLOP,
+                        Some(_) if interesting_queued > 0 => SLOP,
+                        Some(_) => slop - 1,
+                    };
+                    if slop == 0 {
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        })();
+        drop(tx);
+        let hits = worker.join().map_err(|_| GitError::Command {
+            args: "scan".into(),
+            message: "the detection thread panicked".into(),
+        })?;
+        walked?;
+        hits
+    })?;
+
+    let entering = |oid: &git2::Oid| {
+        nodes
+            .get(oid)
+            .is_some_and(|n| n.flags & SEEN_UNINTERESTING == 0)
+    };
+    let count = candidates.iter().filter(|o| entering(o)).count();
+    let hits = hits
+        .into_iter()
+        .filter(|(o, _)| entering(o))
+        .map(|(o, t)| (ObjectId::from_git2(o), t))
+        .collect();
+    Ok(Scan { count, hits })
 }
 
 struct TreeEntry {

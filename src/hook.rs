@@ -271,9 +271,23 @@ pub enum EvidenceError {
     },
 }
 
+/// A commit that needs an attestation: what an attestation can bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRef {
+    pub id: ObjectId,
+    pub tree: ObjectId,
+}
+
+/// What detection found in one entering commit.
+struct AgentHit {
+    tree: ObjectId,
+    subject: String,
+    matches: Vec<Match>,
+}
+
 /// Where attestations come from; the hook asks once per commit that needs one.
 pub trait AttestationSource {
-    fn check(&self, commit: &Commit) -> Result<AttestationVerdict, EvidenceError>;
+    fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError>;
     /// Where it looks, for messages ("refs/notes/agentgate").
     fn describe(&self) -> String;
 }
@@ -416,45 +430,47 @@ impl<'a> Evaluator<'a> {
             }
             .into());
         }
-        let mut entering = 0usize;
-        let mut agent = Vec::new();
-        let mut tip_commit = None;
-        self.repo.walk(&new, &hide, &mut |c: Commit| {
-            entering += 1;
-            let matches = self.detect(&c);
-            if c.id == new {
-                tip_commit = Some(c.clone());
-            }
-            if !matches.is_empty() {
-                agent.push((c, matches));
-            }
-            true
-        })?;
-        d.entering = Some(entering);
-        d.agent_commits = agent
-            .iter()
-            .map(|(c, m)| AgentCommit {
-                commit: c.id.clone(),
+        // The walk and detection run on two threads; only agent commits are kept.
+        let (detector, trailer_config) = (&self.detector, &self.trailer_config);
+        let scan = self.repo.scan(&new, &hide, &|c: &Commit| {
+            let matches = detect_with(detector, trailer_config, c);
+            (!matches.is_empty()).then(|| AgentHit {
+                tree: c.tree.clone(),
                 subject: c.subject().chars().take(120).collect(),
-                matches: m.clone(),
+                matches,
+            })
+        })?;
+        d.entering = Some(scan.count);
+        d.agent_commits = scan
+            .hits
+            .iter()
+            .map(|(id, h)| AgentCommit {
+                commit: id.clone(),
+                subject: h.subject.clone(),
+                matches: h.matches.clone(),
             })
             .collect();
-        if agent.is_empty() {
+        if scan.hits.is_empty() {
             return Ok(accept(Code::NoAgentCommits));
         }
 
         // The commits that need a valid attestation: the tip, and with scope = "each" every
         // agent commit too.
-        let tip = match tip_commit {
-            Some(c) => c,
-            None => self.repo.commit(&new)?,
-        };
-        let mut required: Vec<&Commit> = vec![&tip];
+        let tip_commit = self.repo.commit(&new)?;
+        let mut required = vec![CommitRef {
+            id: new.clone(),
+            tree: tip_commit.tree,
+        }];
         if self.policy.attest.scope == Scope::Each {
-            required.extend(agent.iter().map(|(c, _)| c).filter(|c| c.id != tip.id));
+            required.extend(
+                scan.hits
+                    .into_iter()
+                    .filter(|(id, _)| *id != new)
+                    .map(|(id, h)| CommitRef { id, tree: h.tree }),
+            );
         }
         let mut unattested = Vec::new();
-        for c in required {
+        for c in &required {
             let verdict = self.attestations.check(c)?;
             d.attestations.extend(verdict.examined);
             if !verdict.admitted {
@@ -531,11 +547,7 @@ impl<'a> Evaluator<'a> {
 
     /// Rules matching one commit (trailers parsed once).
     pub fn detect(&self, c: &Commit) -> Vec<Match> {
-        let t = match &self.trailer_config {
-            Ok(tc) => trailers::parse(&c.message, tc),
-            Err(_) => Vec::new(),
-        };
-        self.detector.detect(c, &t)
+        detect_with(&self.detector, &self.trailer_config, c)
     }
 
     /// Peel `id` to a commit, or a refusal saying why it cannot be one.
@@ -565,6 +577,20 @@ impl<'a> Evaluator<'a> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Rules matching one commit; no trailers when the repository's trailer settings are unknown
+/// (the caller refuses before that matters).
+fn detect_with(
+    detector: &Detector,
+    trailer_config: &Result<TrailerConfig, String>,
+    c: &Commit,
+) -> Vec<Match> {
+    let t = match trailer_config {
+        Ok(tc) => trailers::parse(&c.message, tc),
+        Err(_) => Vec::new(),
+    };
+    detector.detect(c, &t)
 }
 
 fn accept(code: Code) -> Outcome {
