@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod gate;
 pub mod git;
 pub mod hook;
 pub mod install;

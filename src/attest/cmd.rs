@@ -17,6 +17,7 @@ macro_rules! outln {
         let _ = writeln!(std::io::stdout(), $($t)*);
     }};
 }
+pub(crate) use outln;
 
 use crate::attest::keys::{KeyAlgorithm, PublicKey, SigningKey};
 use crate::attest::sign::sign_statement;
