@@ -636,9 +636,9 @@ fn checkout(git_dir: &Path, commit: &str, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// bubblewrap: a private network namespace (no network, its own loopback), the whole
-/// filesystem read-only, fresh /tmp, the caller's HOME hidden (toolchain directories and the
-/// repository's objects bound back read-only), the key file masked, and only the gate's work
-/// directory writable.
+/// filesystem read-only, fresh /tmp, the caller's HOME replaced by an empty read-only directory
+/// (toolchain directories and the repository's objects bound back read-only), the key file
+/// masked, and only the gate's work directory writable.
 struct Bwrap {
     args: Vec<OsString>,
 }
@@ -674,7 +674,8 @@ impl Bwrap {
                 args.extend(["--tmpfs".into(), secrets.into()]);
             }
         }
-        if let Some(home) = caller_home.filter(|h| h.is_dir() && *h != Path::new("/")) {
+        let home = caller_home.filter(|h| h.is_dir() && *h != Path::new("/"));
+        if let Some(home) = home {
             args.extend(["--tmpfs".into(), home.into()]);
         }
         for r in readable {
@@ -687,6 +688,10 @@ impl Bwrap {
             if m.is_file() {
                 args.extend(["--ro-bind".into(), "/dev/null".into(), m.into()]);
             }
+        }
+        // Last: the mount points above are created in the empty HOME before it turns read-only.
+        if let Some(home) = home {
+            args.extend(["--remount-ro".into(), home.into()]);
         }
         Bwrap { args }
     }
