@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond the Rust toolchain: Debian packages for real
-# servers and sandboxing (bubblewrap and a C compiler for the gate tests), and the third-party verifiers used by the interop tests.
+# servers and sandboxing (bubblewrap and a C compiler for the gate tests), and the third-party
+# verifiers used by the interop tests.
 # Idempotent; needs root (or sudo) for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -590,3 +590,119 @@ fn key_passphrase_is_read_from_the_environment_and_not_passed_on() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// config/ci-gate-policy.toml with its key path pointing at `pubkey`, in `dir`.
+fn ci_policy(pubkey: &Path) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/ci-gate-policy.toml"
+    ))
+    .unwrap();
+    assert!(text.contains("/etc/agentgate/keys/ci-gate.pub"));
+    text.replace(
+        "/etc/agentgate/keys/ci-gate.pub",
+        &pubkey.display().to_string(),
+    )
+}
+
+#[test]
+fn ci_gate_policy_snippet_is_a_valid_policy() {
+    let p = Project::new();
+    let policy = p.sb.path("policy.toml");
+    std::fs::write(&policy, ci_policy(&p.sb.path("gate.pub"))).unwrap();
+    let policy = policy.display().to_string();
+    let head = p.sb.rev("HEAD");
+    // A dry run decides (0 or 1); a broken policy would be a configuration error (2).
+    let out = p.sb.run(
+        &[
+            "check",
+            "--config",
+            &policy,
+            "--repo",
+            "repo",
+            "--json",
+            &"0".repeat(40),
+            &head,
+            "refs/heads/main",
+        ],
+        &[],
+    );
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ref"], "refs/heads/main");
+}
+
+/// The whole story: an agent commit is refused on main, the gate attests it, the note is pushed,
+/// and main accepts it because its tip is attested.
+#[test]
+#[ignore = "needs the hook to read attestations from refs/notes/agentgate (hook branch)"]
+fn gated_agent_commit_is_accepted_on_main() {
+    let env = common::Env::new();
+    let out = env.agentgate(env.path(), &["keygen", "--out", "ci-gate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let server = env.server_with(
+        "server.git",
+        &ci_policy(&env.path().join("ci-gate.pub")),
+        &[],
+        &[],
+    );
+    let work = env.clone(&server, "work");
+    for (name, body) in [
+        ("main.c", MAIN_C),
+        ("build.sh", BUILD_SH),
+        ("test.sh", TEST_SH),
+    ] {
+        std::fs::write(work.join(name), body).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        if name.ends_with(".sh") {
+            std::fs::set_permissions(work.join(name), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+    }
+    env.git_ok(&work, &["add", "."]);
+    env.git_ok(
+        &work,
+        &[
+            "-c",
+            "user.name=Ada",
+            "-c",
+            "user.email=ada@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "a tiny C program",
+        ],
+    );
+    let (ok, err) = env.push(&work, &["origin", "main"]);
+    assert!(ok, "{err}");
+    let head = env.agent_commit(&work, "NOTES.txt", "agent: add notes");
+    let (ok, err) = env.push(&work, &["origin", "main"]);
+    assert!(!ok, "an unattested agent commit must be refused: {err}");
+
+    let out = env.agentgate(
+        env.path(),
+        &[
+            "gate",
+            "--key",
+            "ci-gate.key",
+            "--repo",
+            "work",
+            "--commit",
+            &head,
+            "--build",
+            "./build.sh",
+            "--test",
+            "./test.sh",
+            "--artifact",
+            "app",
+            "--junit",
+            "junit.xml",
+            "--note",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (ok, err) = env.push(&work, &["origin", "refs/notes/agentgate"]);
+    assert!(ok, "{err}");
+    let (ok, err) = env.push(&work, &["origin", "main"]);
+    assert!(ok, "the attested tip must be accepted: {err}");
+}
