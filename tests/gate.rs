@@ -189,6 +189,10 @@ fn gate_builds_tests_signs_and_the_bundles_verify() {
     assert_eq!(note.lines().count(), 2);
 
     let st = p.statement("att/provenance.sigstore.json");
+    if let Some(dump) = std::env::var_os("AGENTGATE_TEST_DUMP_PROVENANCE") {
+        // For reviewers: a real statement as this test produced it.
+        std::fs::write(dump, serde_json::to_string_pretty(&st).unwrap()).unwrap();
+    }
     assert_eq!(st["subject"][0]["digest"]["sha256"], digest);
     let pred = &st["predicate"];
     let dep = &pred["buildDefinition"]["resolvedDependencies"][0];
