@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{Read as _, Write as _};
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +18,8 @@ use sha2::Digest as _;
 
 use crate::attest::cmd::{
     hash_with_progress, invocation_id, load_junit, load_signing_key, open_repo, outln,
-    publish_bundles, repo_uri, resolve_commit, DEFAULT_NOTES_REF,
+    publish_bundles, repo_uri, resolve_commit, DEFAULT_NOTES_REF, PROVENANCE_FILE,
+    TEST_RESULT_FILE,
 };
 use crate::attest::sign::sign_statement;
 use crate::attest::statement::{
@@ -867,7 +868,7 @@ fn run_step(
         }
     };
     use std::os::unix::process::ExitStatusExt as _;
-    Ok(StepRecord {
+    let record = StepRecord {
         step: step.to_string(),
         argv: cmd.argv.clone(),
         shell: cmd.shell,
@@ -888,7 +889,15 @@ fn run_step(
             sha256: err.0,
             bytes: err.1,
         },
-    })
+    };
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "agentgate: {step} {} after {:.1} s",
+            record.status(),
+            record.duration_ms as f64 / 1000.0
+        );
+    }
+    Ok(record)
 }
 
 /// Hash the artifacts in `dir`; each must be a regular file inside the checkout.
@@ -997,6 +1006,17 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
+            // Bundles of an earlier run must not pass for this run's if this one refuses.
+            for name in [PROVENANCE_FILE, TEST_RESULT_FILE] {
+                match std::fs::remove_file(dir.join(name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| {
+                            format!("cannot remove the old {}", dir.join(name).display())
+                        })
+                    }
+                    _ => {}
+                }
+            }
             LogDir::Kept(dir.clone())
         }
         None => LogDir::Temporary(

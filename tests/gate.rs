@@ -343,6 +343,9 @@ fn gate_never_builds_the_dirty_working_tree() {
 fn failing_build_signs_nothing() {
     let p = Project::new();
     p.commit_file("main.c", "int main(void) { return syntax error; }\n");
+    // A bundle left from an earlier run must not survive a refused one.
+    std::fs::create_dir(p.sb.path("att")).unwrap();
+    std::fs::write(p.sb.path("att/provenance.sigstore.json"), "{}").unwrap();
     let out = p.gate(&[], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -709,4 +712,54 @@ fn gated_agent_commit_is_accepted_on_main() {
     assert!(ok, "{err}");
     let (ok, err) = env.push(&work, &["origin", "main"]);
     assert!(ok, "the attested tip must be accepted: {err}");
+}
+
+#[test]
+fn commands_run_without_a_shell_unless_asked() {
+    let p = Project::new();
+    // As words, `&&`, `exit` and `1` are arguments that build.sh ignores.
+    let out = p.gate(&["--build", "./build.sh && exit 1"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let st = p.statement("att/provenance.sigstore.json");
+    assert_eq!(
+        st["predicate"]["buildDefinition"]["externalParameters"]["build"]["argv"],
+        serde_json::json!(["./build.sh", "&&", "exit", "1"])
+    );
+    // With --shell the same line is a shell script, and fails.
+    let out = p.gate(&["--shell", "--build", "./build.sh && exit 1"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[build-failed]"));
+    // Unbalanced quotes are a usage error.
+    let out = p.gate(&["--build", "cc 'main.c"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn refusals_after_the_tests() {
+    let p = Project::new();
+    let code = |out: &Output| -> String {
+        assert_eq!(out.status.code(), Some(1), "{}", text(out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["code"].as_str().unwrap().to_string()
+    };
+    // Tests that modify the artifact: what was tested is not what was built.
+    let out = p.gate(&["--json", "--test", "sh -c 'echo x >> app'"], &[]);
+    assert_eq!(code(&out), "tests-changed-artifact");
+    assert!(!p.sb.path("att/provenance.sigstore.json").exists());
+    // Passing tests without the promised report.
+    let out = p.gate(&["--json", "--test", "true"], &[]);
+    assert_eq!(code(&out), "junit-missing");
+    assert!(!p.sb.path("att/provenance.sigstore.json").exists());
+    // A report in which nothing passed: WARNED is signed, and refused.
+    let out = p.gate(
+        &[
+            "--json",
+            "--test",
+            "sh -c 'echo \"<testsuite/>\" > junit.xml'",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), "tests-warned");
+    let tests = p.statement("att/test-result.sigstore.json");
+    assert_eq!(tests["predicate"]["result"], "WARNED");
 }
