@@ -619,6 +619,9 @@ fn checkout(git_dir: &Path, commit: &str, dir: &Path) -> anyhow::Result<()> {
         dir.as_os_str(),
         "-c".as_ref(),
         "advice.detachedHead=false".as_ref(),
+        // Hooks from the caller's template directory have no business in the gate's checkout.
+        "-c".as_ref(),
+        "core.hooksPath=/dev/null".as_ref(),
         "checkout".as_ref(),
         "--quiet".as_ref(),
         "--detach".as_ref(),
@@ -858,13 +861,13 @@ fn run_step(
             )
         }
         Err(e) => {
+            // The reason is the step's whole stderr, so the log and its digest say why.
+            let message = format!("{}: {e}\n", cmd.argv[0]);
             let empty = tee(std::io::empty(), &out_log)
                 .with_context(|| format!("cannot write {}", out_log.display()))?;
-            tee(format!("{e}\n").as_bytes(), &err_log)
+            let err = tee(message.as_bytes(), &err_log)
                 .with_context(|| format!("cannot write {}", err_log.display()))?;
-            let err = crate::attest::statement::sha256_file(&err_log)
-                .map(|h| (h, format!("{e}\n").len() as u64))?;
-            (None, Some(format!("{}: {e}", cmd.argv[0])), empty, err)
+            (None, Some(message.trim_end().to_string()), empty, err)
         }
     };
     use std::os::unix::process::ExitStatusExt as _;
