@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond the Rust toolchain: Debian packages for real
-# servers and sandboxing, and the third-party verifiers used by the interop tests.
+# servers and sandboxing (bubblewrap and a C compiler for the gate tests), and the third-party
+# verifiers used by the interop tests.
 # Idempotent; needs root (or sudo) for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # git: git, git http-backend; openssh-*: sshd and ssh for the SSH and gitolite tests;
 # gitolite3; lighttpd: smart HTTP; passwd (useradd), procps (pgrep/pkill), coreutils (timeout)
-# for the tests that create a gitolite user and bound every network command.
-packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils)
+# for the tests that create a gitolite user and bound every network command;
+# bubblewrap, gcc, make: the gate tests build a small C project, sandboxed.
+packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -52,6 +52,8 @@ pub enum Command {
     Keygen(crate::attest::cmd::KeygenArgs),
     /// Sign provenance and test-result attestations for a commit's artifacts.
     Sign(crate::attest::cmd::SignArgs),
+    /// Check out one commit, build and test it in a scrubbed environment, sign the attestations.
+    Gate(crate::gate::GateArgs),
     /// Verify an artifact against a Sigstore bundle, offline.
     Verify(crate::attest::cmd::VerifyArgs),
     /// Verify a Sigstore bundle (sigstore-conformance client protocol).
@@ -234,6 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(a) => inspect(a),
         Command::Keygen(a) => crate::attest::cmd::keygen(&a),
         Command::Sign(a) => crate::attest::cmd::sign(&a),
+        Command::Gate(a) => crate::gate::gate(&a),
         Command::Verify(a) => crate::attest::cmd::verify(&a),
         Command::VerifyBundle(a) => crate::attest::sigstore::verify_bundle_cmd(&a),
         #[cfg(feature = "keyless-sign")]

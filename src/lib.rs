@@ -10,6 +10,7 @@ pub mod demo;
 pub mod detect;
 pub mod doctor;
 pub mod evidence;
+pub mod gate;
 pub mod git;
 pub mod hook;
 pub mod install;

@@ -17,6 +17,7 @@ macro_rules! outln {
         let _ = writeln!(std::io::stdout(), $($t)*);
     }};
 }
+pub(crate) use outln;
 
 use crate::attest::keys::{KeyAlgorithm, PublicKey, SigningKey};
 use crate::attest::sign::sign_statement;
@@ -239,7 +240,7 @@ impl<R: std::io::Read> std::io::Read for Progress<'_, R> {
 }
 
 /// Streaming SHA-256 of a file, with progress on a terminal for files over 256 MiB.
-fn hash_with_progress(path: &Path) -> std::io::Result<String> {
+pub fn hash_with_progress(path: &Path) -> std::io::Result<String> {
     use std::io::IsTerminal as _;
     let file = std::fs::File::open(path)?;
     let total = file.metadata()?.len();
@@ -318,18 +319,21 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_signing_key(args: &SignArgs) -> anyhow::Result<SigningKey> {
+/// Load a private key, its passphrase from the environment variable `password_env` or, with
+/// `prompt`, from the terminal.
+pub fn load_signing_key(
+    path: &Path,
+    password_env: Option<&str>,
+    prompt: bool,
+) -> anyhow::Result<SigningKey> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(&args.key)
-            .with_context(|| format!("cannot read the private key {}", args.key.display()))?,
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the private key {}", path.display()))?,
     );
-    let prompt = format!("Passphrase for {}: ", args.key.display());
-    let pass = passphrase(
-        args.password_env.as_deref(),
-        args.prompt.then_some(prompt.as_str()),
-    )?;
+    let prompt_text = format!("Passphrase for {}: ", path.display());
+    let pass = passphrase(password_env, prompt.then_some(prompt_text.as_str()))?;
     SigningKey::from_pem(&text, pass.as_deref().map(|v| v.as_slice()))
-        .with_context(|| format!("cannot load the private key {}", args.key.display()))
+        .with_context(|| format!("cannot load the private key {}", path.display()))
 }
 
 /// Remove `user:password@` from a URL: a CI token in a remote URL must not be signed and
@@ -345,7 +349,7 @@ fn strip_userinfo(url: &str) -> String {
     url.to_string()
 }
 
-fn repo_uri(repo: &git2::Repository) -> String {
+pub fn repo_uri(repo: &git2::Repository) -> String {
     if let Some(url) = repo
         .find_remote("origin")
         .ok()
@@ -361,7 +365,7 @@ fn repo_uri(repo: &git2::Repository) -> String {
     )
 }
 
-fn open_repo(path: &Path) -> anyhow::Result<git2::Repository> {
+pub fn open_repo(path: &Path) -> anyhow::Result<git2::Repository> {
     git2::Repository::open_ext(
         path,
         git2::RepositoryOpenFlags::empty(),
@@ -370,13 +374,17 @@ fn open_repo(path: &Path) -> anyhow::Result<git2::Repository> {
     .with_context(|| format!("cannot open a git repository at {}", path.display()))
 }
 
-fn resolve_commit<'r>(repo: &'r git2::Repository, rev: &str) -> anyhow::Result<git2::Commit<'r>> {
+pub fn resolve_commit<'r>(
+    repo: &'r git2::Repository,
+    rev: &str,
+) -> anyhow::Result<git2::Commit<'r>> {
     repo.revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
         .with_context(|| format!("cannot resolve {rev:?} to a commit"))
 }
 
-fn load_junit(path: &Path) -> anyhow::Result<(JunitSummary, String)> {
+/// Parse a JUnit report; also returns the report's SHA-256 (hex).
+pub fn load_junit(path: &Path) -> anyhow::Result<(JunitSummary, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let summary = crate::attest::statement::parse_junit(&bytes)
         .with_context(|| format!("cannot read the JUnit report {}", path.display()))?;
@@ -386,7 +394,7 @@ fn load_junit(path: &Path) -> anyhow::Result<(JunitSummary, String)> {
     ))
 }
 
-fn invocation_id() -> String {
+pub fn invocation_id() -> String {
     use aws_lc_rs::rand::SecureRandom as _;
     let mut b = [0u8; 16];
     // A failing RNG leaves zeros: the id is a label, not a secret.
@@ -431,9 +439,44 @@ pub fn append_note(
     Ok(())
 }
 
+/// Write the two bundles as `out/provenance.sigstore.json` and `out/test-result.sigstore.json`
+/// and, with `notes_ref`, append both to the note on `commit`. Returns the files written.
+pub fn publish_bundles(
+    repo: &git2::Repository,
+    commit: git2::Oid,
+    provenance_bundle: &str,
+    tests_bundle: &str,
+    out: Option<&Path>,
+    notes_ref: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, bundle) in [
+            (PROVENANCE_FILE, provenance_bundle),
+            (TEST_RESULT_FILE, tests_bundle),
+        ] {
+            let path = dir.join(name);
+            let mut text = bundle.to_string();
+            text.push('\n');
+            write_new(&path, text.as_bytes(), 0o644, true)?;
+            written.push(path.display().to_string());
+        }
+    }
+    if let Some(notes_ref) = notes_ref {
+        append_note(
+            repo,
+            notes_ref,
+            commit,
+            &[provenance_bundle.to_string(), tests_bundle.to_string()],
+        )?;
+    }
+    Ok(written)
+}
+
 pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
     let started_on = Utc::now().trunc_subsecs(0);
-    let key = read_signing_key(args)?;
+    let key = load_signing_key(&args.key, args.password_env.as_deref(), args.prompt)?;
     let repo = open_repo(&args.repo)?;
     let commit = resolve_commit(&repo, &args.commit)?;
     let source = Source {
@@ -513,6 +556,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
                 "agentgate".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             )]),
+            builder_dependencies: Vec::new(),
             invocation_id: Some(invocation_id()),
             started_on,
             finished_on,
@@ -523,28 +567,14 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
     let provenance_bundle = sign_statement(&key, &provenance)?;
     let tests_bundle = sign_statement(&key, &tests)?;
 
-    let mut written = Vec::new();
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, bundle) in [
-            (PROVENANCE_FILE, &provenance_bundle),
-            (TEST_RESULT_FILE, &tests_bundle),
-        ] {
-            let path = dir.join(name);
-            let mut text = bundle.clone();
-            text.push('\n');
-            write_new(&path, text.as_bytes(), 0o644, true)?;
-            written.push(path.display().to_string());
-        }
-    }
-    if args.note {
-        append_note(
-            &repo,
-            &args.notes_ref,
-            commit.id(),
-            &[provenance_bundle.clone(), tests_bundle.clone()],
-        )?;
-    }
+    let written = publish_bundles(
+        &repo,
+        commit.id(),
+        &provenance_bundle,
+        &tests_bundle,
+        args.out.as_deref(),
+        args.note.then_some(args.notes_ref.as_str()),
+    )?;
 
     if args.json {
         let mut summary = json!({

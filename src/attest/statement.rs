@@ -223,6 +223,8 @@ pub struct ProvenanceParams {
     pub external_parameters: Value,
     pub internal_parameters: Option<Value>,
     pub builder_version: BTreeMap<String, String>,
+    /// Tools the build ran with (the gate: git and each command's program, with versions).
+    pub builder_dependencies: Vec<ResourceDescriptor>,
     pub invocation_id: Option<String>,
     pub started_on: DateTime<Utc>,
     pub finished_on: DateTime<Utc>,
@@ -255,7 +257,7 @@ pub fn provenance_statement(
             builder: Builder {
                 id: params.builder_id,
                 version: params.builder_version,
-                builder_dependencies: Vec::new(),
+                builder_dependencies: params.builder_dependencies,
             },
             metadata: Some(BuildMetadata {
                 invocation_id: params.invocation_id,
@@ -497,6 +499,7 @@ mod tests {
                 external_parameters: serde_json::json!({"x": 1}),
                 internal_parameters: None,
                 builder_version: BTreeMap::new(),
+                builder_dependencies: vec![],
                 invocation_id: Some("i".into()),
                 started_on: t,
                 finished_on: t,

@@ -371,6 +371,7 @@ mod tests {
                 external_parameters: serde_json::json!({}),
                 internal_parameters: None,
                 builder_version: Default::default(),
+                builder_dependencies: vec![],
                 invocation_id: None,
                 started_on: at("2026-01-01T00:00:00Z"),
                 finished_on: at("2026-01-01T00:01:00Z"),
