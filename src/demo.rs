@@ -240,36 +240,46 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
     println!("\n== 4. ...but fast-forwarding main to it later is still refused");
     let ff_refused = !d.push(&work, "main")?;
 
-    println!("\n== 5. CI gates exactly that commit: build, test, sign; the attestation travels as a git note");
-    let artifact = d.root.join("engine.bin");
-    std::fs::write(&artifact, b"the analytical engine, built\n")?;
+    println!("\n== 5. CI gates exactly that commit: a clean checkout is built, tested and signed");
     let head = d.git_ok(&work, &["rev-parse", "HEAD"])?;
     let attestations = d.root.join("attestations");
-    println!("$ agentgate sign --key gate.key --commit {} --artifact engine.bin --out attestations --note", &head[..7]);
-    let signed = d.agentgate(&[
-        "sign",
+    println!(
+        "$ agentgate gate --key gate.key --commit {} --build 'cp engine.rs engine.bin' --test 'test -s engine.bin' --artifact engine.bin --out attestations --note",
+        &head[..7]
+    );
+    let gated = d.agentgate(&[
+        "gate",
         "--key",
         path_str(&gate_key)?,
         "--repo",
         path_str(&work)?,
         "--commit",
         &head,
+        "--build",
+        "cp engine.rs engine.bin",
+        "--test",
+        "test -s engine.bin",
         "--artifact",
-        path_str(&artifact)?,
+        "engine.bin",
         "--out",
         path_str(&attestations)?,
         "--note",
     ])?;
-    for line in signed.lines() {
+    for line in gated.lines() {
         println!("  {line}");
     }
+    // The build copied engine.rs, so the committed file has the artifact's bytes.
+    let artifact = work.join("engine.rs");
     let notes_ok = d.push(&work, "refs/notes/agentgate")?;
 
     println!("\n== 6. Now main accepts the agent commit: its tip is attested by the trusted gate");
     let attested_ok = d.push(&work, "main")?;
 
     println!("\n== 7. A release manager verifies the artifact by hand, offline");
-    println!("$ agentgate verify --bundle attestations/provenance.sigstore.json --key gate.pub --commit {} engine.bin", &head[..7]);
+    println!(
+        "$ agentgate verify --bundle attestations/provenance.sigstore.json --key gate.pub --commit {} engine.bin",
+        &head[..7]
+    );
     let verified = d.agentgate(&[
         "verify",
         "--bundle",
