@@ -161,11 +161,11 @@ impl Protect {
     }
 }
 
-/// A ref glob: `*` matches within one path component, `**` across components.
+/// A ref glob: `*` matches within one path component, `**` across components, `?` one
+/// character other than `/`. Matched directly (no regex: the hook runs on every push).
 #[derive(Debug, Clone)]
 pub struct RefPattern {
     pub glob: String,
-    regex: Regex,
 }
 
 impl RefPattern {
@@ -178,34 +178,27 @@ impl RefPattern {
                 "ref pattern {glob:?} has a character that is not allowed (only `*` and `**` are wildcards)"
             ));
         }
-        let mut re = String::from("^");
-        let mut rest = glob;
-        while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix("**") {
-                re.push_str(".*");
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix('*') {
-                re.push_str("[^/]*");
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix('?') {
-                re.push_str("[^/]");
-                rest = r;
-            } else {
-                let c = rest.chars().next().unwrap_or_default();
-                re.push_str(&regex::escape(&c.to_string()));
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-        re.push('$');
-        let regex = Regex::new(&re).map_err(|e| format!("ref pattern {glob:?}: {e}"))?;
         Ok(RefPattern {
             glob: glob.to_string(),
-            regex,
         })
     }
 
     pub fn matches(&self, refname: &str) -> bool {
-        self.regex.is_match(refname)
+        glob_match(self.glob.as_bytes(), refname.as_bytes())
+    }
+}
+
+/// `*` within a component, `**` across, `?` one non-`/` byte; everything else literal.
+fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+    match pat {
+        [] => s.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob_match(rest, &s[i..])),
+        [b'*', rest @ ..] => {
+            let stop = s.iter().position(|&b| b == b'/').unwrap_or(s.len());
+            (0..=stop).any(|i| glob_match(rest, &s[i..]))
+        }
+        [b'?', rest @ ..] => s.first().is_some_and(|&b| b != b'/') && glob_match(rest, &s[1..]),
+        [c, rest @ ..] => s.first() == Some(c) && glob_match(rest, &s[1..]),
     }
 }
 

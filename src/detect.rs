@@ -5,8 +5,6 @@
 //! Trailers are voluntary: an agent (or a person) can strip them. Identity rules and
 //! `require = "all-commits"` are the stronger settings; the README says so.
 
-use regex::Regex;
-
 use crate::config::{Detect, IdentityField, Matcher, Require};
 use crate::git::Commit;
 use crate::trailers::Trailer;
@@ -25,10 +23,18 @@ pub struct Match {
     pub evidence: String,
 }
 
+/// What a rule tests: a policy rule (regexes, compiled when the policy loaded) or a built-in
+/// one (literal matches: no regex is compiled on the hook's hot path).
+#[derive(Debug, Clone)]
+enum Test {
+    Policy(Matcher),
+    Preset(Kind, &'static [&'static str]),
+}
+
 #[derive(Debug, Clone)]
 struct Rule {
     id: String,
-    matcher: Matcher,
+    test: Test,
 }
 
 /// Compiled detection rules; build once per run.
@@ -38,132 +44,135 @@ pub struct Detector {
     require: Require,
 }
 
-/// The `known-agents` preset: (rule id, matcher kind, pattern). Identity patterns are matched
-/// against author and committer email (or name), trailer patterns against `Co-authored-by`
-/// values. Sources: RESEARCH-git.md section 3 (first-party docs and real commits).
-const KNOWN_AGENTS: &[(&str, Kind, &str)] = &[
+/// The `known-agents` preset: (rule id, what is matched, literals). Sources: RESEARCH-git.md
+/// section 3 (first-party docs and real commits).
+const KNOWN_AGENTS: &[(&str, Kind, &[&str])] = &[
     // Claude Code: Co-Authored-By: Claude <noreply@anthropic.com>; body "Generated with [Claude Code]".
     (
         "claude-co-author",
         Kind::CoAuthor,
-        r"(?i)<noreply@anthropic\.com>",
+        &["<noreply@anthropic.com>"],
     ),
-    (
-        "claude-identity",
-        Kind::Email,
-        r"(?i)^noreply@anthropic\.com$",
-    ),
+    ("claude-identity", Kind::Email, &["noreply@anthropic.com"]),
     (
         "claude-code-body",
         Kind::Body,
-        r"Generated with \[Claude Code\]",
+        &["Generated with [Claude Code]"],
     ),
     // Aider: Co-authored-by: aider (<model>) <aider@aider.chat>, or " (aider)" appended to a name.
     (
         "aider-co-author",
         Kind::CoAuthor,
-        r"(?i)<(aider@aider\.chat|noreply@aider\.dev)>",
+        &["<aider@aider.chat>", "<noreply@aider.dev>"],
     ),
     (
         "aider-identity",
         Kind::Email,
-        r"(?i)^(aider@aider\.chat|noreply@aider\.dev)$",
+        &["aider@aider.chat", "noreply@aider.dev"],
     ),
-    ("aider-name", Kind::Name, r"\(aider\)\s*$"),
+    ("aider-name", Kind::NameSuffix, &["(aider)"]),
     // GitHub Copilot: VS Code's co-author and the coding agent's bot identity.
     (
         "copilot-co-author",
         Kind::CoAuthor,
-        r"(?i)<(copilot@github\.com|198982749\+copilot@users\.noreply\.github\.com)>",
+        &[
+            "<copilot@github.com>",
+            "<198982749+copilot@users.noreply.github.com>",
+        ],
     ),
     (
         "copilot-identity",
         Kind::Email,
-        r"(?i)^(copilot@github\.com|198982749\+copilot@users\.noreply\.github\.com)$",
+        &[
+            "copilot@github.com",
+            "198982749+copilot@users.noreply.github.com",
+        ],
     ),
-    ("copilot-name", Kind::Name, r"^copilot-swe-agent\[bot\]$"),
+    ("copilot-name", Kind::Name, &["copilot-swe-agent[bot]"]),
     // Cursor.
     (
         "cursor-co-author",
         Kind::CoAuthor,
-        r"(?i)<cursoragent@cursor\.com>",
+        &["<cursoragent@cursor.com>"],
     ),
-    (
-        "cursor-identity",
-        Kind::Email,
-        r"(?i)^cursoragent@cursor\.com$",
-    ),
+    ("cursor-identity", Kind::Email, &["cursoragent@cursor.com"]),
     // OpenAI Codex.
     (
         "codex-co-author",
         Kind::CoAuthor,
-        r"(?i)<(noreply|codex)@openai\.com>",
+        &["<noreply@openai.com>", "<codex@openai.com>"],
     ),
     (
         "codex-identity",
         Kind::Email,
-        r"(?i)^((noreply|codex)@openai\.com|\d+\+chatgpt-codex-connector\[bot\]@users\.noreply\.github\.com)$",
+        &["noreply@openai.com", "codex@openai.com"],
     ),
     (
-        "codex-name",
-        Kind::Name,
-        r"^chatgpt-codex-connector\[bot\]$",
+        "codex-bot",
+        Kind::BotEmail,
+        &["chatgpt-codex-connector[bot]"],
     ),
+    ("codex-name", Kind::Name, &["chatgpt-codex-connector[bot]"]),
     // Devin.
     (
         "devin-co-author",
         Kind::CoAuthor,
-        r"(?i)devin-ai-integration\[bot\]",
+        &["devin-ai-integration[bot]"],
     ),
     (
         "devin-identity",
-        Kind::Email,
-        r"(?i)^\d+\+devin-ai-integration\[bot\]@users\.noreply\.github\.com$",
+        Kind::BotEmail,
+        &["devin-ai-integration[bot]"],
     ),
-    ("devin-name", Kind::Name, r"^devin-ai-integration\[bot\]$"),
-    ("devin-body", Kind::Body, r"Generated with \[Devin\]"),
+    ("devin-name", Kind::Name, &["devin-ai-integration[bot]"]),
+    ("devin-body", Kind::Body, &["Generated with [Devin]"]),
     // Google Jules.
     (
         "jules-co-author",
         Kind::CoAuthor,
-        r"(?i)google-labs-jules\[bot\]",
+        &["google-labs-jules[bot]"],
     ),
     (
         "jules-identity",
-        Kind::Email,
-        r"(?i)^\d+\+google-labs-jules\[bot\]@users\.noreply\.github\.com$",
+        Kind::BotEmail,
+        &["google-labs-jules[bot]"],
     ),
-    ("jules-name", Kind::Name, r"^google-labs-jules\[bot\]$"),
+    ("jules-name", Kind::Name, &["google-labs-jules[bot]"]),
     // Amazon Q Developer.
     (
         "amazon-q-co-author",
         Kind::CoAuthor,
-        r"(?i)amazon-q-developer\[bot\]",
+        &["amazon-q-developer[bot]"],
     ),
     (
         "amazon-q-identity",
-        Kind::Email,
-        r"(?i)^\d+\+amazon-q-developer\[bot\]@users\.noreply\.github\.com$",
+        Kind::BotEmail,
+        &["amazon-q-developer[bot]"],
     ),
-    ("amazon-q-name", Kind::Name, r"^amazon-q-developer\[bot\]$"),
+    ("amazon-q-name", Kind::Name, &["amazon-q-developer[bot]"]),
     // Project conventions: Linux kernel and Fedora (Assisted-by), OpenInfra and ASF
     // (Generated-by), AI-assisted. Any value counts.
-    ("assisted-by", Kind::TrailerKey, "assisted-by"),
-    ("generated-by", Kind::TrailerKey, "generated-by"),
-    ("ai-assisted", Kind::TrailerKey, "ai-assisted"),
+    ("assisted-by", Kind::TrailerKey, &["assisted-by"]),
+    ("generated-by", Kind::TrailerKey, &["generated-by"]),
+    ("ai-assisted", Kind::TrailerKey, &["ai-assisted"]),
 ];
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    /// A `Co-authored-by` trailer whose value matches.
+    /// A `Co-authored-by` trailer whose value contains a literal (ASCII case-insensitive).
     CoAuthor,
-    /// Author or committer email.
+    /// Author or committer email equal to a literal (ASCII case-insensitive).
     Email,
-    /// Author or committer name.
+    /// Author or committer email `<digits>+<login>@users.noreply.github.com` (GitHub's
+    /// noreply form for a bot account).
+    BotEmail,
+    /// Author or committer name equal to a literal.
     Name,
-    /// A line of the message.
+    /// Author or committer name ending in a literal (trailing white space ignored).
+    NameSuffix,
+    /// A message line containing a literal.
     Body,
-    /// A trailer with this key, any value.
+    /// A trailer with this key (ASCII case-insensitive), any value.
     TrailerKey,
 }
 
@@ -171,34 +180,9 @@ fn preset_rules(name: &str) -> Vec<Rule> {
     match name {
         PRESET_KNOWN_AGENTS => KNOWN_AGENTS
             .iter()
-            .map(|&(id, kind, pattern)| {
-                // The patterns are constants checked by the `preset_patterns_compile` test.
-                let re = || Regex::new(pattern).expect("built-in pattern compiles");
-                let matcher = match kind {
-                    Kind::CoAuthor => Matcher::Trailer {
-                        key: "co-authored-by".into(),
-                        value: Some(re()),
-                    },
-                    Kind::Email => Matcher::Identity {
-                        field: IdentityField::AnyEmail,
-                        regex: re(),
-                    },
-                    Kind::Name => Matcher::Identity {
-                        field: IdentityField::AnyName,
-                        regex: re(),
-                    },
-                    Kind::Body => Matcher::Message(
-                        Regex::new(&format!("(?m){pattern}")).expect("built-in pattern compiles"),
-                    ),
-                    Kind::TrailerKey => Matcher::Trailer {
-                        key: pattern.into(),
-                        value: None,
-                    },
-                };
-                Rule {
-                    id: format!("{PRESET_KNOWN_AGENTS}:{id}"),
-                    matcher,
-                }
+            .map(|&(id, kind, literals)| Rule {
+                id: format!("{PRESET_KNOWN_AGENTS}:{id}"),
+                test: Test::Preset(kind, literals),
             })
             .collect(),
         // config validation only lets known preset names through.
@@ -215,7 +199,7 @@ impl Detector {
             .collect();
         rules.extend(detect.rules.iter().map(|r| Rule {
             id: r.id.clone(),
-            matcher: r.matcher.clone(),
+            test: Test::Policy(r.matcher.clone()),
         }));
         Detector {
             rules,
@@ -231,7 +215,11 @@ impl Detector {
     pub fn detect(&self, commit: &Commit, trailers: &[Trailer]) -> Vec<Match> {
         let mut out = Vec::new();
         for rule in &self.rules {
-            if let Some(evidence) = evidence(&rule.matcher, commit, trailers) {
+            let found = match &rule.test {
+                Test::Policy(m) => evidence(m, commit, trailers),
+                Test::Preset(kind, literals) => preset_evidence(*kind, literals, commit, trailers),
+            };
+            if let Some(evidence) = found {
                 out.push(Match {
                     rule: rule.id.clone(),
                     evidence,
@@ -250,6 +238,80 @@ impl Detector {
     /// The ids of all rules, for `--help`-style listings and tests.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.id.as_str())
+    }
+}
+
+/// The line of `message` around byte range `start..end`, trimmed and bounded.
+fn line_around(message: &str, start: usize, end: usize) -> String {
+    let from = message[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let to = message[end..]
+        .find('\n')
+        .map(|i| end + i)
+        .unwrap_or(message.len());
+    message[from..to].trim().chars().take(200).collect()
+}
+
+fn preset_evidence(
+    kind: Kind,
+    literals: &[&str],
+    c: &Commit,
+    trailers: &[Trailer],
+) -> Option<String> {
+    let names = [
+        ("author name", &c.author.name),
+        ("committer name", &c.committer.name),
+    ];
+    let emails = [
+        ("author email", &c.author.email),
+        ("committer email", &c.committer.email),
+    ];
+    let show = |what: &str, v: &str| format!("{what} \"{v}\"");
+    match kind {
+        Kind::CoAuthor => trailers
+            .iter()
+            .find(|t| {
+                t.key.eq_ignore_ascii_case("co-authored-by") && {
+                    let v = t.value.to_ascii_lowercase();
+                    literals.iter().any(|l| v.contains(l))
+                }
+            })
+            .map(|t| format!("trailer \"{}: {}\"", t.key, t.value)),
+        Kind::TrailerKey => trailers
+            .iter()
+            .find(|t| literals.iter().any(|l| t.key.eq_ignore_ascii_case(l)))
+            .map(|t| format!("trailer \"{}: {}\"", t.key, t.value)),
+        Kind::Email => emails
+            .iter()
+            .find(|(_, e)| literals.iter().any(|l| e.eq_ignore_ascii_case(l)))
+            .map(|(w, e)| show(w, e)),
+        Kind::BotEmail => emails
+            .iter()
+            .find(|(_, e)| {
+                let e = e.to_ascii_lowercase();
+                literals.iter().any(|login| {
+                    e.strip_suffix("@users.noreply.github.com")
+                        .and_then(|local| local.strip_suffix(login))
+                        .and_then(|id| id.strip_suffix('+'))
+                        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+                })
+            })
+            .map(|(w, e)| show(w, e)),
+        Kind::Name => names
+            .iter()
+            .find(|(_, n)| literals.contains(&n.as_str()))
+            .map(|(w, n)| show(w, n)),
+        Kind::NameSuffix => names
+            .iter()
+            .find(|(_, n)| literals.iter().any(|l| n.trim_end().ends_with(l)))
+            .map(|(w, n)| show(w, n)),
+        Kind::Body => literals.iter().find_map(|l| {
+            c.message.find(l).map(|i| {
+                format!(
+                    "message line \"{}\"",
+                    line_around(&c.message, i, i + l.len())
+                )
+            })
+        }),
     }
 }
 
@@ -283,16 +345,10 @@ fn evidence(matcher: &Matcher, c: &Commit, trailers: &[Trailer]) -> Option<Strin
                 .map(|(what, v)| format!("{what} \"{v}\""))
         }
         Matcher::Message(re) => re.find(&c.message).map(|m| {
-            let start = c.message[..m.start()]
-                .rfind('\n')
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            let end = c.message[m.end()..]
-                .find('\n')
-                .map(|i| m.end() + i)
-                .unwrap_or(c.message.len());
-            let line: String = c.message[start..end].trim().chars().take(200).collect();
-            format!("message line \"{line}\"")
+            format!(
+                "message line \"{}\"",
+                line_around(&c.message, m.start(), m.end())
+            )
         }),
     }
 }
@@ -337,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn preset_patterns_compile() {
+    fn preset_has_every_rule() {
         assert!(Detector::new(&known()).rule_ids().count() >= KNOWN_AGENTS.len());
     }
 
@@ -378,6 +434,29 @@ mod tests {
             want.sort();
             assert_eq!(got, want, "message {message:?}");
         }
+    }
+
+    #[test]
+    fn bot_emails_need_the_numeric_id_form() {
+        let d = Detector::new(&known());
+        let rules = |email: &str| {
+            let c = commit(("x", email), ("Ada", "ada@example.com"), "Fix\n");
+            d.detect(&c, &[])
+                .into_iter()
+                .map(|m| m.rule)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            rules("158243242+devin-ai-integration[bot]@users.noreply.github.com"),
+            vec!["known-agents:devin-identity"]
+        );
+        assert_eq!(
+            rules("158243242+Devin-AI-Integration[bot]@Users.Noreply.GitHub.com"),
+            vec!["known-agents:devin-identity"]
+        );
+        assert!(rules("+devin-ai-integration[bot]@users.noreply.github.com").is_empty());
+        assert!(rules("12x+devin-ai-integration[bot]@users.noreply.github.com").is_empty());
+        assert!(rules("1+devin-ai-integration[bot]@users.noreply.github.com.evil").is_empty());
     }
 
     #[test]

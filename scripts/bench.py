@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""agentgate benchmarks, each against its reference measured in the same run.
+
+Makes its own repositories with `git fast-import`, times agentgate and the reference in
+alternating runs (so machine noise hits both alike), and writes medians and ratios to
+BENCHMARKS.md with the machine and date. Run through scripts/bench.sh.
+
+    scripts/bench.sh              # full run (about 10 minutes on 2 cores)
+    scripts/bench.sh --quick      # smaller sizes, fewer runs (a smoke test of the script)
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AG = os.path.join(ROOT, "target", "release", "agentgate")
+ZERO = "0" * 40
+
+CLAUDE = "Co-Authored-By: Claude <noreply@anthropic.com>"
+
+
+def env_for(home):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "AGENTGATE_CONFIG"}
+    env.update(
+        HOME=home,
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL="/dev/null",
+        GIT_AUTHOR_NAME="Bench",
+        GIT_AUTHOR_EMAIL="bench@example.com",
+        GIT_COMMITTER_NAME="Bench",
+        GIT_COMMITTER_EMAIL="bench@example.com",
+        GIT_AUTHOR_DATE="2026-01-01T00:00:00Z",
+        GIT_COMMITTER_DATE="2026-01-01T00:00:00Z",
+        LC_ALL="C",
+    )
+    return env
+
+
+ENV = None
+
+
+def run(args, cwd=None, stdin=None, env=None, check=True):
+    p = subprocess.run(args, cwd=cwd, input=stdin, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        sys.exit(f"bench: {' '.join(args)} failed ({p.returncode}): {p.stderr.decode(errors='replace')[:2000]}")
+    return p
+
+
+def timed(args, cwd=None, stdin=None, env=None):
+    """Wall time (s) and peak RSS (KiB) of one run; output discarded."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(args, cwd=cwd, env=env or ENV, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if stdin is not None:
+        p.stdin.write(stdin)
+        p.stdin.close()
+    _, status, rusage = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return dt, rusage.ru_maxrss, p.returncode
+
+
+def compare(a, b, runs, setup=None):
+    """Alternate a and b `runs` times; medians of wall time and peak RSS."""
+    ta, tb, ma, mb = [], [], [], []
+    for _ in range(runs):
+        for cmd, ts, ms in ((a, ta, ma), (b, tb, mb)):
+            if setup:
+                setup()
+            dt, rss, _ = timed(**cmd)
+            ts.append(dt)
+            ms.append(rss)
+    return statistics.median(ta), statistics.median(tb), statistics.median(ma), statistics.median(mb)
+
+
+def fast_import(repo, n, agent_every=20, merges=False):
+    """A history of n commits on main: every `agent_every`-th (none if 0) carries a Claude trailer block,
+    others have body-text decoys that mention agents outside the trailer block."""
+    run(["git", "init", "-q", "--bare", "-b", "main", repo])
+    chunks = []
+    side = 0
+    for i in range(n):
+        if agent_every and i % agent_every == 0:
+            msg = f"feat: change {i}\n\nAgent-written change.\n\n{CLAUDE}\n"
+        elif i % 7 == 0:
+            msg = f"docs: note {i}\n\nWe tried Claude and aider on this; see Co-authored-by: in the docs.\nGenerated with care by a human.\n"
+        else:
+            msg = f"fix: change {i}\n\nBody text line one.\nBody text line two.\n"
+        b = msg.encode()
+        chunks.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter Bench <bench@example.com> {1700000000 + i} +0000\ndata {len(b)}\n".encode())
+        chunks.append(b)
+        if i > 0:
+            chunks.append(f"from :{i}\n".encode())
+        if merges and i > 10 and i % 10 == 0:
+            side += 1
+            chunks.append(f"merge :{i - 5}\n".encode())
+        chunks.append(f"M 644 inline f{i % 50}\ndata {len(str(i))}\n{i}\n".encode())
+    run(["git", "fast-import", "--quiet"], cwd=repo, stdin=b"".join(chunks))
+    run(["git", "gc", "-q"], cwd=repo)
+
+
+def policy(path, extra=""):
+    with open(path, "w") as f:
+        f.write('version = 1\n[protect]\nrefs = ["refs/heads/main"]\n[detect]\npresets = ["known-agents"]\n' + extra)
+    return path
+
+
+def fmt_t(s):
+    return f"{s * 1000:.1f} ms" if s < 10 else f"{s:.2f} s"
+
+
+def main():
+    global ENV
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = ap.parse_args()
+    q = args.quick
+    big, small = (20_000, 2_000) if q else (100_000, 10_000)
+    runs_big, runs_small = (3, 5) if q else (7, 21)
+    gib = (64 << 20) if q else (1 << 30)
+
+    work = tempfile.mkdtemp(prefix="agentgate-bench-")
+    home = os.path.join(work, "home")
+    os.makedirs(home)
+    ENV = env_for(home)
+    rows = []
+    notes = []
+    try:
+        # -- keys and policy
+        run([AG, "keygen", "--out", os.path.join(work, "gate")])
+        pol = policy(os.path.join(work, "policy.toml"), f'\n[[signer]]\nname = "gate"\npublic_key = "{work}/gate.pub"\n')
+
+        # -- 1. check over many entering commits vs git rev-list --format=%B
+        for label, merges in (("linear", False), ("with merges", True)):
+            repo = os.path.join(work, f"big-{'m' if merges else 'l'}.git")
+            fast_import(repo, big, merges=merges)
+            tip = run(["git", "rev-parse", "main"], cwd=repo).stdout.decode().strip()
+            a = dict(args=[AG, "check", "--repo", repo, "--config", pol, "--json", ZERO, tip, "refs/heads/main"])
+            b = dict(args=["git", "-C", repo, "rev-list", "--format=%B", tip])
+            ta, tb, ma, mb = compare(a, b, runs_big)
+            rows.append((f"`check` over {big:,} entering commits ({label}, 5% agent)", f"`git rev-list --format=%B` same range", ta, tb, "at most 1.0x", f"peak RSS {ma // 1024} MiB vs {mb // 1024} MiB"))
+
+        # -- 2. memory as the range grows
+        repo_s = os.path.join(work, "small.git")
+        fast_import(repo_s, small)
+        tip_s = run(["git", "rev-parse", "main"], cwd=repo_s).stdout.decode().strip()
+        repo_l = os.path.join(work, "big-l.git")
+        tip_l = run(["git", "rev-parse", "main"], cwd=repo_l).stdout.decode().strip()
+        mems = []
+        for repo, tip in ((repo_s, tip_s), (repo_l, tip_l)):
+            ms = [timed([AG, "check", "--repo", repo, "--config", pol, "--json", ZERO, tip, "refs/heads/main"])[1] for _ in range(3)]
+            mems.append(statistics.median(ms))
+        notes.append(f"Peak RSS of `check`: {mems[0] // 1024} MiB for {small:,} commits, {mems[1] // 1024} MiB for {big:,} commits.")
+
+        # -- 3. typical push decisions vs git rev-parse (the hook itself: stdin, audit log with fsync)
+        for n in (1, 100):
+            repo = os.path.join(work, f"push{n}.git")
+            fast_import(repo, 200)
+            tip = run(["git", "rev-parse", "main"], cwd=repo).stdout.decode().strip()
+            old = run(["git", "rev-parse", f"main~{n}"], cwd=repo).stdout.decode().strip()
+            run([AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", pol, "--note"])
+            henv = dict(ENV, GIT_DIR=repo)
+            stdin = f"{old} {tip} refs/heads/main\n".encode()
+            a = dict(args=[AG, "pre-receive", "--config", pol], stdin=stdin, env=henv)
+            b = dict(args=["git", "-C", repo, "rev-parse", tip])
+            dt, _, code = timed(**a)
+            if code != 0:
+                sys.exit(f"bench: the {n}-commit push was refused (exit {code})")
+            ta, tb, _, _ = compare(a, b, runs_small)
+            rows.append((f"pre-receive decision, {n}-commit push, attested tip (1 signature check)", "`git rev-parse`", ta, tb, "under 5 ms and at most 2x", ""))
+
+        # -- 4. hashing 1 GiB: sign and verify vs openssl dgst -sha256
+        blob = os.path.join(work, "artifact.bin")
+        with open(blob, "wb") as f:
+            chunk = os.urandom(1 << 20)
+            for _ in range(gib >> 20):
+                f.write(chunk)
+        repo = os.path.join(work, "push1.git")
+        tip = run(["git", "rev-parse", "main"], cwd=repo).stdout.decode().strip()
+        out = os.path.join(work, "att")
+        run([AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", blob, "--out", out])
+        ref = dict(args=["openssl", "dgst", "-sha256", blob])
+        run(["cat", blob])  # warm the page cache
+        a = dict(args=[AG, "verify", "--bundle", os.path.join(out, "provenance.sigstore.json"), "--key", os.path.join(work, "gate.pub"), blob])
+        ta, tb, _, _ = compare(a, ref, runs_big)
+        rows.append((f"`verify` of a {gib >> 20} MiB artifact", "`openssl dgst -sha256`", ta, tb, "within 5%", ""))
+        a = dict(args=[AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", blob, "--out", os.path.join(work, "att2")])
+        ta, tb, _, _ = compare(a, ref, runs_big)
+        rows.append((f"`sign` of a {gib >> 20} MiB artifact", "`openssl dgst -sha256`", ta, tb, "within 5%", ""))
+
+        # -- 5. scope = "each": many attested agent commits
+        n_each = 100 if q else 1000
+        repo = os.path.join(work, "each.git")
+        fast_import(repo, n_each, agent_every=1)
+        ids = run(["git", "rev-list", "main"], cwd=repo).stdout.decode().split()
+        key = os.path.join(work, "gate.key")
+        for c in ids:
+            run([AG, "sign", "--key", key, "--repo", repo, "--commit", c, "--artifact", pol, "--note"])
+        pol_each = policy(os.path.join(work, "each.toml"), f'\n[attest]\nscope = "each"\n[[signer]]\nname = "gate"\npublic_key = "{work}/gate.pub"\n')
+        a = dict(args=[AG, "check", "--repo", repo, "--config", pol_each, ZERO, ids[0], "refs/heads/main"])
+        dt, _, code = timed(**a)
+        if code != 0:
+            sys.exit("bench: scope=each check refused")
+        ts = [timed(**a)[0] for _ in range(runs_big)]
+        t = statistics.median(ts)
+        notes.append(f"`scope = \"each\"` with {n_each:,} attested agent commits ({2 * n_each:,} bundles verified): {fmt_t(t)} for the whole decision, {2 * n_each / t:,.0f} bundle verifications per second.")
+
+        # -- 6. a real push of 5,000 commits with and without the hook
+        n_push = 1000 if q else 5000
+        src = os.path.join(work, "src.git")
+        fast_import(src, n_push, agent_every=0)
+        src_tip = run(["git", "rev-parse", "main"], cwd=src).stdout.decode().strip()
+        counter = [0]
+
+        def fresh(hook):
+            counter[0] += 1
+            dst = os.path.join(work, f"dst{counter[0]}.git")
+            run(["git", "init", "-q", "--bare", "-b", "main", dst])
+            if hook:
+                shutil.copy(pol, os.path.join(dst, "agentgate.toml"))
+                run([AG, "install", "--repo", dst])
+            return dst
+
+        with_hook, without = [], []
+        for _ in range(3 if q else 5):
+            for hook, acc in ((True, with_hook), (False, without)):
+                dst = fresh(hook)
+                dt, _, code = timed(["git", "-C", src, "push", "-q", f"file://{dst}", "main"])
+                if code != 0:
+                    sys.exit("bench: push failed")
+                acc.append(dt)
+        tw, to = statistics.median(with_hook), statistics.median(without)
+        rows.append((f"`git push` of {n_push:,} commits with the hook", "the same push without a hook", tw, to, "report the hook's share", f"hook share {(tw - to) / tw * 100:.0f}%"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    git_v = run(["git", "--version"]).stdout.decode().strip()
+    ossl = run(["openssl", "version"]).stdout.decode().strip()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `scripts/bench.sh{' --quick' if q else ''}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC: "
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; {git_v}; {ossl}.",
+        "Each row alternates agentgate and its reference in the same run and reports medians "
+        f"({runs_small} runs for the small cases, {runs_big} for the large ones). These machines are noisy: compare ratios, not times.",
+        "",
+        "| benchmark | reference | agentgate | reference | ratio | goal | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for what, ref, ta, tb, goal, note in rows:
+        lines.append(f"| {what} | {ref} | {fmt_t(ta)} | {fmt_t(tb)} | {ta / tb:.2f}x | {goal} | {note} |")
+    lines.append("")
+    lines.extend(f"- {n}" for n in notes)
+    lines.append("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
