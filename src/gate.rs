@@ -1300,7 +1300,11 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
                     "kind": "bwrap",
                     "network": "none (private network namespace)",
                     "writable": ["checkout", "HOME", "TMPDIR"],
-                    "hidden": ["/tmp", "/var/tmp", "caller HOME", "/run/secrets", "the signing key"],
+                    "hidden": if key.is_some() {
+                        json!(["/tmp", "/var/tmp", "caller HOME", "/run/secrets", "the signing key"])
+                    } else {
+                        json!(["/tmp", "/var/tmp", "caller HOME", "/run/secrets"])
+                    },
                 })),
                 "steps": steps,
                 "testResult": outcome.as_str(),
