@@ -492,3 +492,58 @@ fn keyless_sign_refuses_without_a_token_and_never_with_a_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("would hand an identity token"));
 }
+
+#[test]
+fn a_keyless_statement_with_duplicate_keys_is_refused_by_the_hook() {
+    if !interop_enabled("a_keyless_statement_with_duplicate_keys_is_refused_by_the_hook") {
+        return;
+    }
+    use sha2::Digest as _;
+    let s = Setup::new("");
+    let m = &s.mock.info;
+    s.set_policy(&keyless_signer(
+        &m.issuer,
+        &format!("identity = \"{}\"", m.subject),
+        Some(&m.trusted_root),
+    ));
+    let agent = s.env.agent_commit(&s.work, "a.txt", "Agent change");
+    let digest = hex::encode(sha2::Sha256::digest(b"the built artifact\n"));
+    // Two gitCommit digests in one subject: a parser that keeps the first sees another commit,
+    // one that keeps the last sees this one. A signed statement must mean one thing.
+    let statement = format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"app.bin","digest":{{"sha256":"{digest}"}}}},{{"name":"commit","digest":{{"gitCommit":"{}","gitCommit":"{agent}"}}}}],"predicateType":"https://in-toto.io/attestation/test-result/v0.1","predicate":{{"result":"PASSED","configuration":[]}}}}"#,
+        "0".repeat(40)
+    );
+    let statement_path = s.env.path().join("dup.json");
+    std::fs::write(&statement_path, &statement).unwrap();
+    let bundle_path = s.env.path().join("dup.sigstore.json");
+    let mut args: Vec<String> = vec![
+        "sign-keyless-statement".into(),
+        "--statement".into(),
+        statement_path.display().to_string(),
+        "--out".into(),
+        bundle_path.display().to_string(),
+    ];
+    args.extend(s.services());
+    let out = s.agentgate(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "mock log:\n{}", s.mock.log());
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle_path).unwrap()).unwrap();
+    let line = s.env.path().join("dup.line");
+    std::fs::write(&line, format!("{bundle}\n")).unwrap();
+    s.env.git_ok(
+        &s.work,
+        &[
+            "notes",
+            "--ref",
+            "refs/notes/agentgate",
+            "add",
+            "-F",
+            line.to_str().unwrap(),
+            &agent,
+        ],
+    );
+    let (ok, err) = s.push();
+    assert!(!ok, "{err}");
+    assert!(err.contains("[statement-malformed]"), "{err}");
+}
