@@ -586,7 +586,8 @@ fn fetch_github_token(request_url: &str, bearer: &str) -> Result<String, Keyless
         .map_err(KeylessError::GitHubTokenRequest)
 }
 
-/// `agentgate sign-keyless-statement` (hidden until `sign --keyless` uses this module).
+/// `agentgate sign-keyless-statement` (hidden: `sign --keyless` and `gate --keyless` are the
+/// commands for users; this one signs any statement, for tests and tooling).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The identity token is taken from --identity-token / AGENTGATE_IDENTITY_TOKEN, else \
