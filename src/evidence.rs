@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::attest::sigstore::{self, ArtifactInput, SignerPolicy};
-use crate::attest::statement::Statement;
 use crate::attest::verify::{self as v, VerifiedAttestation, VerifyError};
 use crate::attest::PublicKey;
 use crate::config::{
@@ -236,8 +235,9 @@ impl<'a> PolicyAttestations<'a> {
                             "a message signature is not an attestation".into(),
                         ));
                     };
-                    let statement: Statement = serde_json::from_slice(&payload)
-                        .map_err(|e| ("statement-malformed".to_string(), e.to_string()))?;
+                    // The same strict parse as key-based bundles: duplicate keys, another
+                    // statement type.
+                    let statement = v::parse_statement(&payload).map_err(|e| fail(&e))?;
                     let att = VerifiedAttestation {
                         signer_hint: verified.signer.clone(),
                         signer_index: 0,

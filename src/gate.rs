@@ -17,11 +17,10 @@ use serde_json::{json, Value};
 use sha2::Digest as _;
 
 use crate::attest::cmd::{
-    hash_with_progress, invocation_id, load_junit, load_signing_key, open_repo, outln,
-    publish_bundles, repo_uri, resolve_commit, DEFAULT_NOTES_REF, PROVENANCE_FILE,
-    TEST_RESULT_FILE,
+    hash_with_progress, invocation_id, keyless_preflight, load_junit, load_signing_key, open_repo,
+    outln, publish_bundles, repo_uri, resolve_commit, KeylessArgs, Signer, DEFAULT_NOTES_REF,
+    PROVENANCE_FILE, TEST_RESULT_FILE,
 };
-use crate::attest::sign::sign_statement;
 use crate::attest::statement::{
     provenance_statement, test_result_statement, Artifact, JunitSummary, ProvenanceParams,
     ResourceDescriptor, Source, TestOutcome, TestResult, DIGEST_GIT_COMMIT, DIGEST_SHA256,
@@ -34,6 +33,15 @@ pub const GATE_DEFAULT_BUILDER_ID: &str = "https://example.invalid/agentgate/bui
 
 /// Exit status when the gate refuses (build failed, tests failed, not reproducible...).
 pub const EXIT_REFUSED: u8 = 1;
+
+/// Variables that hold an identity token or the means to request one: never passed to the build
+/// with --env.
+const KEYLESS_SECRETS: &[&str] = &[
+    "AGENTGATE_IDENTITY_TOKEN",
+    "SIGSTORE_ID_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+];
 
 /// Variables passed to the build and test commands as they are set for the gate. Everything
 /// else is dropped unless named with `--env`; HOME and TMPDIR are replaced by fresh directories.
@@ -85,6 +93,8 @@ Examples:
   agentgate gate --key k.pem --build 'make' --test 'make check' --artifact app \\
       --junit build/junit.xml --reproducible --sandbox bwrap --json
 
+  agentgate gate --keyless --build 'make' --test 'make check' --artifact app --note  # in CI
+
 --build and --test are split into words like a POSIX shell would ('single', \"double\" quotes and
 backslashes; no variables, globs or pipes) and run without a shell; with --shell each runs as
 `sh -c CMD`. Both run in a fresh checkout of the commit (never the current working tree), with
@@ -106,13 +116,16 @@ pub enum SandboxKind {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = GATE_EXAMPLE)]
+#[command(group(clap::ArgGroup::new("signing").required(true).args(["key", "keyless"])))]
 pub struct GateArgs {
     /// Private key file (PKCS#8 PEM, encrypted PKCS#8, SEC1, or cosign.key).
     #[arg(long)]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
     /// Environment variable holding the private key's passphrase (never passed to the build).
-    #[arg(long, value_name = "VAR")]
+    #[arg(long, value_name = "VAR", conflicts_with = "keyless")]
     pub password_env: Option<String>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
     /// Repository (any path inside it).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -988,10 +1001,23 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         if Some(name) == args.password_env.as_ref() {
             bail!("--env {name} would hand the key's passphrase to the build");
         }
+        if KEYLESS_SECRETS.contains(&name.as_str()) {
+            bail!(
+                "--env {name} would hand an identity token (or the means to get one) to the build"
+            );
+        }
     }
 
-    // The key first: a wrong passphrase should not cost a build.
-    let key = load_signing_key(&args.key, args.password_env.as_deref(), false)?;
+    // The key first: a wrong passphrase should not cost a build. Keyless: the services and a
+    // token source are checked now, the token itself is taken (in GitHub Actions: requested)
+    // after the build, since CI tokens live minutes.
+    let key = match &args.key {
+        Some(path) => Some(load_signing_key(path, args.password_env.as_deref(), false)?),
+        None => {
+            keyless_preflight(&args.keyless)?;
+            None
+        }
+    };
     let repo = open_repo(&args.repo)?;
     let commit = resolve_commit(&repo, &args.commit)?;
     let source = Source {
@@ -1051,8 +1077,12 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
             }
             readable.push(git_dir.join("objects"));
             readable.retain(|p| p.is_absolute());
-            let key_path = args.key.canonicalize().unwrap_or_else(|_| args.key.clone());
-            let b = Bwrap::new(&work.path, caller_home.as_deref(), &readable, &[key_path]);
+            let hidden: Vec<PathBuf> = args
+                .key
+                .iter()
+                .map(|k| k.canonicalize().unwrap_or_else(|_| k.clone()))
+                .collect();
+            let b = Bwrap::new(&work.path, caller_home.as_deref(), &readable, &hidden);
             b.probe(&work.path, &env)?;
             Some(b)
         }
@@ -1270,7 +1300,11 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
                     "kind": "bwrap",
                     "network": "none (private network namespace)",
                     "writable": ["checkout", "HOME", "TMPDIR"],
-                    "hidden": ["/tmp", "/var/tmp", "caller HOME", "/run/secrets", "the signing key"],
+                    "hidden": if key.is_some() {
+                        json!(["/tmp", "/var/tmp", "caller HOME", "/run/secrets", "the signing key"])
+                    } else {
+                        json!(["/tmp", "/var/tmp", "caller HOME", "/run/secrets"])
+                    },
                 })),
                 "steps": steps,
                 "testResult": outcome.as_str(),
@@ -1288,8 +1322,11 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let tests = test_result_statement(&source, &artifacts, &test_result);
-    let provenance_bundle = sign_statement(&key, &provenance)?;
-    let tests_bundle = sign_statement(&key, &tests)?;
+    let signer = match key {
+        Some(key) => Signer::Key(key),
+        None => Signer::keyless(&args.keyless)?,
+    };
+    let (provenance_bundle, tests_bundle, signed_by) = signer.sign_pair(&provenance, &tests)?;
     let written = publish_bundles(
         &repo,
         commit.id(),
@@ -1326,7 +1363,6 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         "tree": source.tree,
         "repository": source.uri,
         "builderId": builder_id,
-        "keyHint": key.public_key().hint(),
         "artifacts": artifacts,
         "testResult": outcome.as_str(),
         "reproducible": args.reproducible.then_some(true),
@@ -1335,6 +1371,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         "logs": logs,
         "note": args.note.then_some(&args.notes_ref),
     });
+    signed_by.add_to(&mut summary);
     if args.out.is_none() && !args.note {
         summary["bundles"] = json!([
             serde_json::from_str::<Value>(&provenance_bundle)?,
@@ -1365,10 +1402,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
             outln!("  artifact sha256:{} {}", a.sha256, a.name);
         }
         outln!("  test result {}", outcome.as_str());
-        outln!(
-            "  signed with key {} as {builder_id}",
-            key.public_key().hint()
-        );
+        outln!("  signed with {} as {builder_id}", signed_by.describe());
         for f in written.iter().chain(&logs) {
             outln!("  wrote {f}");
         }

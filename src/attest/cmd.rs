@@ -21,12 +21,13 @@ pub(crate) use outln;
 
 use crate::attest::keys::{KeyAlgorithm, PublicKey, SigningKey};
 use crate::attest::sign::sign_statement;
+use crate::attest::sigstore;
 use crate::attest::statement::{
     provenance_statement, sha256_reader, test_result_statement, Artifact, JunitSummary,
     ProvenanceParams, ResourceDescriptor, Source, TestOutcome, TestResult, DIGEST_GIT_COMMIT,
     DIGEST_SHA256, PREDICATE_TEST_RESULT_V01,
 };
-use crate::attest::verify::{self, VerifyError};
+use crate::attest::verify::{self, VerifiedAttestation, VerifyError};
 
 /// Default notes ref for attestations.
 pub const DEFAULT_NOTES_REF: &str = "refs/notes/agentgate";
@@ -52,6 +53,7 @@ Example:
   agentgate sign --key ci-gate.key --commit HEAD --artifact target/release/app \\
       --junit target/junit.xml --out attestations --note
   git push origin refs/notes/agentgate
+  agentgate sign --keyless --commit HEAD --artifact target/release/app --note   # in CI
 
 Writes a SLSA provenance and a test-result attestation (Sigstore bundles, DSSE, in-toto v1).
 Without --out or --note the two bundles are printed as JSON Lines.
@@ -62,7 +64,12 @@ Examples:
   agentgate verify --bundle attestations/provenance.sigstore.json --key ci-gate.pub \\
       --commit v1.2.0 target/release/app
   agentgate verify --bundle test-result.sigstore.json --key ci-gate.pub sha256:3b0c...
+  agentgate verify --bundle provenance.sigstore.json target/release/app \\
+      --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
+      --certificate-identity-regexp 'https://github\\.com/acme/app/\\.github/workflows/.+'
 
+Keyless bundles are verified offline against the embedded Sigstore public-good trusted root,
+or --trusted-root FILE; --certificate-identity-regexp must match the whole identity.
 Exit codes: 0 verified, 1 not verified (the reason's code is printed), 2 usage error.";
 
 #[derive(Debug, clap::Args)]
@@ -97,16 +104,19 @@ pub enum TestResultArg {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = SIGN_EXAMPLE)]
+#[command(group(clap::ArgGroup::new("signing").required(true).args(["key", "keyless"])))]
 pub struct SignArgs {
     /// Private key file (PKCS#8 PEM, encrypted PKCS#8, SEC1, or cosign.key).
     #[arg(long)]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
     /// Environment variable holding the private key's passphrase.
-    #[arg(long, value_name = "VAR", conflicts_with = "prompt")]
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["prompt", "keyless"])]
     pub password_env: Option<String>,
     /// Ask for the private key's passphrase on the terminal.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "keyless")]
     pub prompt: bool,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
     /// Repository (any path inside it).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -140,17 +150,198 @@ pub struct SignArgs {
     pub json: bool,
 }
 
+/// Keyless signing options, shared by `sign` and `gate`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeylessArgs {
+    /// Sign keylessly (Sigstore): an OIDC identity token buys a short-lived Fulcio certificate,
+    /// and each signature is logged in Rekor. The token is --identity-token, else requested
+    /// from GitHub Actions (`permissions: id-token: write`), else GitLab CI's SIGSTORE_ID_TOKEN.
+    #[arg(long)]
+    pub keyless: bool,
+    /// With --keyless: an OIDC identity token (JWT). Prefer the environment variable:
+    /// arguments are visible to other users of the machine.
+    #[arg(
+        long,
+        value_name = "JWT",
+        env = "AGENTGATE_IDENTITY_TOKEN",
+        hide_env_values = true
+    )]
+    pub identity_token: Option<String>,
+    /// With --keyless: Fulcio URL [default: $AGENTGATE_FULCIO_URL, else https://fulcio.sigstore.dev].
+    #[arg(long, value_name = "URL", conflicts_with = "key")]
+    pub fulcio_url: Option<String>,
+    /// With --keyless: Rekor (v1) URL [default: $AGENTGATE_REKOR_URL, else https://rekor.sigstore.dev].
+    #[arg(long, value_name = "URL", conflicts_with = "key")]
+    pub rekor_url: Option<String>,
+    /// With --keyless: RFC 3161 timestamp authority URL [default: $AGENTGATE_TSA_URL, else none].
+    #[arg(long, value_name = "URL", conflicts_with = "key")]
+    pub tsa_url: Option<String>,
+    /// With --keyless: the trusted root each new bundle is checked against before it is
+    /// published [default: $AGENTGATE_TRUSTED_ROOT, else the embedded Sigstore public-good root].
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+#[cfg(feature = "keyless-sign")]
+impl KeylessArgs {
+    fn overrides(&self) -> crate::attest::keyless::ServiceOverrides {
+        crate::attest::keyless::ServiceOverrides {
+            fulcio_url: self.fulcio_url.clone(),
+            rekor_url: self.rekor_url.clone(),
+            tsa_url: self.tsa_url.clone(),
+            trusted_root: self.trusted_root.clone(),
+        }
+    }
+}
+
+/// What signs the statements: a private key, or a keyless (Sigstore) identity.
+pub enum Signer {
+    Key(SigningKey),
+    #[cfg(feature = "keyless-sign")]
+    Keyless(crate::attest::keyless::KeylessConfig),
+}
+
+/// Who signed, as established after signing.
+pub enum SignedBy {
+    Key { hint: String },
+    Identity { identity: String, issuer: String },
+}
+
+impl SignedBy {
+    /// For messages: "key HINT" or "IDENTITY (issuer ISSUER)".
+    pub fn describe(&self) -> String {
+        match self {
+            SignedBy::Key { hint } => format!("key {hint}"),
+            SignedBy::Identity { identity, issuer } => format!("{identity} (issuer {issuer})"),
+        }
+    }
+
+    /// Add `keyHint`, or `signerIdentity` and `signerIssuer`, to a JSON summary.
+    pub fn add_to(&self, summary: &mut serde_json::Value) {
+        match self {
+            SignedBy::Key { hint } => summary["keyHint"] = json!(hint),
+            SignedBy::Identity { identity, issuer } => {
+                summary["signerIdentity"] = json!(identity);
+                summary["signerIssuer"] = json!(issuer);
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "keyless-sign"))]
+fn no_keyless() -> anyhow::Error {
+    anyhow::anyhow!("this agentgate was built without keyless signing (cargo feature keyless-sign)")
+}
+
+/// Before a long build: check that `--keyless` can sign (service URLs, a token source; a token
+/// given explicitly must parse and be unexpired) without requesting a token yet.
+pub fn keyless_preflight(args: &KeylessArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "keyless-sign")]
+    {
+        use crate::attest::keyless::KeylessConfig;
+        KeylessConfig::preflight(args.identity_token.clone(), args.overrides())
+            .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e)))
+    }
+    #[cfg(not(feature = "keyless-sign"))]
+    {
+        let _ = args;
+        Err(no_keyless())
+    }
+}
+
+impl Signer {
+    /// The keyless signer: finds (and, in GitHub Actions, requests) the identity token now.
+    pub fn keyless(args: &KeylessArgs) -> anyhow::Result<Signer> {
+        #[cfg(feature = "keyless-sign")]
+        {
+            use crate::attest::keyless::KeylessConfig;
+            KeylessConfig::from_env(args.identity_token.clone(), args.overrides())
+                .map(Signer::Keyless)
+                .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e)))
+        }
+        #[cfg(not(feature = "keyless-sign"))]
+        {
+            let _ = args;
+            Err(no_keyless())
+        }
+    }
+
+    /// Sign both statements; returns their bundles and who signed.
+    pub fn sign_pair(
+        &self,
+        provenance: &crate::attest::Statement,
+        tests: &crate::attest::Statement,
+    ) -> anyhow::Result<(String, String, SignedBy)> {
+        match self {
+            Signer::Key(key) => Ok((
+                sign_statement(key, provenance)?,
+                sign_statement(key, tests)?,
+                SignedBy::Key {
+                    hint: key.public_key().hint().to_string(),
+                },
+            )),
+            #[cfg(feature = "keyless-sign")]
+            Signer::Keyless(cfg) => {
+                use crate::attest::keyless::sign_statement_keyless_verified;
+                let mut bundles = Vec::new();
+                let mut by = None;
+                for st in [provenance, tests] {
+                    let bytes = serde_json::to_vec(st).context("cannot serialize the statement")?;
+                    let (bundle, verified) = sign_statement_keyless_verified(&bytes, cfg)
+                        .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e)))?;
+                    bundles.push(bundle);
+                    by = Some(SignedBy::Identity {
+                        identity: verified.signer,
+                        issuer: verified.issuer.unwrap_or_default(),
+                    });
+                }
+                let tests_bundle = bundles.pop().expect("two bundles");
+                let provenance_bundle = bundles.pop().expect("two bundles");
+                Ok((provenance_bundle, tests_bundle, by.expect("signed")))
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = VERIFY_EXAMPLE)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["keys", "certificate_identity", "certificate_identity_regexp"])))]
 pub struct VerifyArgs {
     /// Bundle file (one Sigstore bundle).
     #[arg(long)]
     pub bundle: PathBuf,
-    /// Trusted public key (SPKI PEM); repeat to trust several.
-    // Keyless verification (--certificate-identity, --certificate-oidc-issuer, --trusted-root)
-    // joins here as an alternative to --key.
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    /// Trusted public key (SPKI PEM) of a key-based bundle; repeat to trust several.
+    #[arg(long = "key", value_name = "PUB")]
     pub keys: Vec<PathBuf>,
+    /// Keyless bundles: the certificate identity (SAN: a workflow URI or an email), matched
+    /// exactly.
+    #[arg(long, value_name = "IDENTITY", requires = "certificate_oidc_issuer")]
+    pub certificate_identity: Option<String>,
+    /// Keyless bundles: a regex the whole certificate identity must match (anchored at both
+    /// ends).
+    #[arg(long, value_name = "REGEX", requires = "certificate_oidc_issuer")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless bundles: the OIDC issuer of the certificate, matched exactly.
+    #[arg(long, value_name = "URL", conflicts_with = "keys")]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Keyless bundles: a custom trusted root (trusted_root.json) instead of the embedded
+    /// Sigstore public-good root.
+    #[arg(long, value_name = "FILE", conflicts_with = "keys")]
+    pub trusted_root: Option<PathBuf>,
     /// Also require that the attestation binds this commit (any revision, or a full hex id).
     #[arg(long)]
     pub commit: Option<String>,
@@ -476,7 +667,14 @@ pub fn publish_bundles(
 
 pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
     let started_on = Utc::now().trunc_subsecs(0);
-    let key = load_signing_key(&args.key, args.password_env.as_deref(), args.prompt)?;
+    let signer = match &args.key {
+        Some(key) => Signer::Key(load_signing_key(
+            key,
+            args.password_env.as_deref(),
+            args.prompt,
+        )?),
+        None => Signer::keyless(&args.keyless)?,
+    };
     let repo = open_repo(&args.repo)?;
     let commit = resolve_commit(&repo, &args.commit)?;
     let source = Source {
@@ -564,8 +762,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let tests = test_result_statement(&source, &artifacts, &test_result);
-    let provenance_bundle = sign_statement(&key, &provenance)?;
-    let tests_bundle = sign_statement(&key, &tests)?;
+    let (provenance_bundle, tests_bundle, signed_by) = signer.sign_pair(&provenance, &tests)?;
 
     let written = publish_bundles(
         &repo,
@@ -581,12 +778,12 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
             "commit": source.commit,
             "tree": source.tree,
             "repository": source.uri,
-            "keyHint": key.public_key().hint(),
             "artifacts": artifacts,
             "testResult": outcome.as_str(),
             "files": written,
             "note": args.note.then_some(&args.notes_ref),
         });
+        signed_by.add_to(&mut summary);
         if args.out.is_none() && !args.note {
             summary["bundles"] = json!([
                 serde_json::from_str::<serde_json::Value>(&provenance_bundle)?,
@@ -598,10 +795,10 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
         outln!("{provenance_bundle}\n{tests_bundle}");
     } else {
         outln!(
-            "signed commit {} (tree {}) with key {}",
+            "signed commit {} (tree {}) with {}",
             source.commit,
             source.tree,
-            key.public_key().hint()
+            signed_by.describe()
         );
         for a in &artifacts {
             outln!("  artifact sha256:{} {}", a.sha256, a.name);
@@ -635,29 +832,126 @@ fn artifact_digest(arg: &str) -> anyhow::Result<(String, Option<String>)> {
 }
 
 fn resolve_commit_arg(repo_path: &Path, rev: &str) -> anyhow::Result<String> {
-    match open_repo(repo_path) {
-        Ok(repo) => Ok(resolve_commit(&repo, rev)?.id().to_string()),
-        // A full object id needs no repository.
-        Err(_)
-            if (rev.len() == 40 || rev.len() == 64)
-                && rev.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
-            Ok(rev.to_ascii_lowercase())
+    // A full object id needs no repository, and need not be in this one (a release verified
+    // from another clone, or from no clone at all).
+    if (rev.len() == 40 || rev.len() == 64) && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(rev.to_ascii_lowercase());
+    }
+    let repo = open_repo(repo_path)?;
+    let id = resolve_commit(&repo, rev)?.id().to_string();
+    Ok(id)
+}
+
+/// How `verify` authenticates the bundle: trusted keys, or a keyless identity under a root.
+enum Trust {
+    Keys(Vec<PublicKey>),
+    Identity {
+        policy: sigstore::SignerPolicy,
+        root: Box<sigstore::TrustedRoot>,
+    },
+}
+
+/// Who signed a verified bundle.
+enum Signed {
+    Key { hint: String, path: String },
+    Identity { identity: String, issuer: String },
+}
+
+fn trust(args: &VerifyArgs) -> anyhow::Result<Trust> {
+    if !args.keys.is_empty() {
+        let mut keys = Vec::new();
+        for path in &args.keys {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the public key {}", path.display()))?;
+            keys.push(
+                PublicKey::from_pem(&text)
+                    .with_context(|| format!("cannot load the public key {}", path.display()))?,
+            );
         }
-        Err(e) => Err(e),
+        return Ok(Trust::Keys(keys));
+    }
+    let issuer = args
+        .certificate_oidc_issuer
+        .clone()
+        .context("--certificate-oidc-issuer is required with --certificate-identity")?;
+    let identity = match (
+        &args.certificate_identity,
+        &args.certificate_identity_regexp,
+    ) {
+        (Some(exact), None) => sigstore::IdentityMatch::Exact(exact.clone()),
+        (None, Some(re)) => sigstore::IdentityMatch::regex(re)
+            .with_context(|| format!("invalid --certificate-identity-regexp {re:?}"))?,
+        _ => bail!("give one of --certificate-identity and --certificate-identity-regexp"),
+    };
+    let root = match &args.trusted_root {
+        Some(path) => sigstore::trusted_root_from_file(path),
+        None => sigstore::public_good_root(),
+    }
+    .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e)))?;
+    Ok(Trust::Identity {
+        policy: sigstore::SignerPolicy::Identity { issuer, identity },
+        root: Box::new(root),
+    })
+}
+
+/// Authenticate the bundle: Ok, a refusal (code, message), or an unusable input (Err).
+#[allow(clippy::type_complexity)]
+fn authenticate(
+    args: &VerifyArgs,
+    trust: &Trust,
+    bundle: &[u8],
+    digest: &str,
+) -> anyhow::Result<Result<(VerifiedAttestation, Signed), (String, String)>> {
+    let refused = |e: VerifyError| (e.code().to_string(), e.to_string());
+    match trust {
+        Trust::Keys(keys) => Ok(verify::verify_bundle(bundle, keys)
+            .map(|att| {
+                let signed = Signed::Key {
+                    hint: att.signer_hint.clone(),
+                    path: args.keys[att.signer_index].display().to_string(),
+                };
+                (att, signed)
+            })
+            .map_err(refused)),
+        Trust::Identity { policy, root } => {
+            let mut sha = [0u8; 32];
+            hex::decode_to_slice(digest, &mut sha).context("the artifact digest is not hex")?;
+            let verified =
+                match sigstore::verify(bundle, &sigstore::ArtifactInput::Sha256(sha), policy, root)
+                {
+                    Ok(v) => v,
+                    Err(
+                        e @ (sigstore::SigstoreError::Read { .. }
+                        | sigstore::SigstoreError::ArtifactDigest(_)
+                        | sigstore::SigstoreError::PublicKey(_)
+                        | sigstore::SigstoreError::TrustedRoot(_)),
+                    ) => bail!("[{}] {}", e.code(), error_chain(&e)),
+                    Err(e) => return Ok(Err((e.code().to_string(), error_chain(&e)))),
+                };
+            let Some((_, payload)) = &verified.payload else {
+                return Ok(Err(refused(VerifyError::NotDsse)));
+            };
+            let statement = match verify::parse_statement(payload) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(refused(e))),
+            };
+            let att = VerifiedAttestation {
+                signer_hint: verified.signer.clone(),
+                signer_index: 0,
+                statement,
+                payload_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(payload)),
+            };
+            let signed = Signed::Identity {
+                identity: verified.signer,
+                issuer: verified.issuer.unwrap_or_default(),
+            };
+            Ok(Ok((att, signed)))
+        }
     }
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let mut keys = Vec::new();
-    for path in &args.keys {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the public key {}", path.display()))?;
-        keys.push(
-            PublicKey::from_pem(&text)
-                .with_context(|| format!("cannot load the public key {}", path.display()))?,
-        );
-    }
+    let trust = trust(args)?;
     let bundle = std::fs::read(&args.bundle)
         .with_context(|| format!("cannot read the bundle {}", args.bundle.display()))?;
     let commit = args
@@ -667,41 +961,52 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let (digest, artifact_path) = artifact_digest(&args.artifact)?;
 
-    let outcome = (|| -> Result<_, VerifyError> {
-        let att = verify::verify_bundle(&bundle, &keys)?;
-        verify::check_artifact(&att, &digest)?;
+    let outcome = authenticate(args, &trust, &bundle, &digest)?.and_then(|(att, signed)| {
+        let refused = |e: VerifyError| (e.code().to_string(), e.to_string());
+        verify::check_artifact(&att, &digest).map_err(refused)?;
         if let Some(c) = &commit {
-            verify::check_commit(&att, c)?;
+            verify::check_commit(&att, c).map_err(refused)?;
         }
         let tests = if att.predicate_type() == PREDICATE_TEST_RESULT_V01 {
-            verify::check_tests_passed(&att)?;
+            verify::check_tests_passed(&att).map_err(refused)?;
             Some(TestOutcome::Passed)
         } else {
             None
         };
-        Ok((att, tests))
-    })();
+        Ok((att, signed, tests))
+    });
 
     match outcome {
-        Ok((att, tests)) => {
-            let key_path = args.keys[att.signer_index].display().to_string();
+        Ok((att, signed, tests)) => {
             if args.json {
-                outln!(
-                    "{}",
-                    json!({
-                        "verified": true,
-                        "signerKeyHint": att.signer_hint,
-                        "signerKey": key_path,
-                        "predicateType": att.predicate_type(),
-                        "artifact": {"sha256": digest, "path": artifact_path},
-                        "commit": commit,
-                        "testResult": tests.map(TestOutcome::as_str),
-                        "payloadSha256": att.payload_sha256,
-                    })
-                );
+                let mut v = json!({
+                    "verified": true,
+                    "predicateType": att.predicate_type(),
+                    "artifact": {"sha256": digest, "path": artifact_path},
+                    "commit": commit,
+                    "testResult": tests.map(TestOutcome::as_str),
+                    "payloadSha256": att.payload_sha256,
+                });
+                match &signed {
+                    Signed::Key { hint, path } => {
+                        v["signerKeyHint"] = json!(hint);
+                        v["signerKey"] = json!(path);
+                    }
+                    Signed::Identity { identity, issuer } => {
+                        v["signerIdentity"] = json!(identity);
+                        v["signerIssuer"] = json!(issuer);
+                    }
+                }
+                outln!("{v}");
             } else {
                 outln!("verified: {}", att.predicate_type());
-                outln!("  signer key   {} ({key_path})", att.signer_hint);
+                match &signed {
+                    Signed::Key { hint, path } => outln!("  signer key   {hint} ({path})"),
+                    Signed::Identity { identity, issuer } => {
+                        outln!("  signer       {identity}");
+                        outln!("  issuer       {issuer}");
+                    }
+                }
                 outln!(
                     "  artifact     sha256:{digest}{}",
                     artifact_path.map(|p| format!(" ({p})")).unwrap_or_default()
@@ -716,14 +1021,14 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
+        Err((code, error)) => {
             if args.json {
                 outln!(
                     "{}",
-                    json!({"verified": false, "code": e.code(), "error": e.to_string()})
+                    json!({"verified": false, "code": code, "error": error})
                 );
             } else {
-                eprintln!("agentgate: not verified [{}]: {e}", e.code());
+                eprintln!("agentgate: not verified [{code}]: {error}");
             }
             Ok(ExitCode::from(1))
         }

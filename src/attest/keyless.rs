@@ -245,23 +245,7 @@ impl KeylessConfig {
         overrides: ServiceOverrides,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, KeylessError> {
-        let fulcio_url = overrides
-            .fulcio_url
-            .or_else(|| env(env::FULCIO_URL))
-            .unwrap_or_else(|| PUBLIC_GOOD_FULCIO_URL.to_string());
-        let rekor_url = overrides
-            .rekor_url
-            .or_else(|| env(env::REKOR_URL))
-            .unwrap_or_else(|| PUBLIC_GOOD_REKOR_URL.to_string());
-        let tsa_url = overrides.tsa_url.or_else(|| env(env::TSA_URL));
-        let trusted_root = overrides
-            .trusted_root
-            .or_else(|| env(env::TRUSTED_ROOT).map(PathBuf::from));
-        check_service_url("Fulcio", &fulcio_url)?;
-        check_service_url("Rekor", &rekor_url)?;
-        if let Some(tsa) = &tsa_url {
-            check_service_url("timestamp authority", tsa)?;
-        }
+        let (fulcio_url, rekor_url, tsa_url, trusted_root) = resolve_services(overrides, env)?;
         let (identity_token, source) = discover_token(explicit_token, env)?;
         // Fail here, naming where the token came from, rather than at signing time.
         parse_token(&identity_token, source)?;
@@ -273,6 +257,53 @@ impl KeylessConfig {
             trusted_root,
         })
     }
+
+    /// What [`Self::from_env`] checks, without requesting a token: for a caller (the gate) that
+    /// signs only after a long build. A GitHub Actions token lives minutes, so it is requested
+    /// at signing time; here only its two variables must be present. An explicit or GitLab
+    /// token must already parse and be unexpired.
+    pub fn preflight(
+        explicit_token: Option<String>,
+        overrides: ServiceOverrides,
+    ) -> Result<(), KeylessError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        resolve_services(overrides, &env)?;
+        let explicit = explicit_token.filter(|t| !t.trim().is_empty());
+        if explicit.is_none()
+            && env(env::GITHUB_REQUEST_URL).is_some()
+            && env(env::GITHUB_REQUEST_TOKEN).is_some()
+        {
+            return Ok(());
+        }
+        let (token, source) = discover_token(explicit, &env)?;
+        parse_token(&token, source).map(|_| ())
+    }
+}
+
+/// Service URLs and trusted root: explicit choices, then the environment, then public good.
+#[allow(clippy::type_complexity)]
+fn resolve_services(
+    overrides: ServiceOverrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, String, Option<String>, Option<PathBuf>), KeylessError> {
+    let fulcio_url = overrides
+        .fulcio_url
+        .or_else(|| env(env::FULCIO_URL))
+        .unwrap_or_else(|| PUBLIC_GOOD_FULCIO_URL.to_string());
+    let rekor_url = overrides
+        .rekor_url
+        .or_else(|| env(env::REKOR_URL))
+        .unwrap_or_else(|| PUBLIC_GOOD_REKOR_URL.to_string());
+    let tsa_url = overrides.tsa_url.or_else(|| env(env::TSA_URL));
+    let trusted_root = overrides
+        .trusted_root
+        .or_else(|| env(env::TRUSTED_ROOT).map(PathBuf::from));
+    check_service_url("Fulcio", &fulcio_url)?;
+    check_service_url("Rekor", &rekor_url)?;
+    if let Some(tsa) = &tsa_url {
+        check_service_url("timestamp authority", tsa)?;
+    }
+    Ok((fulcio_url, rekor_url, tsa_url, trusted_root))
 }
 
 /// Find the identity token (see [`KeylessConfig::from_env`] for the order).
@@ -555,7 +586,8 @@ fn fetch_github_token(request_url: &str, bearer: &str) -> Result<String, Keyless
         .map_err(KeylessError::GitHubTokenRequest)
 }
 
-/// `agentgate sign-keyless-statement` (hidden until `sign --keyless` uses this module).
+/// `agentgate sign-keyless-statement` (hidden: `sign --keyless` and `gate --keyless` are the
+/// commands for users; this one signs any statement, for tests and tooling).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The identity token is taken from --identity-token / AGENTGATE_IDENTITY_TOKEN, else \

@@ -192,18 +192,24 @@ pub fn verify_bundle(
         });
     }
     // 6. The statement.
-    reject_duplicate_keys(&bundle.payload).map_err(VerifyError::StatementMalformed)?;
-    let statement: Statement = serde_json::from_slice(&bundle.payload)
-        .map_err(|e| VerifyError::StatementMalformed(e.to_string()))?;
-    if statement.type_ != STATEMENT_V1 {
-        return Err(VerifyError::StatementTypeUnsupported(statement.type_));
-    }
+    let statement = parse_statement(&bundle.payload)?;
     Ok(VerifiedAttestation {
         signer_hint: signer.hint().to_string(),
         signer_index: index,
         statement,
         payload_sha256: hex::encode(sha2::Sha256::digest(&bundle.payload)),
     })
+}
+
+/// Parse an authenticated DSSE payload as an in-toto Statement v1 (strictly: no duplicate keys).
+pub fn parse_statement(payload: &[u8]) -> Result<Statement, VerifyError> {
+    reject_duplicate_keys(payload).map_err(VerifyError::StatementMalformed)?;
+    let statement: Statement = serde_json::from_slice(payload)
+        .map_err(|e| VerifyError::StatementMalformed(e.to_string()))?;
+    if statement.type_ != STATEMENT_V1 {
+        return Err(VerifyError::StatementTypeUnsupported(statement.type_));
+    }
+    Ok(statement)
 }
 
 /// The artifact with this SHA-256 (hex) is a subject.
