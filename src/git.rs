@@ -974,22 +974,42 @@ fn scan_git2<T: Send>(
     };
 
     let mut candidates: Vec<git2::Oid> = Vec::new();
-    let hits = std::thread::scope(|s| -> Result<Vec<(git2::Oid, T)>, GitError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(git2::Oid, Vec<u8>)>>(8);
-        let worker = s.spawn(move || -> Result<Vec<(git2::Oid, T)>, GitError> {
-            let mut hits = Vec::new();
-            for batch in rx {
-                for (oid, raw) in batch {
-                    let c = Commit::parse(ObjectId::from_git2(oid), &raw)?;
-                    if let Some(t) = visit(&c) {
-                        hits.push((oid, t));
-                    }
-                }
+    // Detection runs inline for small walks (a typical push: no thread to start) and moves to
+    // a second thread once a full batch of commits is waiting.
+    let detect = |batch: Vec<(git2::Oid, Vec<u8>)>,
+                  hits: &mut Vec<(git2::Oid, T)>|
+     -> Result<(), GitError> {
+        for (oid, raw) in batch {
+            let c = Commit::parse(ObjectId::from_git2(oid), &raw)?;
+            if let Some(t) = visit(&c) {
+                hits.push((oid, t));
             }
-            Ok(hits)
-        });
+        }
+        Ok(())
+    };
+    let hits = std::thread::scope(|s| -> Result<Vec<(git2::Oid, T)>, GitError> {
+        type Batch = Vec<(git2::Oid, Vec<u8>)>;
+        type Worker<'s, T> = (
+            std::sync::mpsc::SyncSender<Batch>,
+            std::thread::ScopedJoinHandle<'s, Result<Vec<(git2::Oid, T)>, GitError>>,
+        );
+        let mut worker: Option<Worker<'_, T>> = None;
+        let mut hand_over = |batch: Batch| -> bool {
+            let (tx, _) = worker.get_or_insert_with(|| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+                let handle = s.spawn(move || {
+                    let mut hits = Vec::new();
+                    for batch in rx {
+                        detect(batch, &mut hits)?;
+                    }
+                    Ok(hits)
+                });
+                (tx, handle)
+            });
+            tx.send(batch).is_ok()
+        };
 
-        let walked = (|| -> Result<(), GitError> {
+        let walked = (|| -> Result<Batch, GitError> {
             for h in hide {
                 insert(
                     h.to_git2()?,
@@ -1027,7 +1047,7 @@ fn scan_git2<T: Send>(
                     candidates.push(oid);
                     if let Some(raw) = raw {
                         batch.push((oid, raw));
-                        if batch.len() == BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
+                        if batch.len() == BATCH && !hand_over(std::mem::take(&mut batch)) {
                             break; // the worker failed; its error is reported below
                         }
                     }
@@ -1056,18 +1076,21 @@ fn scan_git2<T: Send>(
                     }
                 }
             }
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            Ok(())
+            Ok(batch)
         })();
-        drop(tx);
-        let hits = worker.join().map_err(|_| GitError::Command {
-            args: "scan".into(),
-            message: "the detection thread panicked".into(),
-        })?;
-        walked?;
-        hits
+        let mut hits = match worker {
+            None => Vec::new(),
+            Some((tx, handle)) => {
+                drop(tx);
+                handle.join().map_err(|_| GitError::Command {
+                    args: "scan".into(),
+                    message: "the detection thread panicked".into(),
+                })??
+            }
+        };
+        // The last, partial batch (the whole walk, for a small push) on this thread.
+        detect(walked?, &mut hits)?;
+        Ok(hits)
     })?;
 
     let entering = |oid: &git2::Oid| {
