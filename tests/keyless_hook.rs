@@ -11,104 +11,10 @@
 
 mod common;
 
+use common::mock::{interop_enabled, Mock};
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// The mock exits by itself after this long, whatever happens to the test.
-const MOCK_LIFETIME_SECS: &str = "300";
-const MOCK_START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn interop_enabled(test: &str) -> bool {
-    if std::env::var("AGENTGATE_INTEROP").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!("{test}: skipped (set AGENTGATE_INTEROP=1 to run it; scripts/install-keyless-mock.sh installs the mock)");
-    false
-}
-
-fn mock_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/keyless-mock")
-}
-
-#[derive(serde::Deserialize)]
-struct MockInfo {
-    url: String,
-    trusted_root: PathBuf,
-    token_file: PathBuf,
-    subject: String,
-    issuer: String,
-}
-
-/// A running mock, killed when dropped.
-struct Mock {
-    child: Child,
-    info: MockInfo,
-    token: String,
-    log: PathBuf,
-}
-
-impl Mock {
-    fn start(dir: &Path) -> Mock {
-        assert!(
-            mock_dir().join("node_modules/@sigstore/mock").is_dir(),
-            "@sigstore/mock is not installed: run scripts/install-keyless-mock.sh"
-        );
-        let log = dir.join("mock.log");
-        let mut child = Command::new("node")
-            .arg(mock_dir().join("server.js"))
-            .arg("--dir")
-            .arg(dir.join("mock"))
-            .args(["--lifetime", MOCK_LIFETIME_SECS])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("mock log"))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start node (needed for the keyless mock; install Node.js >= 20.17): {e}")
-            });
-        let stdout = child.stdout.take().expect("mock stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(MOCK_START_TIMEOUT) {
-            Ok(line) if !line.trim().is_empty() => line,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the keyless mock did not start ({other:?}); its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
-        let info: MockInfo = serde_json::from_str(&line).expect("mock info line");
-        let token = std::fs::read_to_string(&info.token_file).expect("mock token");
-        Mock {
-            child,
-            info,
-            token,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Output;
 
 /// A keyless `[[signer]]`: `identity` is `identity = ...` or `identity_regex = ...`, and
 /// `root` the trusted root (none: the embedded public-good root).
@@ -131,7 +37,7 @@ impl Setup {
     /// A server whose policy has `signer`, a clone with one human commit on main, and the mock.
     fn new(signer: &str) -> Setup {
         let env = Env::new();
-        let mock = Mock::start(env.path());
+        let mock = Mock::start(env.path(), 300);
         let server = env.server_with("s.git", &format!("{POLICY}{signer}"), &[], &[]);
         let work = env.clone(&server, "w");
         env.commit(&work, "a.txt", "Base");

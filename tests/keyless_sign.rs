@@ -8,105 +8,13 @@
 //! `scripts/install-keyless-mock.sh` installs it); otherwise each test says it skipped.
 #![cfg(feature = "keyless-sign")]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::mock::{interop_enabled, Mock};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 
 const AGENTGATE: &str = env!("CARGO_BIN_EXE_agentgate");
-/// The mock exits by itself after this long, whatever happens to the test.
-const MOCK_LIFETIME_SECS: &str = "120";
-const MOCK_START_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn interop_enabled(test: &str) -> bool {
-    if std::env::var("AGENTGATE_INTEROP").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!("{test}: skipped (set AGENTGATE_INTEROP=1 to run it; scripts/install-keyless-mock.sh installs the mock)");
-    false
-}
-
-fn mock_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/keyless-mock")
-}
-
-#[derive(serde::Deserialize)]
-struct MockInfo {
-    url: String,
-    trusted_root: PathBuf,
-    token_file: PathBuf,
-    subject: String,
-    issuer: String,
-}
-
-/// A running mock, killed when dropped.
-struct Mock {
-    child: Child,
-    info: MockInfo,
-    token: String,
-    log: PathBuf,
-}
-
-impl Mock {
-    fn start(dir: &Path) -> Mock {
-        let server = mock_dir().join("server.js");
-        assert!(
-            mock_dir().join("node_modules/@sigstore/mock").is_dir(),
-            "@sigstore/mock is not installed: run scripts/install-keyless-mock.sh"
-        );
-        let log = dir.join("mock.log");
-        let mut child = Command::new("node")
-            .arg(&server)
-            .args(["--dir"])
-            .arg(dir.join("mock"))
-            .args(["--lifetime", MOCK_LIFETIME_SECS])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("mock log"))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start node (needed for the keyless mock; install Node.js >= 20.17): {e}")
-            });
-        let stdout = child.stdout.take().expect("mock stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(MOCK_START_TIMEOUT) {
-            Ok(line) if !line.trim().is_empty() => line,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the keyless mock did not start ({other:?}); its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
-        let info: MockInfo = serde_json::from_str(&line).expect("mock info line");
-        let token = std::fs::read_to_string(&info.token_file).expect("mock token");
-        Mock {
-            child,
-            info,
-            token,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// agentgate with no ambient CI token or service settings from the machine running the tests.
 fn agentgate() -> Command {
@@ -203,7 +111,7 @@ fn signs_with_rekor_v1_and_our_verifier_accepts_only_the_signer() {
         return;
     }
     let c = case();
-    let mock = Mock::start(c.dir.path());
+    let mock = Mock::start(c.dir.path(), 120);
     let m = &mock.info;
     let bundle = c.dir.path().join("statement.sigstore.json");
     let out = run(agentgate()
@@ -295,7 +203,7 @@ fn signs_with_a_timestamp_and_a_gitlab_token_from_the_environment() {
         return;
     }
     let c = case();
-    let mock = Mock::start(c.dir.path());
+    let mock = Mock::start(c.dir.path(), 120);
     let m = &mock.info;
     let bundle = c.dir.path().join("statement.sigstore.json");
     let out = run(agentgate()
@@ -332,7 +240,7 @@ fn a_bundle_that_does_not_verify_under_the_trusted_root_is_not_written() {
         return;
     }
     let c = case();
-    let mock = Mock::start(c.dir.path());
+    let mock = Mock::start(c.dir.path(), 120);
     let m = &mock.info;
     let bundle = c.dir.path().join("statement.sigstore.json");
     // No --trusted-root: the bundle is checked against the public-good root, which the mock's

@@ -3,6 +3,7 @@
 //! agentgate hook installed.
 #![allow(dead_code)]
 
+pub mod mock;
 mod sandbox;
 #[allow(unused_imports)]
 pub use sandbox::*;
