@@ -54,7 +54,12 @@ impl ObjectId {
     pub fn parse(s: &str) -> Result<ObjectId, GitError> {
         let ok = (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
         if ok {
-            Ok(ObjectId(s.to_ascii_lowercase()))
+            // git writes lower case; only foreign input needs the copy.
+            Ok(ObjectId(if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_string()
+            }))
         } else {
             Err(GitError::BadId(s.chars().take(80).collect()))
         }
@@ -906,6 +911,8 @@ fn scan_git2<T: Send>(
     use std::collections::{BinaryHeap, HashMap};
 
     git2::opts::strict_hash_verification(false);
+    // Every object is read once: libgit2's object cache would only add locking and hashing.
+    git2::opts::enable_caching(false);
     let odb = repo.odb()?;
     let mut nodes: HashMap<git2::Oid, Node> = HashMap::new();
     // (committer time, insertion order reversed, id): newest first, then first seen.
