@@ -286,6 +286,12 @@ def main():
     lines.append("")
     lines.extend(f"- {n}" for n in notes)
     lines.append("")
+    # What the numbers are made of, written by hand from profiles (perf record) of these runs.
+    analysis = os.path.join(ROOT, "scripts", "bench-notes.md")
+    if os.path.exists(analysis):
+        with open(analysis) as f:
+            lines.append(f.read().rstrip())
+        lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
