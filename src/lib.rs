@@ -9,6 +9,8 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 pub mod hook;
 pub mod install;
