@@ -23,8 +23,11 @@ MC4CAQAwBQYDK2VwBCIEILNFR6U5IiVRWHQj1BwJUh9zKZGj5g/gPTy3+r1UpfVN
 -----END PRIVATE KEY-----
 ";
 
+/// A target: arbitrary bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name (the fuzz target and corpus directory names).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("policy", policy),
     ("bundle", bundle),
     ("sigstore", sigstore_bundle),
