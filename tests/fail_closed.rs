@@ -988,3 +988,49 @@ fn hook_killed_mid_way_refuses_and_leaves_no_torn_audit_line() {
     assert_eq!(v["records"], v["rederived"], "{v}");
     eprintln!("audit verify: {v}");
 }
+
+// ---- the policy and the keys belong to the server ----
+
+#[test]
+fn policy_in_pushed_content_is_ignored() {
+    // An agent that commits a permissive agentgate.toml (at the top of the tree, where the
+    // server keeps its own in $GIT_DIR) changes nothing: the policy is read from the server.
+    let s = setup();
+    std::fs::write(
+        s.work.join("agentgate.toml"),
+        "version = 1\n[protect]\nrefs = [\"refs/heads/nothing\"]\n",
+    )
+    .unwrap();
+    s.env.git_ok(&s.work, &["add", "agentgate.toml"]);
+    s.env
+        .agent_commit(&s.work, "a.txt", "Agent relaxes the policy");
+    s.refused(&["origin", "main"], "agent-commit-unattested");
+}
+
+#[test]
+fn rotated_out_key_is_refused() {
+    // A stolen gate key signs anything until it is rotated: once the policy no longer lists
+    // it, its bundles are untrusted, old and new alike.
+    let s = setup_with("", &["old", "new"]);
+    let agent = s.env.agent_commit(&s.work, "a.txt", "Agent");
+    let (prov, test) = s.sign(&agent, "old", &[]);
+    s.set_note(&agent, format!("{prov}\n{test}\n").as_bytes());
+    let p = s.server.join("agentgate.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let rotated = text
+        .split("[[signer]]")
+        .filter(|part| !part.contains("name = \"old\""))
+        .collect::<Vec<_>>()
+        .join("[[signer]]");
+    assert!(!rotated.contains("old.pub") && rotated.contains("new.pub"));
+    std::fs::write(&p, rotated).unwrap();
+    let err = s.push_notes_and_main("agent-commit-unattested");
+    assert!(err.contains("[untrusted-signer]"), "{err}");
+    // The new key still admits it.
+    let (prov, test) = s.sign(&agent, "new", &[]);
+    s.set_note(&agent, format!("{prov}\n{test}\n").as_bytes());
+    let (ok, err) = s
+        .env
+        .push(&s.work, &["origin", "+refs/notes/agentgate", "main"]);
+    assert!(ok, "{err}");
+}
