@@ -14,7 +14,7 @@ use crate::attest::PublicKey;
 use crate::config::{
     Bind, Policy, SignerKind, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01,
 };
-use crate::git::{ObjectId, Repo};
+use crate::git::{GitError, ObjectId, ObjectKind, Repo};
 use crate::hook::{
     AttestationReport, AttestationSource, AttestationVerdict, CommitRef, EvidenceError,
 };
@@ -77,6 +77,21 @@ impl<'a> PolicyAttestations<'a> {
                 SignerKind::Keyless { .. } => None,
             })
             .collect();
+        // The notes ref must name a commit: note_at reads a commit's `tree` header, and a blob
+        // whose first line looks like one must not pass for a notes commit.
+        if let Some(n) = &notes {
+            match repo.object_kind(n)? {
+                Some(ObjectKind::Commit) => {}
+                Some(kind) => {
+                    return Err(GitError::NotACommit {
+                        id: n.to_string(),
+                        kind: kind.to_string(),
+                    }
+                    .into())
+                }
+                None => return Err(GitError::NotFound(n.to_string()).into()),
+            }
+        }
         let dir = match &policy.attest.attestations_dir {
             Some(d) => read_dir(d)?,
             None => Vec::new(),

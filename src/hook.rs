@@ -111,6 +111,15 @@ pub fn parse_updates(input: &[u8]) -> Result<Vec<RefUpdate>, StdinError> {
         else {
             return Err(err("expected \"<old-id> <new-id> <ref>\""));
         };
+        // git writes lower-case hex; anything else did not come from git (ObjectId::parse
+        // would quietly lower-case it).
+        if old
+            .bytes()
+            .chain(new.bytes())
+            .any(|b| b.is_ascii_uppercase())
+        {
+            return Err(err("object ids must be lower-case hex, as git writes them"));
+        }
         let old = ObjectId::parse(old).map_err(|_| err("old id is not a full object id"))?;
         let new = ObjectId::parse(new).map_err(|_| err("new id is not a full object id"))?;
         if old.as_str().len() != new.as_str().len()
@@ -734,6 +743,24 @@ mod tests {
             let e = parse_updates(input).expect_err(&String::from_utf8_lossy(input));
             assert_eq!(e.line, *line, "{}", String::from_utf8_lossy(input));
         }
+    }
+
+    /// Found by tests/fail_closed.rs::malformed_stdin_lines_are_refused: `<OLD> <old> <ref>` with
+    /// the old id in upper case was read as "no change" and accepted, because ObjectId::parse
+    /// lower-cases. Not a bypass (it is the same object), but git never writes it: refused.
+    #[test]
+    fn stdin_uppercase_ids_are_malformed() {
+        let upper = A.replace('1', "A");
+        let lower = upper.to_ascii_lowercase();
+        for input in [
+            format!("{upper} {lower} refs/heads/main\n"),
+            format!("{lower} {upper} refs/heads/main\n"),
+        ] {
+            let e = parse_updates(input.as_bytes()).expect_err(&input);
+            assert!(e.reason.contains("lower-case"), "{e}");
+        }
+        let ok = format!("{lower} {B} refs/heads/main\n");
+        assert_eq!(parse_updates(ok.as_bytes()).unwrap()[0].old.as_str(), lower);
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod demo;
 pub mod detect;
 pub mod doctor;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 pub mod git;
 pub mod hook;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::audit::line_digest;
 use crate::config::Policy;
 use crate::git::{ObjectId, Repo};
-use crate::hook::{Evaluator, Outcome, RefUpdate};
+use crate::hook::{Code, Evaluator, Outcome, RefUpdate};
 
 /// One thing wrong with the log.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -83,10 +83,10 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
         if s("decision") == "accept" {
             last_accept.insert((repo_path.clone(), s("ref")), s("new"));
         }
-        if let Err(p) = rederive(&rec, n, &repo_path, opts, &mut repos, &mut policies) {
-            report.problems.push(p);
-        } else {
-            report.rederived += 1;
+        match rederive(&rec, n, &repo_path, opts, &mut repos, &mut policies) {
+            Err(p) => report.problems.push(p),
+            Ok(Rederived::Yes) => report.rederived += 1,
+            Ok(Rederived::RefusedObjectsGone) => {}
         }
     }
 
@@ -112,6 +112,16 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
     report
 }
 
+/// How a record that is not a problem was checked.
+enum Rederived {
+    /// The decision was made again and came out the same.
+    Yes,
+    /// A logged refusal whose objects are not in the repository: git drops the quarantined
+    /// objects of a refused push, so it cannot be re-derived. Refusals let nothing in, so this
+    /// is no problem (an acceptance whose objects are gone still is one).
+    RefusedObjectsGone,
+}
+
 fn rederive(
     rec: &Value,
     n: usize,
@@ -119,7 +129,7 @@ fn rederive(
     opts: &Options<'_>,
     repos: &mut BTreeMap<PathBuf, Option<Repo>>,
     policies: &mut BTreeMap<PathBuf, Result<Policy, String>>,
-) -> Result<(), Problem> {
+) -> Result<Rederived, Problem> {
     let s = |k: &str| rec.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let cannot = |m: String| Problem {
         line: n,
@@ -130,7 +140,7 @@ fn rederive(
     if code.starts_with("policy-") {
         // The policy could not be loaded at the time; the refusal itself is the decision.
         return if s("decision") == "refuse" {
-            Ok(())
+            Ok(Rederived::Yes)
         } else {
             Err(cannot("a policy error logged as an acceptance".into()))
         };
@@ -211,6 +221,9 @@ fn rederive(
         })
         .unwrap_or_default();
     let agents: Vec<&str> = d.agent_commits.iter().map(|c| c.commit.as_str()).collect();
+    if s("decision") == "refuse" && d.outcome.code() == Code::UnknownObject {
+        return Ok(Rederived::RefusedObjectsGone);
+    }
     if decision != s("decision") || d.outcome.code().as_str() != code || agents != logged_agents {
         return Err(Problem {
             line: n,
@@ -229,5 +242,5 @@ fn rederive(
             ),
         });
     }
-    Ok(())
+    Ok(Rederived::Yes)
 }

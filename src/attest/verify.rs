@@ -329,7 +329,13 @@ pub fn check_age(
     now: DateTime<Utc>,
 ) -> Result<(), VerifyError> {
     let at = att.claimed_time().ok_or(VerifyError::AgeUnknown)?;
-    if at > now + skew {
+    // `now + skew` can leave chrono's range (a caller's extreme skew); past its end no time is
+    // in the future, before its start every time is.
+    let in_future = match now.checked_add_signed(skew) {
+        Some(limit) => at > limit,
+        None => skew < Duration::zero(),
+    };
+    if in_future {
         return Err(VerifyError::TimeInFuture { at });
     }
     if now - at > max_age {
@@ -562,6 +568,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Fuzz finding (tests/fuzz_smoke.rs, bundle target): `check_age` panicked with
+    /// "`DateTime + TimeDelta` overflowed" for an extreme `skew`. The hook passes 300 s, so the
+    /// hook was not affected; the public function now answers instead of panicking.
+    #[test]
+    fn fuzz_check_age_extreme_skew_does_not_overflow() {
+        let k = SigningKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let b = sign_statement(&k, &provenance()).unwrap();
+        let att = verify_bundle(b.as_bytes(), &[k.public_key().clone()]).unwrap();
+        let now = at("2026-01-02T00:00:00Z");
+        assert_eq!(check_age(&att, Duration::MAX, Duration::MAX, now), Ok(()));
+        assert!(matches!(
+            check_age(&att, Duration::MAX, Duration::MIN, now),
+            Err(VerifyError::TimeInFuture { .. })
+        ));
+        assert!(matches!(
+            check_age(&att, Duration::seconds(1), Duration::seconds(300), now),
+            Err(VerifyError::TooOld { .. })
+        ));
     }
 
     #[test]

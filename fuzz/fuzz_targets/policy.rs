@@ -1,0 +1,10 @@
+//! Fuzz target for the policy parser (`config::Policy::parse`). The body lives in
+//! `agentgate::fuzzing::policy`, which `tests/fuzz_smoke.rs` also replays on stable.
+//!
+//! Run with `cargo +nightly fuzz run policy fuzz/corpus/policy` from the repository root.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| agentgate::fuzzing::policy(data));

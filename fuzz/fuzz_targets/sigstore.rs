@@ -1,0 +1,10 @@
+//! Fuzz target for keyless Sigstore verification (`attest::sigstore::verify`) with the embedded root. The body lives in
+//! `agentgate::fuzzing::sigstore_bundle`, which `tests/fuzz_smoke.rs` also replays on stable.
+//!
+//! Run with `cargo +nightly fuzz run sigstore fuzz/corpus/sigstore` from the repository root.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| agentgate::fuzzing::sigstore_bundle(data));

@@ -1,0 +1,256 @@
+//! The bodies of the fuzz targets, shared by `fuzz/fuzz_targets/*` (libFuzzer, nightly) and
+//! `tests/fuzz_smoke.rs` (the committed corpora plus deterministic mutations, stable), so CI
+//! replays exactly what the fuzzers run. Not an API: every function takes arbitrary bytes and
+//! must return without panicking, whatever they are.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::attest::bundle::key_bundle_json;
+use crate::attest::dsse::{pae, PAYLOAD_TYPE_INTOTO};
+use crate::attest::keys::SigningKey;
+use crate::attest::sigstore::{self, ArtifactInput, IdentityMatch, SignerPolicy, TrustedRoot};
+use crate::attest::verify::{self as v, VerifiedAttestation};
+use crate::config::Policy;
+use crate::trailers::{self, TrailerAlias, TrailerConfig};
+
+/// The fixed Ed25519 key the bundle target verifies with (test-only, published here on
+/// purpose: the seed bundles in `fuzz/corpus/bundle/` are signed with it).
+pub const FUZZ_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEILNFR6U5IiVRWHQj1BwJUh9zKZGj5g/gPTy3+r1UpfVN
+-----END PRIVATE KEY-----
+";
+
+/// A target: arbitrary bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
+/// The targets, by name (the fuzz target and corpus directory names).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("policy", policy),
+    ("bundle", bundle),
+    ("sigstore", sigstore_bundle),
+    ("stdin", stdin),
+    ("trailers", trailers),
+];
+
+fn fuzz_key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    // The constant is a valid key; the unit test below proves it.
+    KEY.get_or_init(|| SigningKey::from_pem(FUZZ_KEY_PEM, None).expect("FUZZ_KEY_PEM parses"))
+}
+
+/// Sign `payload` (arbitrary bytes, claimed to be an in-toto statement) with the fuzz key.
+pub fn sign_payload(payload: &[u8]) -> String {
+    let key = fuzz_key();
+    let signature = key
+        .sign(&pae(PAYLOAD_TYPE_INTOTO, payload))
+        .unwrap_or_default();
+    key_bundle_json(
+        key.public_key().hint(),
+        PAYLOAD_TYPE_INTOTO,
+        payload,
+        &signature,
+    )
+}
+
+/// `config::Policy::parse` on arbitrary text. Key paths are resolved against a directory that
+/// does not exist, so a fuzzed policy reads no real key file.
+pub fn policy(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(p) = Policy::parse(text, Path::new("/nonexistent/agentgate-fuzz/policy.toml")) {
+        // Whatever parsed must be usable: every protected pattern matches without panicking.
+        for r in &p.protect.refs {
+            let _ = r.matches("refs/heads/main");
+        }
+        assert!(!p.protect.refs.is_empty(), "a policy that protects nothing");
+        assert!(p.digest.starts_with("sha256:"));
+    }
+}
+
+/// The key-based bundle verifier and every attestation check. The first byte picks the mode:
+/// even, the rest is a whole bundle verified with the fixed key; odd, the rest is a statement
+/// payload that is signed with the fixed key first, so the statement parser and the `check_*`
+/// functions behind the signature are reached.
+pub fn bundle(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let keys = [fuzz_key().public_key().clone()];
+    let result = if mode % 2 == 0 {
+        v::verify_bundle(rest, &keys)
+    } else {
+        v::verify_bundle(sign_payload(rest).as_bytes(), &keys)
+    };
+    match result {
+        Ok(att) => {
+            assert_eq!(att.signer_index, 0);
+            run_checks(&att);
+        }
+        Err(e) => {
+            // Every error has a stable code and renders.
+            assert!(!e.code().is_empty());
+            let _ = e.to_string();
+        }
+    }
+}
+
+fn run_checks(att: &VerifiedAttestation) {
+    let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    let _ = v::check_artifact(att, &"e".repeat(64));
+    let _ = v::check_has_artifact(att);
+    let _ = v::check_commit(att, &"c".repeat(40));
+    let _ = v::check_tree(att, &"d".repeat(40));
+    let _ = v::check_predicate_type(att, crate::config::PREDICATE_SLSA_PROVENANCE_V1);
+    let _ = v::check_tests_passed(att);
+    for (age, skew) in [(0, 0), (3600, 300), (i64::MAX / 1000, i64::MAX / 1000)] {
+        let _ = v::check_age(
+            att,
+            Duration::try_seconds(age).unwrap_or(Duration::MAX),
+            Duration::try_seconds(skew).unwrap_or(Duration::MAX),
+            now,
+        );
+    }
+    let _ = att.claimed_time();
+    // The subjects' own digests bind: what the statement names, the checks find.
+    for s in &att.statement.subject {
+        if let Some(c) = s.digest.get("gitCommit") {
+            assert!(
+                v::check_commit(att, c).is_ok(),
+                "{c:?} not found by check_commit"
+            );
+        }
+    }
+}
+
+fn public_good() -> Option<&'static TrustedRoot> {
+    static ROOT: OnceLock<Option<TrustedRoot>> = OnceLock::new();
+    ROOT.get_or_init(|| sigstore::public_good_root().ok())
+        .as_ref()
+}
+
+/// `attest::sigstore::verify` (keyless) on arbitrary bytes with the embedded public-good root.
+pub fn sigstore_bundle(data: &[u8]) {
+    let Some(root) = public_good() else {
+        return;
+    };
+    let policy = SignerPolicy::Identity {
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        identity: IdentityMatch::Exact(
+            "https://github.com/acme/app/.github/workflows/gate.yml@refs/heads/main".into(),
+        ),
+    };
+    match sigstore::verify(data, &ArtifactInput::Sha256([0; 32]), &policy, root) {
+        // A bundle made of fuzzed bytes cannot carry a valid Fulcio chain for that identity.
+        Ok(v) => panic!("a fuzzed bundle verified: {:?}", v.signer),
+        Err(e) => {
+            assert!(!e.code().is_empty());
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// The hook's stdin parser; what it accepts must round-trip.
+pub fn stdin(data: &[u8]) {
+    let Ok(updates) = crate::hook::parse_updates(data) else {
+        return;
+    };
+    assert!(!updates.is_empty());
+    let mut again = String::new();
+    for u in &updates {
+        assert!(crate::hook::valid_refname(&u.refname));
+        assert!(!(u.old.is_zero() && u.new.is_zero()));
+        again.push_str(&format!(
+            "{} {} {}\n",
+            u.old.as_str(),
+            u.new.as_str(),
+            u.refname
+        ));
+    }
+    let reparsed = crate::hook::parse_updates(again.as_bytes());
+    assert_eq!(reparsed.ok().as_ref(), Some(&updates), "no round trip");
+}
+
+fn trailer_configs() -> Vec<TrailerConfig> {
+    let default = TrailerConfig::default();
+    let mut separators = TrailerConfig {
+        separators: ":#=".into(),
+        ..TrailerConfig::default()
+    };
+    separators.aliases = vec![TrailerAlias {
+        name: "foo".into(),
+        key: Some("Reviewed-by".into()),
+    }];
+    let comment = TrailerConfig {
+        comment: "//".into(),
+        configured_keys: vec!["Co-authored-by".into(), "ack".into()],
+        ..TrailerConfig::default()
+    };
+    vec![default, separators, comment]
+}
+
+/// git's `isspace`.
+fn is_git_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// The trailer parser: never panics, deterministic, and returns what git would print
+/// (non-empty single-line trimmed keys that are tokens or configured keys).
+pub fn trailers(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let configs = trailer_configs();
+    let cfg = &configs[usize::from(selector) % configs.len()];
+    let message = String::from_utf8_lossy(rest);
+    let parsed = trailers::parse(&message, cfg);
+    for t in &parsed {
+        assert!(!t.key.is_empty(), "empty key in {t:?}");
+        assert!(
+            !t.key.contains('\n') && !t.value.contains('\n'),
+            "newline in {t:?}"
+        );
+        assert!(
+            !t.key.starts_with(is_git_space) && !t.key.ends_with(is_git_space),
+            "{t:?}"
+        );
+        assert!(
+            !t.value.starts_with(is_git_space) && !t.value.ends_with(is_git_space),
+            "{t:?}"
+        );
+        let configured = cfg
+            .aliases
+            .iter()
+            .any(|a| a.key.as_deref() == Some(t.key.as_str()));
+        assert!(
+            configured
+                || t.key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "key is neither a token nor a configured key: {t:?}"
+        );
+    }
+    assert_eq!(
+        trailers::parse(&message, cfg),
+        parsed,
+        "parse is not deterministic"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzz_key_parses_and_a_signed_statement_verifies() {
+        let st = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"gitCommit":"cccc"}}],"predicateType":"x","predicate":{}}"#;
+        let b = sign_payload(st);
+        let att = v::verify_bundle(b.as_bytes(), &[fuzz_key().public_key().clone()]).unwrap();
+        assert!(v::check_commit(&att, "cccc").is_ok());
+    }
+}
