@@ -783,7 +783,11 @@ impl Repo {
                     }
                     true
                 })?;
-                Ok(Scan { count, hits })
+                Ok(Scan {
+                    count,
+                    hits,
+                    hidden_reached: None,
+                })
             }
         }
     }
@@ -836,6 +840,10 @@ pub struct Scan<T> {
     pub count: usize,
     /// The commits `visit` returned something for, newest first.
     pub hits: Vec<(ObjectId, T)>,
+    /// Which of the hidden commits are reachable from the tip, when the walk can tell (a
+    /// hidden commit is reachable exactly when it is the parent of an entering commit); None
+    /// when it cannot (the `git` backend), and `Repo::is_ancestor` must answer.
+    pub hidden_reached: Option<Vec<ObjectId>>,
 }
 
 const SEEN_UNINTERESTING: u8 = 1;
@@ -981,6 +989,11 @@ fn scan_git2<T: Send>(
     };
 
     let mut candidates: Vec<git2::Oid> = Vec::new();
+    let hidden: std::collections::HashSet<git2::Oid> = hide
+        .iter()
+        .map(ObjectId::to_git2)
+        .collect::<Result<_, _>>()?;
+    let mut reached: Vec<git2::Oid> = Vec::new();
     // Detection runs inline for small walks (a typical push: no thread to start) and moves to
     // a second thread once a full batch of commits is waiting.
     let detect = |batch: Vec<(git2::Oid, Vec<u8>)>,
@@ -1052,6 +1065,11 @@ fn scan_git2<T: Send>(
                 if !uninteresting {
                     last_date = time;
                     candidates.push(oid);
+                    for p in &parents {
+                        if hidden.contains(p) && !reached.contains(p) {
+                            reached.push(*p);
+                        }
+                    }
                     if let Some(raw) = raw {
                         batch.push((oid, raw));
                         if batch.len() == BATCH && !hand_over(std::mem::take(&mut batch)) {
@@ -1111,7 +1129,11 @@ fn scan_git2<T: Send>(
         .filter(|(o, _)| entering(o))
         .map(|(o, t)| (ObjectId::from_git2(o), t))
         .collect();
-    Ok(Scan { count, hits })
+    Ok(Scan {
+        count,
+        hits,
+        hidden_reached: Some(reached.into_iter().map(ObjectId::from_git2).collect()),
+    })
 }
 
 struct TreeEntry {

@@ -421,14 +421,6 @@ impl<'a> Evaluator<'a> {
                 Ok(id) => id,
                 Err(refusal) => return Ok(Outcome::Refuse(refusal)),
             };
-            if !self.policy.protect.allow_non_fast_forward && !self.repo.is_ancestor(&old, &new)? {
-                return Ok(refuse(
-                    Code::NonFastForward,
-                    format!("non-fast-forward update of protected ref {name} is not allowed"),
-                    vec![format!("{} is not an ancestor of {}", u.old.short(), u.new.short())],
-                    vec![format!("rebase onto the current {name} and push again; force-pushes are refused by the server policy")],
-                ));
-            }
             vec![old]
         };
 
@@ -449,6 +441,24 @@ impl<'a> Evaluator<'a> {
                 matches,
             })
         })?;
+        // Fast-forward: the walk from the new tip reached the old one (the walk answers this
+        // for free with libgit2; the `git` backend asks git).
+        if !u.old.is_zero() && !self.policy.protect.allow_non_fast_forward {
+            let old = &hide[0];
+            let fast_forward = *old == new
+                || match &scan.hidden_reached {
+                    Some(reached) => reached.contains(old),
+                    None => self.repo.is_ancestor(old, &new)?,
+                };
+            if !fast_forward {
+                return Ok(refuse(
+                    Code::NonFastForward,
+                    format!("non-fast-forward update of protected ref {name} is not allowed"),
+                    vec![format!("{} is not an ancestor of {}", u.old.short(), u.new.short())],
+                    vec![format!("rebase onto the current {name} and push again; force-pushes are refused by the server policy")],
+                ));
+            }
+        }
         d.entering = Some(scan.count);
         d.agent_commits = scan
             .hits

@@ -166,6 +166,25 @@ fn protected_tags_are_peeled() {
     env.git_ok(&work, &["tag", "-f", "v0.8", "HEAD~1"]);
     let (ok, err) = env.push(&work, &["origin", "refs/tags/v0.8"]);
     assert!(ok, "{err}");
+    // Re-pointing a protected tag at a new tag object for the same commit is a fast-forward.
+    env.git_ok(
+        &work,
+        &[
+            "-c",
+            "user.name=Ada",
+            "-c",
+            "user.email=ada@example.com",
+            "tag",
+            "-f",
+            "-a",
+            "-m",
+            "again",
+            "v0.8",
+            "HEAD~1",
+        ],
+    );
+    let (ok, err) = env.push(&work, &["--force", "origin", "refs/tags/v0.8"]);
+    assert!(ok, "same commit, new tag object: {err}");
 }
 
 #[test]
