@@ -4,6 +4,7 @@
 //! signers, and admit the commit only if every required predicate type is covered by a bundle
 //! that passed every check. Each candidate's fate is reported, so a refused pusher sees why.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -41,9 +42,9 @@ struct Authenticated {
 }
 
 /// One candidate bundle and where it came from.
-struct Candidate {
-    source: String,
-    bytes: Vec<u8>,
+struct Candidate<'a> {
+    source: Cow<'a, str>,
+    bytes: Cow<'a, [u8]>,
     /// From the commit's (or tree's) own note: a mismatch there is worth reporting (a replay).
     from_note: bool,
     /// The size of a file too large to read.
@@ -54,8 +55,10 @@ pub struct PolicyAttestations<'a> {
     repo: &'a Repo,
     policy: &'a Policy,
     notes: Option<ObjectId>,
-    dir: Vec<Candidate>,
-    keys: Vec<(usize, PublicKey)>,
+    dir: Vec<Candidate<'static>>,
+    /// The key-based signers' keys, and for each the index of its signer in the policy.
+    keys: Vec<PublicKey>,
+    key_signers: Vec<usize>,
     now: DateTime<Utc>,
 }
 
@@ -68,7 +71,7 @@ impl<'a> PolicyAttestations<'a> {
         notes: Option<ObjectId>,
         now: DateTime<Utc>,
     ) -> Result<Self, EvidenceError> {
-        let keys = policy
+        let (key_signers, keys): (Vec<usize>, Vec<PublicKey>) = policy
             .signers
             .iter()
             .enumerate()
@@ -76,7 +79,7 @@ impl<'a> PolicyAttestations<'a> {
                 SignerKind::Key { key, .. } => Some((i, key.clone())),
                 SignerKind::Keyless { .. } => None,
             })
-            .collect();
+            .unzip();
         // The notes ref must name a commit: note_at reads a commit's `tree` header, and a blob
         // whose first line looks like one must not pass for a notes commit.
         if let Some(n) = &notes {
@@ -102,11 +105,12 @@ impl<'a> PolicyAttestations<'a> {
             notes,
             dir,
             keys,
+            key_signers,
             now,
         })
     }
 
-    fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate>, EvidenceError> {
+    fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate<'_>>, EvidenceError> {
         let mut out = Vec::new();
         if let Some(notes) = &self.notes {
             let mut targets = vec![&commit.id];
@@ -125,23 +129,24 @@ impl<'a> PolicyAttestations<'a> {
                     .collect();
                 for (n, line) in lines.into_iter().rev() {
                     out.push(Candidate {
-                        source: format!(
+                        source: Cow::Owned(format!(
                             "{}@{}:{}:{}",
                             self.policy.attest.notes_ref,
                             notes.short(),
                             target.short(),
                             n + 1
-                        ),
-                        bytes: line.trim().as_bytes().to_vec(),
+                        )),
+                        bytes: Cow::Owned(line.trim().as_bytes().to_vec()),
                         from_note: true,
                         oversize: None,
                     });
                 }
             }
         }
+        // The shared directory's bundles are borrowed, not copied, for each commit.
         out.extend(self.dir.iter().map(|c| Candidate {
-            source: c.source.clone(),
-            bytes: c.bytes.clone(),
+            source: Cow::Borrowed(c.source.as_ref()),
+            bytes: Cow::Borrowed(c.bytes.as_ref()),
             from_note: false,
             oversize: c.oversize,
         }));
@@ -206,9 +211,8 @@ impl<'a> PolicyAttestations<'a> {
         let fail = |e: &VerifyError| (e.code().to_string(), e.to_string());
         let keyless = is_certificate_bundle(bytes);
         if !keyless {
-            let keys: Vec<PublicKey> = self.keys.iter().map(|(_, k)| k.clone()).collect();
-            let att = v::verify_bundle(bytes, &keys).map_err(|e| fail(&e))?;
-            let signer = &self.policy.signers[self.keys[att.signer_index].0];
+            let att = v::verify_bundle(bytes, &self.keys).map_err(|e| fail(&e))?;
+            let signer = &self.policy.signers[self.key_signers[att.signer_index]];
             return Ok(Authenticated {
                 signer: signer.name.clone(),
                 att,
@@ -293,7 +297,7 @@ impl AttestationSource for PolicyAttestations<'_> {
                 Ok((signer, ptype)) => {
                     examined.push(AttestationReport {
                         commit: commit.id.clone(),
-                        source: c.source,
+                        source: c.source.into_owned(),
                         result: "ok".into(),
                         detail: format!("{ptype} signed by {signer}"),
                     });
@@ -308,7 +312,7 @@ impl AttestationSource for PolicyAttestations<'_> {
                     if !elsewhere {
                         examined.push(AttestationReport {
                             commit: commit.id.clone(),
-                            source: c.source,
+                            source: c.source.into_owned(),
                             result: code,
                             detail,
                         });
@@ -395,7 +399,7 @@ fn first_sha256_subject(bytes: &[u8]) -> Option<[u8; 32]> {
 }
 
 /// Bundles from `attestations_dir`: `*.json` files (one bundle) and `*.jsonl` (one per line).
-fn read_dir(dir: &Path) -> Result<Vec<Candidate>, EvidenceError> {
+fn read_dir(dir: &Path) -> Result<Vec<Candidate<'static>>, EvidenceError> {
     let err = |e: std::io::Error| EvidenceError::Dir {
         path: dir.to_path_buf(),
         source: e,
@@ -417,8 +421,8 @@ fn read_dir(dir: &Path) -> Result<Vec<Candidate>, EvidenceError> {
         let meta = std::fs::metadata(&f).map_err(err)?;
         if meta.len() > MAX_DIR_FILE_BYTES {
             out.push(Candidate {
-                source,
-                bytes: Vec::new(),
+                source: source.into(),
+                bytes: Cow::Borrowed(&[]),
                 from_note: false,
                 oversize: Some(meta.len()),
             });
@@ -429,8 +433,8 @@ fn read_dir(dir: &Path) -> Result<Vec<Candidate>, EvidenceError> {
             for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     out.push(Candidate {
-                        source: format!("{source}:{}", n + 1),
-                        bytes: line.to_vec(),
+                        source: format!("{source}:{}", n + 1).into(),
+                        bytes: line.to_vec().into(),
                         from_note: false,
                         oversize: None,
                     });
@@ -438,8 +442,8 @@ fn read_dir(dir: &Path) -> Result<Vec<Candidate>, EvidenceError> {
             }
         } else {
             out.push(Candidate {
-                source,
-                bytes,
+                source: source.into(),
+                bytes: bytes.into(),
                 from_note: false,
                 oversize: None,
             });

@@ -711,51 +711,6 @@ impl Repo {
         }
     }
 
-    /// Visit every commit reachable from `tip` and from none of `hide`, newest first;
-    /// `visit` returns false to stop early.
-    pub fn walk(
-        &self,
-        tip: &ObjectId,
-        hide: &[ObjectId],
-        visit: &mut dyn FnMut(Commit) -> bool,
-    ) -> Result<(), GitError> {
-        match &self.backend {
-            Backend::Git2(repo) => {
-                let mut walk = repo.revwalk()?;
-                walk.push(tip.to_git2()?)?;
-                for h in hide {
-                    walk.hide(h.to_git2()?)?;
-                }
-                let odb = repo.odb()?;
-                for oid in walk {
-                    let oid = oid?;
-                    let obj = odb.read(oid)?;
-                    if !visit(Commit::parse(ObjectId::from_git2(oid), obj.data())?) {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-            Backend::Cli => {
-                let mut args = vec!["rev-list".to_string(), tip.to_string()];
-                args.extend(hide.iter().map(|h| format!("^{h}")));
-                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-                let ids = self.run_ok(&argv)?;
-                let mut batch = CatFile::start(self)?;
-                for line in ids.lines() {
-                    let id = ObjectId::parse(line)?;
-                    let (_, data) = batch
-                        .read(&id)?
-                        .ok_or_else(|| GitError::NotFound(id.to_string()))?;
-                    if !visit(Commit::parse(id, &data)?) {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-
     /// Visit every commit reachable from `tip` and from none of `hide` (the set
     /// `git rev-list tip ^hide...` prints), calling `visit` on a second thread for each; return
     /// how many there are and what `visit` returned for them, newest first.
@@ -774,15 +729,25 @@ impl Repo {
         match &self.backend {
             Backend::Git2(repo) => scan_git2(repo, tip, hide, visit),
             Backend::Cli => {
+                // `git rev-list` names the set; one `cat-file --batch` reads the commits.
+                let mut args = vec!["rev-list".to_string(), tip.to_string()];
+                args.extend(hide.iter().map(|h| format!("^{h}")));
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                let ids = self.run_ok(&argv)?;
+                let mut batch = CatFile::start(self)?;
                 let mut count = 0;
                 let mut hits = Vec::new();
-                self.walk(tip, hide, &mut |c| {
+                for line in ids.lines() {
+                    let id = ObjectId::parse(line)?;
+                    let (_, data) = batch
+                        .read(&id)?
+                        .ok_or_else(|| GitError::NotFound(id.to_string()))?;
+                    let c = Commit::parse(id, &data)?;
                     count += 1;
                     if let Some(t) = visit(&c) {
-                        hits.push((c.id.clone(), t));
+                        hits.push((c.id, t));
                     }
-                    true
-                })?;
+                }
                 Ok(Scan {
                     count,
                     hits,

@@ -564,11 +564,6 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Rules matching one commit (trailers parsed once).
-    pub fn detect(&self, c: &Commit) -> Vec<Match> {
-        detect_with(&self.detector, &self.trailer_config, c)
-    }
-
     /// Peel `id` to a commit, or a refusal saying why it cannot be one.
     fn commit_of(&self, id: &ObjectId, name: &str) -> Result<Result<ObjectId, Refusal>, GitError> {
         match self.repo.peel_to_commit(id) {
