@@ -26,10 +26,7 @@ fn codes(v: &serde_json::Value) -> Vec<String> {
 #[test]
 fn audit_log_rederives_and_detects_tampering() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (server, work) = env.server_with_main("s.git");
     assert!(env.push(&work, &["origin", "main:refs/heads/release/1"]).0);
     env.agent_commit(&work, "a.txt", "Agent");
     assert!(!env.push(&work, &["origin", "main"]).0);

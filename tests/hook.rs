@@ -72,10 +72,7 @@ fn agent_commit_to_main_is_refused_naming_commit_and_rule() {
 #[test]
 fn agent_commit_via_unprotected_branch_cannot_reach_main_later() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (_server, work) = env.server_with_main("s.git");
     let agent = env.agent_commit(&work, "a.txt", "Sneaky");
     env.commit(&work, "a.txt", "Human on top");
     // Accepted on an unprotected branch...
@@ -92,10 +89,7 @@ fn agent_commit_via_unprotected_branch_cannot_reach_main_later() {
 #[test]
 fn new_protected_ref_counts_commits_not_on_other_protected_refs() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (server, work) = env.server_with_main("s.git");
     // A release branch created from main holds no new commits: accepted.
     let (ok, err) = env.push(&work, &["origin", "main:refs/heads/release/1.0"]);
     assert!(ok, "{err}");
@@ -133,10 +127,7 @@ fn deleting_and_force_pushing_main_are_refused() {
 #[test]
 fn protected_tags_are_peeled() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (_server, work) = env.server_with_main("s.git");
     env.agent_commit(&work, "a.txt", "Agent release prep");
     assert!(env.push(&work, &["origin", "HEAD:refs/heads/prep"]).0);
     // An annotated release tag on the agent commit: refused.
@@ -222,10 +213,7 @@ fn one_refused_ref_refuses_the_whole_push() {
 #[test]
 fn broken_policy_refuses_everything_with_an_admin_message() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (server, work) = env.server_with_main("s.git");
     let cases = [
         ("version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\ntypo = true\n", "policy-invalid", "agentgate.toml:4:1"),
         ("version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n[[detect.rule]]\nmessage = \"(\"\n", "policy-invalid", "agentgate.toml:5:"),
@@ -263,10 +251,7 @@ fn require_all_commits_gates_human_commits_too() {
 #[test]
 fn identity_rules_catch_agents_without_trailers() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (_server, work) = env.server_with_main("s.git");
     env.commit_as(
         &work,
         HUMAN,
@@ -422,10 +407,7 @@ fn git_daemon_push() {
 #[test]
 fn concurrent_pushes_never_interleave_audit_lines() {
     let env = Env::new();
-    let server = env.server("s.git");
-    let work = env.clone(&server, "w");
-    env.commit(&work, "a.txt", "Base");
-    assert!(env.push(&work, &["origin", "main"]).0);
+    let (server, _work) = env.server_with_main("s.git");
     let n = 16;
     let mut clones = Vec::new();
     for i in 0..n {

@@ -126,6 +126,17 @@ impl Env {
         self.server_with(name, POLICY, &[], &[])
     }
 
+    /// A server named `name` with the default policy, and a clone `w` whose first (human)
+    /// commit "Base" is already on the server's main.
+    pub fn server_with_main(&self, name: &str) -> (PathBuf, PathBuf) {
+        let server = self.server(name);
+        let work = self.clone(&server, "w");
+        self.commit(&work, "a.txt", "Base");
+        let (ok, err) = self.push(&work, &["origin", "main"]);
+        assert!(ok, "pushing the base commit: {err}");
+        (server, work)
+    }
+
     /// A clone of `server` in `name`, on branch main.
     pub fn clone(&self, server: &Path, name: &str) -> PathBuf {
         let url = format!("file://{}", server.display());
