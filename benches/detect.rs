@@ -43,7 +43,7 @@ fn main() {
     let id = ObjectId::zero(20);
     let commits: Vec<Commit> = raw
         .iter()
-        .map(|r| Commit::parse(id.clone(), r).unwrap())
+        .map(|r| agentgate::object::read_commit(&id, r).unwrap())
         .collect();
     let tc = TrailerConfig::default();
     let detector = Detector::new(&Detect {
@@ -54,7 +54,12 @@ fn main() {
 
     let parse_ns = median_ns_per_item(15, raw.len(), || {
         raw.iter()
-            .map(|r| Commit::parse(id.clone(), r).unwrap().message.len())
+            .map(|r| {
+                agentgate::object::read_commit(&id, r)
+                    .unwrap()
+                    .message
+                    .len()
+            })
             .sum()
     });
     let trailer_ns = median_ns_per_item(15, commits.len(), || {

@@ -77,7 +77,13 @@ pub struct Record<'a> {
     pub protected_by: Option<&'a str>,
     pub entering_commits: Option<usize>,
     /// For created refs: the other protected tips excluded from the entering commits.
-    pub hidden: &'a [crate::git::ObjectId],
+    /// The ref the pushed name finally names, when it is a symbolic ref.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_ref: Option<&'a str>,
+    /// Protected tips known to keep the promise when the decision was made.
+    pub known_covered: &'a [crate::git::ObjectId],
+    /// The baseline recorded at installation.
+    pub baseline: &'a [crate::git::ObjectId],
     /// The notes commit attestations were read from.
     pub notes: Option<NotesInput<'a>>,
     pub agent_commits: &'a [AgentCommit],
@@ -135,7 +141,9 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
                 pusher: cx.pusher,
                 protected_by: d.protected_by.as_deref(),
                 entering_commits: d.entering,
-                hidden: &d.hidden,
+                resolved_ref: d.facts.resolved_ref.as_deref(),
+                known_covered: &d.facts.known_covered,
+                baseline: &d.facts.baseline,
                 notes: cx.notes,
                 agent_commits: &d.agent_commits,
                 attestations: &d.attestations,

@@ -304,7 +304,7 @@ fn resolve_arg(repo: &Repo, s: &str) -> anyhow::Result<ObjectId> {
 
 fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let repo = Repo::open(a.repo.as_deref())?;
-    let policy = push::load_policy(a.config.as_deref(), Some(&repo), Some(repo.git_dir()))?;
+    let policy = push::load_policy(a.config.as_deref(), Some(Ok(&repo)), Some(repo.git_dir()))?;
     let update = RefUpdate {
         old: resolve_arg(&repo, &a.old)?,
         new: resolve_arg(&repo, &a.new)?,
@@ -394,7 +394,8 @@ struct InspectLine<'a> {
 
 fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let repo = Repo::open(a.repo.as_deref())?;
-    let detect = match push::load_policy(a.config.as_deref(), Some(&repo), Some(repo.git_dir())) {
+    let detect = match push::load_policy(a.config.as_deref(), Some(Ok(&repo)), Some(repo.git_dir()))
+    {
         Ok(p) => p.detect,
         Err(crate::config::PolicyError::NotFound { .. }) if a.config.is_none() => {
             crate::config::Detect {

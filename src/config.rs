@@ -305,30 +305,87 @@ pub enum SignerKind {
 // ---------------------------------------------------------------------------------------------
 // Discovery.
 
-/// Where a policy was found, in the order the spec gives.
+/// Why a policy file was chosen (the first of these that names one wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource {
+    /// `--config` on the command line (the installed hook shim always passes one).
+    Explicit,
+    /// `$AGENTGATE_CONFIG`.
+    Env,
+    /// The repository's git config `agentgate.config`.
+    GitConfig,
+    /// `$GIT_DIR/agentgate.toml`.
+    RepoFile,
+    /// `/etc/agentgate/policy.toml`.
+    System,
+}
+
+impl PolicySource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            PolicySource::Explicit => "named by --config (in the hook shim or on this command line)",
+            PolicySource::Env => "named by $AGENTGATE_CONFIG",
+            PolicySource::GitConfig => "named by the repository's git config agentgate.config",
+            PolicySource::RepoFile => "the repository's own agentgate.toml (no --config, $AGENTGATE_CONFIG or agentgate.config)",
+            PolicySource::System => "the server-wide policy: no --config, $AGENTGATE_CONFIG, agentgate.config or $GIT_DIR/agentgate.toml",
+        }
+    }
+}
+
+/// A policy file and why it was chosen.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub path: PathBuf,
+    pub source: PolicySource,
+}
+
+/// Where the policy is, in the order the spec gives. Fails closed: a place that cannot be
+/// looked at (the repository's config cannot be read, a file's existence cannot be told) is an
+/// error, never a reason to fall through to a weaker policy further down the list.
+/// `repo_config` reads `agentgate.config` from the repository (None when it is not set).
 pub fn locate(
     explicit: Option<&Path>,
-    repo_config_value: Option<String>,
+    repo_config: &dyn Fn() -> Result<Option<String>, String>,
     git_dir: Option<&Path>,
-) -> Result<PathBuf, PolicyError> {
+) -> Result<Located, PolicyError> {
+    let found = |path: PathBuf, source| Ok(Located { path, source });
     if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+        return found(p.to_path_buf(), PolicySource::Explicit);
     }
     if let Some(p) = std::env::var_os("AGENTGATE_CONFIG").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
+        return found(PathBuf::from(p), PolicySource::Env);
     }
-    if let Some(p) = repo_config_value.filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
+    let config_path = git_dir
+        .map(|d| d.join("config"))
+        .unwrap_or_else(|| PathBuf::from("the repository's git config"));
+    match repo_config() {
+        Ok(Some(p)) if !p.is_empty() => return found(PathBuf::from(p), PolicySource::GitConfig),
+        Ok(_) => {}
+        Err(e) => {
+            return Err(PolicyError::Unreadable {
+                path: config_path,
+                source: std::io::Error::other(format!(
+                    "cannot read agentgate.config from it ({e}); no policy further down the list is used instead"
+                )),
+            })
+        }
     }
+    let exists = |p: &Path| {
+        p.try_exists().map_err(|source| PolicyError::Unreadable {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     if let Some(dir) = git_dir {
         let p = dir.join("agentgate.toml");
-        if p.exists() {
-            return Ok(p);
+        // A dangling symlink counts as present: loading it then fails, loudly.
+        if exists(&p)? || p.symlink_metadata().is_ok() {
+            return found(p, PolicySource::RepoFile);
         }
     }
     let system = Path::new(SYSTEM_POLICY);
-    if system.exists() {
-        return Ok(system.to_path_buf());
+    if exists(system)? || system.symlink_metadata().is_ok() {
+        return found(system.to_path_buf(), PolicySource::System);
     }
     Err(PolicyError::NotFound {
         git_dir: git_dir

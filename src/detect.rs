@@ -371,6 +371,7 @@ mod tests {
             parents: vec![],
             author: sig(author),
             committer: sig(committer),
+            encoding: None,
             message: message.into(),
         }
     }

@@ -453,10 +453,9 @@ fn check_policy(
     repo: Option<&crate::git::Repo>,
     git_dir: Option<&Path>,
 ) -> Option<Policy> {
-    let from_git_config = repo.and_then(|r| r.config_string("agentgate.config"));
-    let located = crate::config::locate(explicit, from_git_config.clone(), git_dir);
-    let path = match located {
-        Ok(p) => p,
+    let located = crate::push::locate_policy(explicit, repo.map(Ok), git_dir);
+    let (path, why) = match located {
+        Ok(l) => (l.path, l.source.describe()),
         Err(e) => {
             c.fail(
                 "policy",
@@ -465,18 +464,6 @@ fn check_policy(
             );
             return None;
         }
-    };
-    let why = if explicit.is_some() {
-        "named by --config (in the hook shim or on this command line)".to_string()
-    } else if std::env::var_os("AGENTGATE_CONFIG").is_some_and(|v| !v.is_empty()) {
-        "named by $AGENTGATE_CONFIG".to_string()
-    } else if from_git_config.is_some_and(|v| !v.is_empty()) {
-        "named by the repository's git config agentgate.config".to_string()
-    } else if path.as_path() == Path::new(SYSTEM_POLICY) {
-        "the server-wide policy: no --config, $AGENTGATE_CONFIG, agentgate.config or $GIT_DIR/agentgate.toml".to_string()
-    } else {
-        "the repository's own agentgate.toml (no --config, $AGENTGATE_CONFIG or agentgate.config)"
-            .to_string()
     };
     match Policy::load(&path) {
         Ok(p) => {

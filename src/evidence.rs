@@ -283,6 +283,20 @@ impl<'a> PolicyAttestations<'a> {
 }
 
 impl AttestationSource for PolicyAttestations<'_> {
+    fn may_have(&self, commit: &CommitRef) -> Result<bool, EvidenceError> {
+        if !self.dir.is_empty() {
+            return Ok(true);
+        }
+        let Some(notes) = &self.notes else {
+            return Ok(false);
+        };
+        if self.repo.note_at(notes, &commit.id)?.is_some() {
+            return Ok(true);
+        }
+        Ok(self.policy.attest.bind == Bind::Tree
+            && self.repo.note_at(notes, &commit.tree)?.is_some())
+    }
+
     fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError> {
         let mut examined = Vec::new();
         let mut covered: Vec<String> = Vec::new();

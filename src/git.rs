@@ -2,8 +2,12 @@
 //!
 //! Two backends behind one type: libgit2 (in-process, fast) for the repositories it can open,
 //! and the `git` command for the ones it cannot (SHA-256 object format, reftable: libgit2 1.9
-//! supports neither). Both read commits as raw objects and parse them here, so detection sees
-//! the same bytes whichever backend found them.
+//! supports neither). Both only fetch raw objects; `object` parses them the way git does and
+//! `walk` walks them, so the hook reads the same thing whichever backend found the bytes.
+//!
+//! Replace refs (`refs/replace/*`) never change what is read: libgit2 does not apply them, and
+//! every `git` child process runs with `GIT_NO_REPLACE_OBJECTS=1` ([`git_command`]). Refs are
+//! looked up by their exact name, never through `rev-parse`'s guessing.
 //!
 //! Inside a pre-receive hook the pushed objects live in git's quarantine directory, named by
 //! `GIT_OBJECT_DIRECTORY` (with the real store in `GIT_ALTERNATE_OBJECT_DIRECTORIES`). We open
@@ -12,13 +16,26 @@
 //! whole ref store, which loses packed refs (RESEARCH-git.md section 1); namespaces are applied
 //! here, by hand, in `full_ref`.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::object::{ObjectError, Oid};
 use crate::trailers::TrailerConfig;
+
+pub use crate::object::{Commit, Signature};
+
+/// A `git` command as agentgate runs it everywhere: replace refs off (a pushed `refs/replace/*`
+/// must not change which commit is judged or built), never prompting for credentials.
+pub fn git_command() -> Command {
+    let mut c = Command::new("git");
+    c.env("GIT_NO_REPLACE_OBJECTS", "1")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    c
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -32,8 +49,18 @@ pub enum GitError {
     NotFound(String),
     #[error("{id} is a {kind}, not a commit")]
     NotACommit { id: String, kind: String },
-    #[error("malformed commit object {0}")]
+    #[error("malformed object {0}")]
     MalformedCommit(String),
+    /// A commit or tag whose headers git reads differently from a plain reading, or whose
+    /// message cannot be decoded as git shows it.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// The repository rewrites history as git reads it (grafts, a shallow file), so a reading of
+    /// the objects as stored would not be git's.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("symbolic ref {name} cannot be resolved: {reason}")]
+    Symref { name: String, reason: String },
     #[error("invalid object id {0:?}")]
     BadId(String),
     #[error("cannot resolve revision {0:?}")]
@@ -83,6 +110,11 @@ impl ObjectId {
         &self.0[..7]
     }
 
+    /// From hex known to be a full, lower-case object id (the walk's own conversions).
+    pub(crate) fn from_hex_unchecked(hex: String) -> ObjectId {
+        ObjectId(hex)
+    }
+
     fn to_git2(&self) -> Result<git2::Oid, GitError> {
         git2::Oid::from_str(&self.0).map_err(|_| GitError::BadId(self.0.clone()))
     }
@@ -104,119 +136,6 @@ impl fmt::Debug for ObjectId {
     }
 }
 
-/// An author or committer line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Signature {
-    pub name: String,
-    pub email: String,
-    /// Seconds since the epoch, as recorded.
-    pub time: i64,
-}
-
-/// A parsed commit object.
-#[derive(Debug, Clone)]
-pub struct Commit {
-    pub id: ObjectId,
-    pub tree: ObjectId,
-    pub parents: Vec<ObjectId>,
-    pub author: Signature,
-    pub committer: Signature,
-    /// The message, decoded from its `encoding` (UTF-8 when absent; invalid bytes replaced).
-    pub message: String,
-}
-
-impl Commit {
-    /// The first line of the message.
-    pub fn subject(&self) -> &str {
-        self.message.lines().next().unwrap_or("").trim_end()
-    }
-
-    /// Parse a raw commit object (the bytes after git's object header).
-    pub fn parse(id: ObjectId, raw: &[u8]) -> Result<Commit, GitError> {
-        let name = id.to_string();
-        let bad = || GitError::MalformedCommit(name.clone());
-        let (headers, body) = match find(raw, b"\n\n") {
-            Some(i) => (&raw[..i], &raw[i + 2..]),
-            None => (raw, &raw[raw.len()..]),
-        };
-        let mut tree = None;
-        let mut parents = Vec::new();
-        let mut author = None;
-        let mut committer = None;
-        let mut encoding = None;
-        for line in headers.split(|&b| b == b'\n') {
-            if line.first() == Some(&b' ') {
-                continue; // continuation of a multi-line header (gpgsig, mergetag)
-            }
-            let (key, value) = match line.iter().position(|&b| b == b' ') {
-                Some(i) => (&line[..i], &line[i + 1..]),
-                None => (line, &line[line.len()..]),
-            };
-            match key {
-                b"tree" => {
-                    tree = Some(
-                        ObjectId::parse(std::str::from_utf8(value).map_err(|_| bad())?)
-                            .map_err(|_| bad())?,
-                    )
-                }
-                b"parent" => parents.push(
-                    ObjectId::parse(std::str::from_utf8(value).map_err(|_| bad())?)
-                        .map_err(|_| bad())?,
-                ),
-                b"author" => author = Some(parse_signature(value)),
-                b"committer" => committer = Some(parse_signature(value)),
-                b"encoding" => encoding = Some(String::from_utf8_lossy(value).into_owned()),
-                _ => {}
-            }
-        }
-        Ok(Commit {
-            id,
-            tree: tree.ok_or_else(bad)?,
-            parents,
-            author: author.ok_or_else(bad)?,
-            committer: committer.ok_or_else(bad)?,
-            message: decode(body, encoding.as_deref()),
-        })
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// `Name <email> 1700000000 +0000`; git tolerates odd lines, and so do we.
-fn parse_signature(v: &[u8]) -> Signature {
-    let s = String::from_utf8_lossy(v);
-    let (name, rest) = match s.find('<') {
-        Some(i) => (s[..i].trim().to_string(), &s[i + 1..]),
-        None => (s.trim().to_string(), ""),
-    };
-    let (email, rest) = match rest.find('>') {
-        Some(i) => (rest[..i].trim().to_string(), &rest[i + 1..]),
-        None => (rest.trim().to_string(), ""),
-    };
-    let time = rest
-        .split_whitespace()
-        .next()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    Signature { name, email, time }
-}
-
-/// Decode a message the way `git log` would re-encode it for a UTF-8 terminal: UTF-8 as is,
-/// Latin-1 mapped byte for byte, anything else lossily.
-fn decode(body: &[u8], encoding: Option<&str>) -> String {
-    let latin1 = matches!(
-        encoding.map(|e| e.to_ascii_lowercase()).as_deref(),
-        Some("iso-8859-1" | "latin1" | "latin-1" | "iso8859-1")
-    );
-    if latin1 {
-        body.iter().map(|&b| b as char).collect()
-    } else {
-        String::from_utf8_lossy(body).into_owned()
-    }
-}
-
 /// What kind of object an id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
@@ -234,6 +153,56 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Tree => "tree",
             ObjectKind::Blob => "blob",
         })
+    }
+}
+
+/// Where `agentgate install` records the baseline, relative to the repository.
+pub const BASELINE_FILE: &str = "agentgate/baseline";
+
+/// What a ref holds, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefValue {
+    Direct(ObjectId),
+    /// A symbolic ref: the full name of the ref it points to.
+    Symbolic(String),
+}
+
+/// One ref by its full stored name (namespace prefix included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefEntry {
+    pub name: String,
+    pub value: RefValue,
+}
+
+/// Reads raw objects by id: the walk's only access to a repository.
+pub trait ObjectRead {
+    /// The object's kind and bytes (git's header stripped), or None when it does not exist.
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, GitError>;
+}
+
+/// libgit2's object database, the push's quarantine included. Hash re-verification and the
+/// object cache are off: git verified the pushed objects when it received them, and the walk
+/// reads each object once.
+struct Git2Objects<'r> {
+    odb: git2::Odb<'r>,
+}
+
+impl ObjectRead for Git2Objects<'_> {
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, GitError> {
+        let oid = git2::Oid::from_bytes(id.as_bytes())?;
+        match self.odb.read(oid) {
+            Ok(obj) => Ok(Some((
+                match obj.kind() {
+                    git2::ObjectType::Commit => ObjectKind::Commit,
+                    git2::ObjectType::Tag => ObjectKind::Tag,
+                    git2::ObjectType::Tree => ObjectKind::Tree,
+                    _ => ObjectKind::Blob,
+                },
+                obj.data().to_vec(),
+            ))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -323,7 +292,7 @@ impl Repo {
                 })
             }
             Err(e) => {
-                let out = Command::new("git")
+                let out = git_command()
                     .arg("-C")
                     .arg(&start)
                     .args(["rev-parse", "--absolute-git-dir"])
@@ -353,7 +322,7 @@ impl Repo {
 
     /// libgit2 could not open it; use `git` itself if git can (SHA-256, reftable).
     fn cli_fallback(git_dir: &Path, err: git2::Error) -> Result<Backend, GitError> {
-        let ok = Command::new("git")
+        let ok = git_command()
             .arg("--git-dir")
             .arg(git_dir)
             .args(["rev-parse", "--git-dir"])
@@ -402,7 +371,13 @@ impl Repo {
         match &self.backend {
             Backend::Git2(_) => 20,
             Backend::Cli => {
-                if self.config_string("extensions.objectformat").as_deref() == Some("sha256") {
+                if self
+                    .config_value("extensions.objectformat")
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    == Some("sha256")
+                {
                     32
                 } else {
                     20
@@ -412,7 +387,7 @@ impl Repo {
     }
 
     fn git(&self) -> Command {
-        let mut c = Command::new("git");
+        let mut c = git_command();
         c.arg("--git-dir").arg(&self.git_dir);
         for (k, v) in &self.object_env {
             c.env(k, v);
@@ -444,17 +419,31 @@ impl Repo {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// A config value of the repository (its own, global and system config).
-    pub fn config_string(&self, key: &str) -> Option<String> {
+    /// A config value of the repository (its own, global and system config): None when unset,
+    /// an error when the configuration cannot be read (a caller choosing a policy by it must not
+    /// fall through to another one).
+    pub fn config_value(&self, key: &str) -> Result<Option<String>, GitError> {
         match &self.backend {
-            Backend::Git2(repo) => repo.config().ok()?.get_string(key).ok(),
+            Backend::Git2(repo) => match repo.config()?.get_string(key) {
+                Ok(v) => Ok(Some(v)),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            },
             Backend::Cli => {
-                let out = self.run(&["config", "--get", key]).ok()?;
-                out.status.success().then(|| {
-                    String::from_utf8_lossy(&out.stdout)
-                        .trim_end_matches('\n')
-                        .to_string()
-                })
+                let out = self.run(&["config", "--get", key])?;
+                match out.status.code() {
+                    Some(0) => Ok(Some(
+                        String::from_utf8_lossy(&out.stdout)
+                            .trim_end_matches('\n')
+                            .to_string(),
+                    )),
+                    // git config --get: 1 means the key is not set.
+                    Some(1) => Ok(None),
+                    _ => Err(GitError::Command {
+                        args: format!("config --get {key}"),
+                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    }),
+                }
             }
         }
     }
@@ -486,65 +475,146 @@ impl Repo {
         }
     }
 
-    /// The target of a namespace-relative ref (symbolic refs followed), if it exists.
-    pub fn ref_target(&self, name: &str) -> Result<Option<ObjectId>, GitError> {
-        let full = self.full_ref(name);
+    /// One ref by its exact stored name (namespaces included), symbolic refs not followed; None
+    /// when there is no such ref. Never guesses (`rev-parse` would also try `refs/heads/<name>`).
+    pub fn read_ref(&self, full: &str) -> Result<Option<RefValue>, GitError> {
         match &self.backend {
-            Backend::Git2(repo) => match repo.find_reference(&full) {
-                Ok(r) => Ok(r.resolve()?.target().map(ObjectId::from_git2)),
+            Backend::Git2(repo) => match repo.find_reference(full) {
+                Ok(r) => match r.kind() {
+                    Some(git2::ReferenceType::Symbolic) => Ok(r
+                        .symbolic_target_bytes()
+                        .map(|t| RefValue::Symbolic(String::from_utf8_lossy(t).into_owned()))),
+                    _ => Ok(r.target().map(|t| RefValue::Direct(ObjectId::from_git2(t)))),
+                },
                 Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(e) if e.code() == git2::ErrorCode::InvalidSpec => Ok(None),
                 Err(e) => Err(e.into()),
             },
             Backend::Cli => {
-                let out = self.run(&["rev-parse", "--verify", "-q", &full])?;
-                if out.status.success() {
-                    Ok(Some(ObjectId::parse(
-                        String::from_utf8_lossy(&out.stdout).trim(),
-                    )?))
-                } else {
-                    Ok(None)
+                // `symbolic-ref` reads exactly one ref, dangling or not; `show-ref --verify`
+                // takes only an exact full name.
+                let out = self.run(&["symbolic-ref", "-q", "--", full])?;
+                match out.status.code() {
+                    Some(0) => {
+                        return Ok(Some(RefValue::Symbolic(
+                            String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+                        )))
+                    }
+                    Some(1) => {}
+                    _ => {
+                        // 128: not a ref at all (or not a valid name).
+                    }
                 }
+                let out = self.run(&["show-ref", "--verify", "--", full])?;
+                if !out.status.success() {
+                    return Ok(None);
+                }
+                let text = String::from_utf8_lossy(&out.stdout);
+                let id = text.split_whitespace().next().unwrap_or_default();
+                Ok(Some(RefValue::Direct(ObjectId::parse(id)?)))
             }
         }
     }
 
-    /// Every ref (namespace-relative names) for which `keep` holds, with its target.
-    pub fn refs(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<(String, ObjectId)>, GitError> {
-        let prefix = self.full_ref("");
+    /// Follow a ref by its exact stored name through symbolic refs, as git does when it updates
+    /// or reads it (at most 5 levels, git's SYMREF_MAXDEPTH). Returns the final name and its
+    /// value (None when the final ref does not exist: a dangling symbolic ref).
+    pub fn resolve_ref(&self, full: &str) -> Result<(String, Option<ObjectId>), GitError> {
+        let mut name = full.to_string();
+        for _ in 0..=5 {
+            match self.read_ref(&name)? {
+                None => return Ok((name, None)),
+                Some(RefValue::Direct(id)) => return Ok((name, Some(id))),
+                Some(RefValue::Symbolic(target)) => {
+                    if !target.starts_with("refs/") {
+                        return Err(GitError::Symref {
+                            name: full.to_string(),
+                            reason: format!("it points outside refs/ ({target})"),
+                        });
+                    }
+                    name = target;
+                }
+            }
+        }
+        Err(GitError::Symref {
+            name: full.to_string(),
+            reason: "more than 5 levels of symbolic refs (a loop?)".into(),
+        })
+    }
+
+    /// The object a namespace-relative ref finally names, if it exists.
+    pub fn ref_target(&self, name: &str) -> Result<Option<ObjectId>, GitError> {
+        Ok(self.resolve_ref(&self.full_ref(name))?.1)
+    }
+
+    /// Every ref under `refs/` in every namespace, by its stored name, symbolic refs not followed.
+    /// (The `git` backend lists what `for-each-ref` lists, which leaves out dangling symbolic
+    /// refs; libgit2 lists them.)
+    pub fn ref_snapshot(&self) -> Result<Vec<RefEntry>, GitError> {
         let mut out = Vec::new();
         match &self.backend {
             Backend::Git2(repo) => {
                 for r in repo.references()? {
                     let r = r?;
-                    let Some(name) = r.name() else { continue };
-                    let Some(rel) = name.strip_prefix(&prefix) else {
+                    let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
+                    if !name.starts_with("refs/") {
                         continue;
+                    }
+                    let value = match r.kind() {
+                        Some(git2::ReferenceType::Symbolic) => match r.symbolic_target_bytes() {
+                            Some(t) => RefValue::Symbolic(String::from_utf8_lossy(t).into_owned()),
+                            None => continue,
+                        },
+                        _ => match r.target() {
+                            Some(t) => RefValue::Direct(ObjectId::from_git2(t)),
+                            None => continue,
+                        },
                     };
-                    if !rel.starts_with("refs/") || !keep(rel) {
-                        continue;
-                    }
-                    if let Some(t) = r.resolve()?.target() {
-                        out.push((rel.to_string(), ObjectId::from_git2(t)));
-                    }
+                    out.push(RefEntry { name, value });
                 }
             }
             Backend::Cli => {
                 let text = self.run_ok(&[
                     "for-each-ref",
-                    "--format=%(objectname) %(refname)",
-                    &format!("{prefix}refs/"),
+                    "--format=%(refname)%00%(symref)%00%(objectname)",
+                    "refs/",
                 ])?;
                 for line in text.lines() {
-                    let Some((id, name)) = line.split_once(' ') else {
+                    let mut parts = line.split('\0');
+                    let (Some(name), Some(symref), Some(id)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
                         continue;
                     };
-                    let Some(rel) = name.strip_prefix(&prefix) else {
-                        continue;
+                    let value = if symref.is_empty() {
+                        RefValue::Direct(ObjectId::parse(id)?)
+                    } else {
+                        RefValue::Symbolic(symref.to_string())
                     };
-                    if keep(rel) {
-                        out.push((rel.to_string(), ObjectId::parse(id)?));
-                    }
+                    out.push(RefEntry {
+                        name: name.to_string(),
+                        value,
+                    });
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every ref (namespace-relative names, this repository's namespace) for which `keep` holds,
+    /// with its target, symbolic refs followed.
+    pub fn refs(&self, keep: &dyn Fn(&str) -> bool) -> Result<Vec<(String, ObjectId)>, GitError> {
+        let prefix = self.full_ref("");
+        let mut out = Vec::new();
+        for r in self.ref_snapshot()? {
+            let Some(rel) = r.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if !rel.starts_with("refs/") || !keep(rel) {
+                continue;
+            }
+            if let (_, Some(id)) = self.resolve_ref(&r.name)? {
+                out.push((rel.to_string(), id));
             }
         }
         Ok(out)
@@ -581,22 +651,31 @@ impl Repo {
         }
     }
 
-    /// Peel tags until a commit; an error if the chain ends in something else.
+    /// Peel tags until a commit, reading each tag as git does (its `object` and `type`); an error
+    /// if the chain ends in something else, or a tag's declared type is not its object's.
     pub fn peel_to_commit(&self, id: &ObjectId) -> Result<ObjectId, GitError> {
         let mut cur = id.clone();
+        let mut declared: Option<ObjectKind> = None;
         for _ in 0..64 {
-            match self.object_kind(&cur)? {
-                None => return Err(GitError::NotFound(cur.to_string())),
-                Some(ObjectKind::Commit) => return Ok(cur),
-                Some(ObjectKind::Tag) => {
-                    let raw = self.read_raw(&cur)?;
-                    let target = raw
-                        .split(|&b| b == b'\n')
-                        .find_map(|l| l.strip_prefix(b"object "))
-                        .ok_or_else(|| GitError::MalformedCommit(cur.to_string()))?;
-                    cur = ObjectId::parse(&String::from_utf8_lossy(target))?;
+            let kind = self
+                .object_kind(&cur)?
+                .ok_or_else(|| GitError::NotFound(cur.to_string()))?;
+            if let Some(d) = declared.filter(|d| *d != kind) {
+                return Err(GitError::Object(ObjectError::Malformed {
+                    kind: "tag",
+                    id: id.to_string(),
+                    header: "type".into(),
+                    reason: format!("the tag says {d}, but {} is a {kind}", cur.short()),
+                }));
+            }
+            match kind {
+                ObjectKind::Commit => return Ok(cur),
+                ObjectKind::Tag => {
+                    let tag = crate::object::read_tag(&cur, &self.read_raw(&cur)?)?;
+                    declared = Some(tag.kind);
+                    cur = tag.object;
                 }
-                Some(kind) => {
+                kind => {
                     return Err(GitError::NotACommit {
                         id: id.to_string(),
                         kind: kind.to_string(),
@@ -612,31 +691,64 @@ impl Repo {
 
     /// The raw bytes of an object (without git's header).
     pub fn read_raw(&self, id: &ObjectId) -> Result<Vec<u8>, GitError> {
-        match &self.backend {
-            Backend::Git2(repo) => {
-                let odb = repo.odb()?;
-                let result = match odb.read(id.to_git2()?) {
-                    Ok(obj) => Ok(obj.data().to_vec()),
-                    Err(e) if e.code() == git2::ErrorCode::NotFound => {
-                        Err(GitError::NotFound(id.to_string()))
-                    }
-                    Err(e) => Err(e.into()),
-                };
-                result
-            }
-            Backend::Cli => {
-                let mut batch = CatFile::start(self)?;
-                batch
-                    .read(id)?
-                    .map(|(_, data)| data)
-                    .ok_or_else(|| GitError::NotFound(id.to_string()))
-            }
-        }
+        self.objects()?
+            .read(&Oid::from_object_id(id))?
+            .map(|(_, data)| data)
+            .ok_or_else(|| GitError::NotFound(id.to_string()))
     }
 
+    /// A commit read for judging ([`crate::object::read_commit`]): canonical headers, the
+    /// message as `git log` shows it.
     pub fn commit(&self, id: &ObjectId) -> Result<Commit, GitError> {
-        let raw = self.read_raw(id)?;
-        Commit::parse(id.clone(), &raw)
+        let (kind, raw) = self
+            .objects()?
+            .read(&Oid::from_object_id(id))?
+            .ok_or_else(|| GitError::NotFound(id.to_string()))?;
+        if kind != ObjectKind::Commit {
+            return Err(GitError::NotACommit {
+                id: id.to_string(),
+                kind: kind.to_string(),
+            });
+        }
+        Ok(crate::object::read_commit(id, &raw)?)
+    }
+
+    /// A reader of raw objects (the push's quarantine included) for this repository.
+    pub fn objects(&self) -> Result<Box<dyn ObjectRead + '_>, GitError> {
+        Ok(match &self.backend {
+            Backend::Git2(repo) => {
+                // Each object is read once and git verified what it received: libgit2's cache
+                // and hash re-verification would only cost time (measured in BENCHMARKS.md).
+                git2::opts::strict_hash_verification(false);
+                git2::opts::enable_caching(false);
+                Box::new(Git2Objects { odb: repo.odb()? })
+            }
+            Backend::Cli => Box::new(CatFile::start(self)?),
+        })
+    }
+
+    /// git rewrites parents from `info/grafts` and a `shallow` file; agentgate reads commits as
+    /// stored, so in such a repository its walk would not be git's. Refuse to judge there.
+    pub fn check_history_as_stored(&self) -> Result<(), GitError> {
+        for f in ["info/grafts", "shallow"] {
+            let p = self.git_dir.join(f);
+            match p.try_exists() {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(GitError::Unsupported(format!(
+                        "{} exists: git rewrites commit parents from it, so history as git walks it is not history as stored",
+                        p.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(GitError::Unsupported(format!(
+                        "cannot tell whether {} exists: {e}",
+                        p.display()
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The note on `target` in the notes commit `notes` (any fanout), if there is one.
@@ -679,7 +791,70 @@ impl Repo {
         }
     }
 
-    /// Is `ancestor` reachable from `descendant` (or equal to it)?
+    /// Every note in the notes commit `notes`: annotated object -> note blob (any fanout).
+    pub fn notes_listing(&self, notes: &ObjectId) -> Result<HashMap<ObjectId, ObjectId>, GitError> {
+        let raw = self.read_raw(notes)?;
+        let links = crate::object::parse_links(notes, &raw)?;
+        let mut out = HashMap::new();
+        let mut stack = vec![(links.tree.to_object_id(), String::new())];
+        while let Some((tree, prefix)) = stack.pop() {
+            let entries = parse_tree(&self.read_raw(&tree)?, tree.as_str().len() / 2)
+                .ok_or_else(|| GitError::MalformedCommit(tree.to_string()))?;
+            for e in entries {
+                let name = format!("{prefix}{}", String::from_utf8_lossy(&e.name));
+                if e.is_tree {
+                    // Fanout directories are two hex digits; anything else is not a note.
+                    if e.name.len() == 2 && name.len() < tree.as_str().len() {
+                        stack.push((e.id, name));
+                    }
+                } else if let Ok(target) = ObjectId::parse(&name) {
+                    if target.as_str().len() == tree.as_str().len() {
+                        out.insert(target, e.id);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The baseline `agentgate install` recorded: the protected tips when agentgate was
+    /// installed (`$GIT_DIR/agentgate/baseline`, one `<commit> <ref>` per line). Nothing
+    /// reachable from them is judged. Empty when there is no file; an unreadable or malformed
+    /// file is an error (a guess could only weaken the hook or block every push).
+    pub fn baseline(&self) -> Result<Vec<ObjectId>, GitError> {
+        let path = self.git_dir.join(BASELINE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(GitError::Unsupported(format!(
+                    "cannot read the baseline {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let id = line.split_whitespace().next().unwrap_or_default();
+            out.push(ObjectId::parse(id).map_err(|_| {
+                GitError::Unsupported(format!(
+                    "{}:{}: not `<commit id> <ref>`",
+                    path.display(),
+                    i + 1
+                ))
+            })?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Is `ancestor` reachable from `descendant` (or equal to it)? Answered by agentgate's own
+    /// walk, so it follows the parents git follows.
     pub fn is_ancestor(
         &self,
         ancestor: &ObjectId,
@@ -688,73 +863,17 @@ impl Repo {
         if ancestor == descendant {
             return Ok(true);
         }
-        match &self.backend {
-            Backend::Git2(repo) => {
-                Ok(repo.graph_descendant_of(descendant.to_git2()?, ancestor.to_git2()?)?)
-            }
-            Backend::Cli => {
-                let out = self.run(&[
-                    "merge-base",
-                    "--is-ancestor",
-                    ancestor.as_str(),
-                    descendant.as_str(),
-                ])?;
-                match out.status.code() {
-                    Some(0) => Ok(true),
-                    Some(1) => Ok(false),
-                    _ => Err(GitError::Command {
-                        args: "merge-base --is-ancestor".into(),
-                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                    }),
-                }
-            }
-        }
-    }
-
-    /// Visit every commit reachable from `tip` and from none of `hide` (the set
-    /// `git rev-list tip ^hide...` prints), calling `visit` on a second thread for each; return
-    /// how many there are and what `visit` returned for them, newest first.
-    ///
-    /// With libgit2 this is our own walk over raw objects (each commit inflated once, hash
-    /// re-verification off: git verified the pushed objects when it received them), in
-    /// committer-date order with git's "slop" heuristic to stop once only uninteresting commits
-    /// are left. Clock skew deeper than the slop can only add commits to the set, never drop
-    /// one, so the error is towards checking more.
-    pub fn scan<T: Send>(
-        &self,
-        tip: &ObjectId,
-        hide: &[ObjectId],
-        visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
-    ) -> Result<Scan<T>, GitError> {
-        match &self.backend {
-            Backend::Git2(repo) => scan_git2(repo, tip, hide, visit),
-            Backend::Cli => {
-                // `git rev-list` names the set; one `cat-file --batch` reads the commits.
-                let mut args = vec!["rev-list".to_string(), tip.to_string()];
-                args.extend(hide.iter().map(|h| format!("^{h}")));
-                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-                let ids = self.run_ok(&argv)?;
-                let mut batch = CatFile::start(self)?;
-                let mut count = 0;
-                let mut hits = Vec::new();
-                for line in ids.lines() {
-                    let id = ObjectId::parse(line)?;
-                    let (_, data) = batch
-                        .read(&id)?
-                        .ok_or_else(|| GitError::NotFound(id.to_string()))?;
-                    let c = Commit::parse(id, &data)?;
-                    count += 1;
-                    if let Some(t) = visit(&c) {
-                        hits.push((c.id, t));
-                    }
-                }
-                Ok(Scan {
-                    count,
-                    hits,
-                    hidden_reached: None,
-                })
-            }
-        }
+        let stop = Oid::from_object_id(ancestor);
+        let walked = crate::walk::walk(
+            self.objects()?.as_mut(),
+            &crate::walk::Limits {
+                tip: Oid::from_object_id(descendant),
+                hidden: &[stop],
+                stops: &Default::default(),
+            },
+            &|_: &Commit| None::<()>,
+        )?;
+        Ok(walked.reached(&stop))
     }
 
     /// The commits a `git rev-list` range names (`main`, `A..B`, `A...B`, `^A B`), newest first.
@@ -796,309 +915,6 @@ impl Repo {
             }
         }
     }
-}
-
-/// What `Repo::scan` found.
-#[derive(Debug)]
-pub struct Scan<T> {
-    /// How many commits are in the set.
-    pub count: usize,
-    /// The commits `visit` returned something for, newest first.
-    pub hits: Vec<(ObjectId, T)>,
-    /// Which of the hidden commits are reachable from the tip, when the walk can tell (a
-    /// hidden commit is reachable exactly when it is the parent of an entering commit); None
-    /// when it cannot (the `git` backend), and `Repo::is_ancestor` must answer.
-    pub hidden_reached: Option<Vec<ObjectId>>,
-}
-
-const SEEN_UNINTERESTING: u8 = 1;
-const IN_QUEUE: u8 = 2;
-const POPPED: u8 = 4;
-/// How many uninteresting-only rounds to keep walking (git's revision.c SLOP).
-const SLOP: u32 = 5;
-/// Commits handed to the detection thread at a time.
-const BATCH: usize = 256;
-
-struct Node {
-    flags: u8,
-    parents: Vec<git2::Oid>,
-    /// The raw object, kept until the commit is popped (interesting commits only).
-    raw: Option<Vec<u8>>,
-}
-
-/// The parents and committer time from a raw commit's headers.
-fn commit_links(raw: &[u8]) -> Option<(Vec<git2::Oid>, i64)> {
-    let mut parents = Vec::new();
-    let mut time = 0;
-    for line in raw.split(|&b| b == b'\n') {
-        if line.is_empty() {
-            break;
-        }
-        if let Some(p) = line.strip_prefix(b"parent ") {
-            parents.push(git2::Oid::from_str(std::str::from_utf8(p).ok()?).ok()?);
-        } else if let Some(c) = line.strip_prefix(b"committer ") {
-            let end = c.iter().rposition(|&b| b == b'>')?;
-            time = std::str::from_utf8(&c[end + 1..])
-                .ok()?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .unwrap_or(0);
-        }
-    }
-    Some((parents, time))
-}
-
-/// git's mark_parents_uninteresting: through every commit read so far; commits not read yet
-/// keep the mark (in `marked`) for when they are.
-fn mark_uninteresting(
-    stack: &mut Vec<git2::Oid>,
-    nodes: &mut std::collections::HashMap<git2::Oid, Node>,
-    marked: &mut std::collections::HashSet<git2::Oid>,
-    interesting_queued: &mut usize,
-) {
-    while let Some(id) = stack.pop() {
-        let Some(n) = nodes.get_mut(&id) else {
-            marked.insert(id);
-            continue;
-        };
-        if n.flags & SEEN_UNINTERESTING != 0 {
-            continue;
-        }
-        n.flags |= SEEN_UNINTERESTING;
-        n.raw = None;
-        if n.flags & IN_QUEUE != 0 {
-            *interesting_queued -= 1;
-        }
-        stack.extend(n.parents.iter().copied());
-    }
-}
-
-fn scan_git2<T: Send>(
-    repo: &git2::Repository,
-    tip: &ObjectId,
-    hide: &[ObjectId],
-    visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
-) -> Result<Scan<T>, GitError> {
-    use std::collections::hash_map::Entry;
-    use std::collections::{BinaryHeap, HashMap};
-
-    git2::opts::strict_hash_verification(false);
-    // Every object is read once: libgit2's object cache would only add locking and hashing.
-    git2::opts::enable_caching(false);
-    let odb = repo.odb()?;
-    let mut nodes: HashMap<git2::Oid, Node> = HashMap::new();
-    // (committer time, insertion order reversed, id): newest first, then first seen.
-    let mut queue: BinaryHeap<(i64, std::cmp::Reverse<u64>, git2::Oid)> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut interesting_queued = 0usize;
-    let mut marked: std::collections::HashSet<git2::Oid> = std::collections::HashSet::new();
-
-    let read = |oid: git2::Oid| -> Result<(Vec<u8>, Vec<git2::Oid>, i64), GitError> {
-        let obj = match odb.read(oid) {
-            Ok(o) => o,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => {
-                return Err(GitError::NotFound(oid.to_string()))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if obj.kind() != git2::ObjectType::Commit {
-            return Err(GitError::NotACommit {
-                id: oid.to_string(),
-                kind: obj.kind().str().to_string(),
-            });
-        }
-        let data = obj.data().to_vec();
-        let (parents, time) =
-            commit_links(&data).ok_or_else(|| GitError::MalformedCommit(oid.to_string()))?;
-        Ok((data, parents, time))
-    };
-
-    // Add `oid` to the walk, or mark it (and what it reaches, as far as walked) uninteresting.
-    let mut insert = |oid: git2::Oid,
-                      uninteresting: bool,
-                      nodes: &mut HashMap<git2::Oid, Node>,
-                      queue: &mut BinaryHeap<(i64, std::cmp::Reverse<u64>, git2::Oid)>,
-                      interesting_queued: &mut usize|
-     -> Result<(), GitError> {
-        match nodes.entry(oid) {
-            Entry::Vacant(v) => {
-                let uninteresting = uninteresting || marked.remove(&oid);
-                let (data, parents, time) = read(oid)?;
-                let flags = IN_QUEUE | if uninteresting { SEEN_UNINTERESTING } else { 0 };
-                if !uninteresting {
-                    *interesting_queued += 1;
-                }
-                let mut stack = if uninteresting {
-                    parents.clone()
-                } else {
-                    Vec::new()
-                };
-                v.insert(Node {
-                    flags,
-                    parents,
-                    raw: (!uninteresting).then_some(data),
-                });
-                seq += 1;
-                queue.push((time, std::cmp::Reverse(seq), oid));
-                // As git does for a parent it marks: its own parents at once.
-                mark_uninteresting(&mut stack, nodes, &mut marked, interesting_queued);
-            }
-            Entry::Occupied(_) if uninteresting => {
-                let mut stack = vec![oid];
-                mark_uninteresting(&mut stack, nodes, &mut marked, interesting_queued);
-            }
-            Entry::Occupied(_) => {}
-        }
-        Ok(())
-    };
-
-    let mut candidates: Vec<git2::Oid> = Vec::new();
-    let hidden: std::collections::HashSet<git2::Oid> = hide
-        .iter()
-        .map(ObjectId::to_git2)
-        .collect::<Result<_, _>>()?;
-    let mut reached: Vec<git2::Oid> = Vec::new();
-    // Detection runs inline for small walks (a typical push: no thread to start) and moves to
-    // a second thread once a full batch of commits is waiting.
-    let detect = |batch: Vec<(git2::Oid, Vec<u8>)>,
-                  hits: &mut Vec<(git2::Oid, T)>|
-     -> Result<(), GitError> {
-        for (oid, raw) in batch {
-            let c = Commit::parse(ObjectId::from_git2(oid), &raw)?;
-            if let Some(t) = visit(&c) {
-                hits.push((oid, t));
-            }
-        }
-        Ok(())
-    };
-    let hits = std::thread::scope(|s| -> Result<Vec<(git2::Oid, T)>, GitError> {
-        type Batch = Vec<(git2::Oid, Vec<u8>)>;
-        type Worker<'s, T> = (
-            std::sync::mpsc::SyncSender<Batch>,
-            std::thread::ScopedJoinHandle<'s, Result<Vec<(git2::Oid, T)>, GitError>>,
-        );
-        let mut worker: Option<Worker<'_, T>> = None;
-        let mut hand_over = |batch: Batch| -> bool {
-            let (tx, _) = worker.get_or_insert_with(|| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
-                let handle = s.spawn(move || {
-                    let mut hits = Vec::new();
-                    for batch in rx {
-                        detect(batch, &mut hits)?;
-                    }
-                    Ok(hits)
-                });
-                (tx, handle)
-            });
-            tx.send(batch).is_ok()
-        };
-
-        let walked = (|| -> Result<Batch, GitError> {
-            for h in hide {
-                insert(
-                    h.to_git2()?,
-                    true,
-                    &mut nodes,
-                    &mut queue,
-                    &mut interesting_queued,
-                )?;
-            }
-            insert(
-                tip.to_git2()?,
-                false,
-                &mut nodes,
-                &mut queue,
-                &mut interesting_queued,
-            )?;
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut slop = SLOP;
-            // The date of the last interesting commit taken (git's `date` in limit_list).
-            let mut last_date = i64::MAX;
-            while let Some((time, _, oid)) = queue.pop() {
-                let (uninteresting, parents, raw) = {
-                    let n = nodes
-                        .get_mut(&oid)
-                        .ok_or_else(|| GitError::NotFound(oid.to_string()))?;
-                    n.flags = (n.flags & !IN_QUEUE) | POPPED;
-                    let u = n.flags & SEEN_UNINTERESTING != 0;
-                    if !u {
-                        interesting_queued -= 1;
-                    }
-                    (u, n.parents.clone(), n.raw.take())
-                };
-                if !uninteresting {
-                    last_date = time;
-                    candidates.push(oid);
-                    for p in &parents {
-                        if hidden.contains(p) && !reached.contains(p) {
-                            reached.push(*p);
-                        }
-                    }
-                    if let Some(raw) = raw {
-                        batch.push((oid, raw));
-                        if batch.len() == BATCH && !hand_over(std::mem::take(&mut batch)) {
-                            break; // the worker failed; its error is reported below
-                        }
-                    }
-                }
-                for p in parents {
-                    insert(
-                        p,
-                        uninteresting,
-                        &mut nodes,
-                        &mut queue,
-                        &mut interesting_queued,
-                    )?;
-                }
-                // git's still_interesting(): after an uninteresting commit, stop once nothing
-                // interesting is queued and the queue is older than what was taken, for SLOP
-                // rounds in a row.
-                if uninteresting {
-                    slop = match queue.peek() {
-                        None => 0,
-                        Some(&(newest, _, _)) if last_date <= newest => SLOP,
-                        Some(_) if interesting_queued > 0 => SLOP,
-                        Some(_) => slop - 1,
-                    };
-                    if slop == 0 {
-                        break;
-                    }
-                }
-            }
-            Ok(batch)
-        })();
-        let mut hits = match worker {
-            None => Vec::new(),
-            Some((tx, handle)) => {
-                drop(tx);
-                handle.join().map_err(|_| GitError::Command {
-                    args: "scan".into(),
-                    message: "the detection thread panicked".into(),
-                })??
-            }
-        };
-        // The last, partial batch (the whole walk, for a small push) on this thread.
-        detect(walked?, &mut hits)?;
-        Ok(hits)
-    })?;
-
-    let entering = |oid: &git2::Oid| {
-        nodes
-            .get(oid)
-            .is_some_and(|n| n.flags & SEEN_UNINTERESTING == 0)
-    };
-    let count = candidates.iter().filter(|o| entering(o)).count();
-    let hits = hits
-        .into_iter()
-        .filter(|(o, _)| entering(o))
-        .map(|(o, t)| (ObjectId::from_git2(o), t))
-        .collect();
-    Ok(Scan {
-        count,
-        hits,
-        hidden_reached: Some(reached.into_iter().map(ObjectId::from_git2).collect()),
-    })
 }
 
 struct TreeEntry {
@@ -1193,6 +1009,21 @@ impl CatFile {
     }
 }
 
+impl ObjectRead for CatFile {
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, GitError> {
+        let id = id.to_object_id();
+        Ok(CatFile::read(self, &id)?.map(|(kind, data)| {
+            let kind = match kind.as_str() {
+                "commit" => ObjectKind::Commit,
+                "tag" => ObjectKind::Tag,
+                "tree" => ObjectKind::Tree,
+                _ => ObjectKind::Blob,
+            };
+            (kind, data)
+        }))
+    }
+}
+
 impl Drop for CatFile {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -1213,38 +1044,6 @@ mod tests {
         assert!(ObjectId::parse(&"g".repeat(40)).is_err());
         assert!(ObjectId::zero(32).is_zero());
         assert_eq!(ObjectId::zero(20).as_str().len(), 40);
-    }
-
-    #[test]
-    fn parses_raw_commits() {
-        let raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent 1111111111111111111111111111111111111111\nauthor A U Thor <a@example.com> 1700000000 +0100\ncommitter Copilot (aider) <c@example.com> 1700000001 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n\nSubject line\n\nBody\n";
-        let c = Commit::parse(ObjectId::zero(20), raw).unwrap();
-        assert_eq!(c.author.email, "a@example.com");
-        assert_eq!(c.author.time, 1_700_000_000);
-        assert_eq!(c.committer.name, "Copilot (aider)");
-        assert_eq!(c.parents.len(), 1);
-        assert_eq!(c.subject(), "Subject line");
-        assert_eq!(c.message, "Subject line\n\nBody\n");
-    }
-
-    #[test]
-    fn latin1_messages_decode() {
-        let raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\nencoding ISO-8859-1\n\nCaf\xe9\n";
-        assert_eq!(
-            Commit::parse(ObjectId::zero(20), raw).unwrap().message,
-            "Caf\u{e9}\n"
-        );
-    }
-
-    #[test]
-    fn malformed_commits_are_errors() {
-        assert!(Commit::parse(ObjectId::zero(20), b"").is_err());
-        assert!(Commit::parse(ObjectId::zero(20), b"tree nothex\n\nx").is_err());
-        assert!(Commit::parse(
-            ObjectId::zero(20),
-            b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nno author"
-        )
-        .is_err());
     }
 
     fn git(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {

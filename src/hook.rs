@@ -1,12 +1,22 @@
 //! The decision: for each ref a push updates, is it allowed? This module turns ref updates,
 //! the repository and the policy into `RefDecision` values; only `Evaluator::decide` can build
 //! an accepting one, and every error on the way becomes a refusal.
+//!
+//! Every decision keeps the promise (SPEC.md): after an accepted push, every agent commit
+//! reachable from a protected tip lies under an attested commit of that tip's history (scope
+//! "tip") or is attested itself (scope "each"). A push is judged by walking back from its new
+//! tip until the walk reaches commits already known to keep the promise: the tips of the
+//! protected refs (by induction: each got there through an accepted push) and the baseline
+//! recorded at installation. Being reachable from *another* protected ref proves nothing: an
+//! agent commit under main's attested tip is not covered for a new tag that points at it.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use crate::config::{Policy, Require, Scope};
 use crate::detect::{Detector, Match};
-use crate::git::{Commit, GitError, ObjectId, Repo};
+use crate::git::{Commit, GitError, ObjectId, RefEntry, RefValue, Repo};
+use crate::object::{ObjectError, Oid};
 use crate::trailers::{self, TrailerConfig};
 
 /// Stable codes for refusals (and acceptances), used in messages, the audit log and tests.
@@ -19,12 +29,17 @@ pub enum Code {
     NoAgentCommits,
     Attested,
     DangerDeleteAllowed,
+    NotesAppended,
     // Refusals.
     AgentCommitUnattested,
     ProtectedRefDelete,
     NonFastForward,
     NotACommit,
     UnknownObject,
+    ObjectMalformed,
+    EncodingUnsupported,
+    NotesRewrite,
+    DeadlineExceeded,
     StdinMalformed,
     GitError,
     PolicyMissing,
@@ -43,11 +58,16 @@ impl Code {
             Code::NoAgentCommits => "no-agent-commits",
             Code::Attested => "attested",
             Code::DangerDeleteAllowed => "danger-delete-allowed",
+            Code::NotesAppended => "notes-appended",
             Code::AgentCommitUnattested => "agent-commit-unattested",
             Code::ProtectedRefDelete => "protected-ref-delete",
             Code::NonFastForward => "non-fast-forward",
             Code::NotACommit => "not-a-commit",
             Code::UnknownObject => "unknown-object",
+            Code::ObjectMalformed => "object-malformed",
+            Code::EncodingUnsupported => "encoding-unsupported",
+            Code::NotesRewrite => "notes-rewrite",
+            Code::DeadlineExceeded => "deadline-exceeded",
             Code::StdinMalformed => "stdin-malformed",
             Code::GitError => "git-error",
             Code::PolicyMissing => "policy-missing",
@@ -215,17 +235,30 @@ impl Outcome {
     }
 }
 
+/// Facts about the repository a decision depended on besides the objects, the policy and the
+/// attestations. Recorded in the audit log, so `audit verify` decides again with the same facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Facts {
+    /// The ref the pushed name finally names (symbolic refs followed), when it is another ref.
+    pub resolved_ref: Option<String>,
+    /// Commits known to keep the promise when the decision was made: the tips of the protected
+    /// refs (every one got there through an accepted push, or was there at installation).
+    pub known_covered: Vec<ObjectId>,
+    /// The baseline: the protected tips recorded when agentgate was installed. Nothing
+    /// reachable from them is judged.
+    pub baseline: Vec<ObjectId>,
+}
+
 /// The decision about one ref update, with everything needed to explain and audit it.
 #[derive(Debug, Clone)]
 pub struct RefDecision {
     pub update: RefUpdate,
-    /// The policy glob that protects the ref, if any.
+    /// What protects the ref (the policy glob, or the protected symbolic ref that points at it).
     pub protected_by: Option<String>,
-    /// How many commits enter the ref (None when not computed).
+    /// How many commits would enter the ref unjudged before (None when not computed): reachable
+    /// from the new tip and from no known-covered or baseline commit.
     pub entering: Option<usize>,
-    /// For a created protected ref: the other protected tips whose commits did not count as
-    /// entering (recorded so the decision can be re-derived).
-    pub hidden: Vec<ObjectId>,
+    pub facts: Facts,
     pub agent_commits: Vec<AgentCommit>,
     pub attestations: Vec<AttestationReport>,
     pub outcome: Outcome,
@@ -248,7 +281,7 @@ impl RefDecision {
             update,
             protected_by: None,
             entering: None,
-            hidden: vec![],
+            facts: Facts::default(),
             agent_commits: vec![],
             attestations: vec![],
             outcome: Outcome::Refuse(Refusal {
@@ -287,16 +320,12 @@ pub struct CommitRef {
     pub tree: ObjectId,
 }
 
-/// What detection found in one entering commit.
-struct AgentHit {
-    tree: ObjectId,
-    subject: String,
-    matches: Vec<Match>,
-}
-
 /// Where attestations come from; the hook asks once per commit that needs one.
 pub trait AttestationSource {
     fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError>;
+    /// A cheap look (no signature is verified): could `check` admit this commit? Never false
+    /// when it could.
+    fn may_have(&self, commit: &CommitRef) -> Result<bool, EvidenceError>;
     /// Where it looks, for messages ("refs/notes/agentgate").
     fn describe(&self) -> String;
 }
@@ -310,10 +339,34 @@ pub struct Evaluator<'a> {
     /// updates that need detection).
     trailer_config: Result<TrailerConfig, String>,
     attestations: &'a dyn AttestationSource,
+    /// The refs as they are before the push, read once, when first needed.
+    refs: std::cell::OnceCell<Result<RefView, String>>,
 }
 
 /// Stop collecting agent commits for messages after this many (they are all still checked).
 const MAX_LISTED: usize = 20;
+
+/// The repository's refs before the push, as far as decisions need them.
+struct RefView {
+    /// Every stored ref (all namespaces), symbolic refs not followed.
+    entries: Vec<RefEntry>,
+    /// Protected refs (stored names) and their tips peeled to commits: known to keep the
+    /// promise.
+    protected_tips: Vec<(String, ObjectId)>,
+    baseline: Vec<ObjectId>,
+}
+
+/// `refs/namespaces/<a>/refs/namespaces/<b>/<rest>` -> `<rest>`: what the ref is called inside
+/// its namespace, where the policy's globs apply.
+pub fn strip_namespaces(mut name: &str) -> &str {
+    while let Some(rest) = name.strip_prefix("refs/namespaces/") {
+        match rest.split_once('/') {
+            Some((ns, inner)) if !ns.is_empty() && inner.starts_with("refs/") => name = inner,
+            _ => break,
+        }
+    }
+    name
+}
 
 impl<'a> Evaluator<'a> {
     pub fn new(
@@ -327,6 +380,7 @@ impl<'a> Evaluator<'a> {
             detector: Detector::new(&policy.detect),
             trailer_config: repo.trailer_config().map_err(|e| e.to_string()),
             attestations,
+            refs: std::cell::OnceCell::new(),
         }
     }
 
@@ -335,23 +389,78 @@ impl<'a> Evaluator<'a> {
         self.decide_with(update, None)
     }
 
-    /// Decide again as an earlier run did: for a created ref, `hidden` are the other protected
-    /// tips that run recorded instead of today's (deterministic promotion, `audit verify`).
-    pub fn replay(&self, update: &RefUpdate, hidden: &[ObjectId]) -> RefDecision {
-        self.decide_with(update, Some(hidden))
+    /// Decide again as an earlier run did, with the facts it recorded (deterministic promotion,
+    /// `audit verify`).
+    pub fn replay(&self, update: &RefUpdate, facts: &Facts) -> RefDecision {
+        self.decide_with(update, Some(facts))
     }
 
-    fn decide_with(&self, update: &RefUpdate, hidden: Option<&[ObjectId]>) -> RefDecision {
-        let protected_by = self
-            .policy
-            .protect
-            .matching(&update.refname)
-            .map(|p| p.glob.clone());
+    fn ref_view(&self) -> Result<&RefView, GitError> {
+        let view = self
+            .refs
+            .get_or_init(|| self.read_refs().map_err(|e| e.to_string()));
+        view.as_ref().map_err(|e| GitError::Command {
+            args: "reading refs".into(),
+            message: e.clone(),
+        })
+    }
+
+    fn read_refs(&self) -> Result<RefView, GitError> {
+        let entries = self.repo.ref_snapshot()?;
+        let mut view = RefView {
+            entries,
+            protected_tips: Vec::new(),
+            baseline: self.repo.baseline()?,
+        };
+        let mut tips = Vec::new();
+        for e in &view.entries {
+            if let RefValue::Direct(id) = &e.value {
+                if self.protection(&view, &e.name)?.is_some() {
+                    // A protected tip that is not a readable commit (a tree, a malformed tag)
+                    // is simply not a shortcut: the walk goes on past it.
+                    if let Ok(c) = self.repo.peel_to_commit(id) {
+                        tips.push((e.name.clone(), c));
+                    }
+                }
+            }
+        }
+        view.protected_tips = tips;
+        Ok(view)
+    }
+
+    /// What protects the stored ref `full`: a glob matching its name inside its namespace, or a
+    /// protected symbolic ref that finally points at it (a push to `full` moves what that
+    /// symbolic ref names).
+    fn protection(&self, view: &RefView, full: &str) -> Result<Option<String>, GitError> {
+        if let Some(p) = self.policy.protect.matching(strip_namespaces(full)) {
+            return Ok(Some(p.glob.clone()));
+        }
+        for e in &view.entries {
+            let RefValue::Symbolic(_) = &e.value else {
+                continue;
+            };
+            let Some(p) = self.policy.protect.matching(strip_namespaces(&e.name)) else {
+                continue;
+            };
+            // A broken symbolic ref protects nothing it cannot be followed to.
+            if let Ok((target, _)) = self.repo.resolve_ref(&e.name) {
+                if target == full {
+                    return Ok(Some(format!(
+                        "{} (through symbolic ref {})",
+                        p.glob, e.name
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn decide_with(&self, update: &RefUpdate, recorded: Option<&Facts>) -> RefDecision {
         let mut d = RefDecision {
             update: update.clone(),
-            protected_by: protected_by.clone(),
+            protected_by: None,
             entering: None,
-            hidden: vec![],
+            facts: recorded.cloned().unwrap_or_default(),
             agent_commits: vec![],
             attestations: vec![],
             outcome: Outcome::Refuse(Refusal {
@@ -361,23 +470,38 @@ impl<'a> Evaluator<'a> {
                 fix: vec![],
             }),
         };
-        d.outcome = match protected_by {
-            None => accept(Code::Unprotected),
-            Some(_) => match self.decide_protected(update, hidden, &mut d) {
-                Ok(o) => o,
-                Err(e) => Outcome::Refuse(git_refusal(&update.refname, &e)),
-            },
+        d.outcome = match self.decide_ref(update, recorded, &mut d) {
+            Ok(o) => o,
+            Err(e) => Outcome::Refuse(error_refusal(&update.refname, &e)),
         };
         d
     }
 
-    fn decide_protected(
+    fn decide_ref(
         &self,
         u: &RefUpdate,
-        recorded_hidden: Option<&[ObjectId]>,
+        recorded: Option<&Facts>,
         d: &mut RefDecision,
     ) -> Result<Outcome, EvidenceError> {
-        let name = &u.refname;
+        let view = self.ref_view()?;
+        // The ref git will really update: the pushed name, symbolic refs followed.
+        let pushed = self.repo.full_ref(&u.refname);
+        let target = match recorded {
+            Some(f) => f.resolved_ref.clone().unwrap_or_else(|| pushed.clone()),
+            None => self.repo.resolve_ref(&pushed)?.0,
+        };
+        if target != pushed {
+            d.facts.resolved_ref = Some(target.clone());
+        }
+        let Some(protected_by) = self.protection(view, &target)? else {
+            return Ok(accept(Code::Unprotected));
+        };
+        d.protected_by = Some(protected_by);
+        let name = if target == pushed {
+            u.refname.clone()
+        } else {
+            format!("{} (through {})", strip_namespaces(&target), u.refname)
+        };
         if u.new.is_zero() {
             if self.policy.protect.allow_delete {
                 return Ok(accept(Code::DangerDeleteAllowed));
@@ -392,38 +516,36 @@ impl<'a> Evaluator<'a> {
         if u.old == u.new {
             return Ok(accept(Code::NoChange));
         }
-        let new = match self.commit_of(&u.new, name)? {
+        if strip_namespaces(&target) == self.policy.attest.notes_ref {
+            return self.decide_notes(u, &name);
+        }
+        self.repo.check_history_as_stored()?;
+        let new = match self.commit_of(&u.new, &name)? {
             Ok(id) => id,
             Err(refusal) => return Ok(Outcome::Refuse(refusal)),
         };
-        let hide = if let Some(recorded) = recorded_hidden.filter(|_| u.old.is_zero()) {
-            d.hidden = recorded.to_vec();
-            recorded.to_vec()
-        } else if u.old.is_zero() {
-            // A new protected ref: what no other protected ref already holds enters it.
-            let protect = &self.policy.protect;
-            let mut tips = Vec::new();
-            for (_, id) in self
-                .repo
-                .refs(&|r| r != name && protect.matching(r).is_some())?
-            {
-                // A protected ref pointing at a tree or blob holds no commits.
-                if let Ok(c) = self.repo.peel_to_commit(&id) {
-                    tips.push(c);
-                }
+        let old = if u.old.is_zero() {
+            None
+        } else {
+            match self.commit_of(&u.old, &name)? {
+                Ok(id) => Some(id),
+                Err(refusal) => return Ok(Outcome::Refuse(refusal)),
             }
+        };
+        if recorded.is_none() {
+            // The ref being updated counts with its value before the push (`old`, added below):
+            // a dry run (`check`) may look at a repository where it already moved.
+            let mut tips: Vec<ObjectId> = view
+                .protected_tips
+                .iter()
+                .filter(|(n, _)| *n != target)
+                .map(|(_, c)| c.clone())
+                .collect();
             tips.sort();
             tips.dedup();
-            d.hidden = tips.clone();
-            tips
-        } else {
-            let old = match self.commit_of(&u.old, name)? {
-                Ok(id) => id,
-                Err(refusal) => return Ok(Outcome::Refuse(refusal)),
-            };
-            vec![old]
-        };
-
+            d.facts.known_covered = tips;
+            d.facts.baseline = view.baseline.clone();
+        }
         if let Err(e) = &self.trailer_config {
             return Err(GitError::Command {
                 args: "config (trailer settings)".into(),
@@ -431,25 +553,41 @@ impl<'a> Evaluator<'a> {
             }
             .into());
         }
-        // The walk and detection run on two threads; only agent commits are kept.
+
+        // Every commit reachable from the new tip that no known-covered, baseline or old commit
+        // already accounts for; the walk stops where it reaches one.
+        let mut stops: HashSet<Oid> = d
+            .facts
+            .known_covered
+            .iter()
+            .map(Oid::from_object_id)
+            .collect();
+        if let Some(o) = &old {
+            stops.insert(Oid::from_object_id(o));
+        }
+        let baseline: Vec<Oid> = d.facts.baseline.iter().map(Oid::from_object_id).collect();
         let (detector, trailer_config) = (&self.detector, &self.trailer_config);
-        let scan = self.repo.scan(&new, &hide, &|c: &Commit| {
-            let matches = detect_with(detector, trailer_config, c);
-            (!matches.is_empty()).then(|| AgentHit {
-                tree: c.tree.clone(),
-                subject: c.subject().chars().take(120).collect(),
-                matches,
-            })
-        })?;
-        // Fast-forward: the walk from the new tip reached the old one (the walk answers this
-        // for free with libgit2; the `git` backend asks git).
-        if !u.old.is_zero() && !self.policy.protect.allow_non_fast_forward {
-            let old = &hide[0];
-            let fast_forward = *old == new
-                || match &scan.hidden_reached {
-                    Some(reached) => reached.contains(old),
-                    None => self.repo.is_ancestor(old, &new)?,
-                };
+        let walked = crate::walk::walk(
+            self.repo.objects()?.as_mut(),
+            &crate::walk::Limits {
+                tip: Oid::from_object_id(&new),
+                hidden: &baseline,
+                stops: &stops,
+            },
+            &|c: &Commit| {
+                let matches = detect_with(detector, trailer_config, c);
+                (!matches.is_empty()).then(|| AgentHit {
+                    subject: c.subject().chars().take(120).collect(),
+                    matches,
+                })
+            },
+        )?;
+
+        if let (Some(o), false) = (&old, self.policy.protect.allow_non_fast_forward) {
+            // The walk answers "is old an ancestor" when it reached old from a walked commit;
+            // otherwise another known commit may lie in between, and a walk to old alone decides.
+            let fast_forward =
+                walked.reached(&Oid::from_object_id(o)) || self.repo.is_ancestor(o, &new)?;
             if !fast_forward {
                 return Ok(refuse(
                     Code::NonFastForward,
@@ -459,57 +597,122 @@ impl<'a> Evaluator<'a> {
                 ));
             }
         }
-        d.entering = Some(scan.count);
-        d.agent_commits = scan
-            .hits
-            .iter()
-            .map(|(id, h)| AgentCommit {
-                commit: id.clone(),
-                subject: h.subject.clone(),
-                matches: h.matches.clone(),
-            })
-            .collect();
-        if scan.hits.is_empty() {
+        d.entering = Some(walked.commits.len());
+
+        // A commit that would enter the ref but that git and a plain reader read differently,
+        // or whose message cannot be decoded as git shows it: refused, never guessed at.
+        for c in &walked.commits {
+            if let Err(e) = &c.found {
+                return Ok(object_refusal(&name, e));
+            }
+        }
+        let all = self.detector.require() == Require::AllCommits;
+        let entering = Entering::new(&walked.commits);
+        for c in &walked.commits {
+            if let Ok(Some(hit)) = &c.found {
+                d.agent_commits.push(AgentCommit {
+                    commit: c.id.to_object_id(),
+                    subject: hit.subject.clone(),
+                    matches: hit.matches.clone(),
+                });
+            }
+        }
+        let is_agent = |c: &crate::walk::Entering<AgentHit>| all || matches!(c.found, Ok(Some(_)));
+        if !walked.commits.iter().any(is_agent) {
             return Ok(accept(Code::NoAgentCommits));
         }
 
-        // The commits that need a valid attestation: the tip, and with scope = "each" every
-        // agent commit too.
-        let tip_commit = self.repo.commit(&new)?;
-        let mut required = vec![CommitRef {
-            id: new.clone(),
-            tree: tip_commit.tree,
-        }];
-        if self.policy.attest.scope == Scope::Each {
-            required.extend(
-                scan.hits
-                    .into_iter()
-                    .filter(|(id, _)| *id != new)
-                    .map(|(id, h)| CommitRef { id, tree: h.tree }),
-            );
-        }
-        let mut unattested = Vec::new();
-        for c in &required {
-            let verdict = self.attestations.check(c)?;
-            d.attestations.extend(verdict.examined);
-            if !verdict.admitted {
-                unattested.push(c.id.clone());
+        // The required attestations (see `Coverage`).
+        let mut cache = AttestCache::new(self.attestations);
+        let unattested: Vec<ObjectId> = match self.policy.attest.scope {
+            // Every agent commit carries its own attestation.
+            Scope::Each => {
+                let mut missing = Vec::new();
+                for c in walked.commits.iter().filter(|c| is_agent(c)) {
+                    if !cache.admitted(&c.id, &c.tree)? {
+                        missing.push(c.id.to_object_id());
+                    }
+                }
+                missing
             }
-        }
+            // Every agent commit lies under an attested commit of the new tip's history.
+            Scope::Tip => entering
+                .uncovered(&walked.commits, is_agent, &mut cache)?
+                .into_iter()
+                .map(|i| walked.commits[i].id.to_object_id())
+                .collect(),
+        };
+        d.attestations = cache.into_reports();
         if unattested.is_empty() {
             return Ok(accept(Code::Attested));
         }
-        Ok(Outcome::Refuse(self.unattested_refusal(u, d, &unattested)))
+        Ok(Outcome::Refuse(self.unattested_refusal(
+            &name,
+            &new,
+            d,
+            &unattested,
+        )))
+    }
+
+    /// The notes ref that carries attestations, when the policy protects it: never deleted or
+    /// rewound unless allowed (handled before), and append-only: no note removed, no line of a
+    /// note dropped, so an attestation that admitted a push stays. Its commits are not judged as
+    /// code (they hold attestations, not source).
+    fn decide_notes(&self, u: &RefUpdate, name: &str) -> Result<Outcome, EvidenceError> {
+        let new = match self.commit_of(&u.new, name)? {
+            Ok(id) => id,
+            Err(refusal) => return Ok(Outcome::Refuse(refusal)),
+        };
+        if u.old.is_zero() {
+            return Ok(accept(Code::NotesAppended));
+        }
+        let old = match self.commit_of(&u.old, name)? {
+            Ok(id) => id,
+            Err(refusal) => return Ok(Outcome::Refuse(refusal)),
+        };
+        if !self.policy.protect.allow_non_fast_forward && !self.repo.is_ancestor(&old, &new)? {
+            return Ok(refuse(
+                Code::NonFastForward,
+                format!("non-fast-forward update of protected ref {name} is not allowed"),
+                vec![format!("{} is not an ancestor of {}", u.old.short(), u.new.short())],
+                vec![format!("fetch {name}, merge your notes with `git notes --ref {} merge -s cat_sort_uniq FETCH_HEAD`, and push again", self.policy.attest.notes_ref)],
+            ));
+        }
+        let before = self.repo.notes_listing(&old)?;
+        let after = self.repo.notes_listing(&new)?;
+        for (target, blob) in &before {
+            let kept = match after.get(target) {
+                None => false,
+                Some(b) if b == blob => true,
+                Some(b) => {
+                    let was = self.repo.read_raw(blob)?;
+                    let now = self.repo.read_raw(b)?;
+                    let now: HashSet<&[u8]> = now.split(|&c| c == b'\n').collect();
+                    was.split(|&c| c == b'\n').all(|l| now.contains(l))
+                }
+            };
+            if !kept {
+                return Ok(refuse(
+                    Code::NotesRewrite,
+                    format!("{name} may only grow: the note on {} loses attestations", target.short()),
+                    vec!["notes on protected history are append-only: lines may be added, never removed or changed".into()],
+                    vec![format!("fetch {name}, merge with `git notes --ref {} merge -s cat_sort_uniq FETCH_HEAD`, and push again", self.policy.attest.notes_ref)],
+                ));
+            }
+        }
+        Ok(accept(Code::NotesAppended))
     }
 
     fn unattested_refusal(
         &self,
-        u: &RefUpdate,
+        name: &str,
+        tip: &ObjectId,
         d: &RefDecision,
         unattested: &[ObjectId],
     ) -> Refusal {
         let n = d.agent_commits.len();
-        let what = if self.detector.require() == Require::AllCommits {
+        let all = self.detector.require() == Require::AllCommits;
+        let what = if all {
             "commits (policy: all-commits)"
         } else {
             "agent commits"
@@ -531,7 +734,32 @@ impl<'a> Evaluator<'a> {
                 n - MAX_LISTED
             ));
         }
-        for id in unattested {
+        let scope_each = self.policy.attest.scope == Scope::Each;
+        if !scope_each {
+            let listed: Vec<&str> = unattested
+                .iter()
+                .take(MAX_LISTED)
+                .map(|c| c.short())
+                .collect();
+            details.push(format!(
+                "not covered by any attested commit between them and {}: {}{}",
+                tip.short(),
+                listed.join(", "),
+                if unattested.len() > MAX_LISTED {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ));
+        }
+        // What was examined, for the commits whose attestation would settle it.
+        let mut shown = 0;
+        let needs: Vec<&ObjectId> = if scope_each {
+            unattested.iter().collect()
+        } else {
+            vec![tip]
+        };
+        for id in needs {
             let examined: Vec<&AttestationReport> =
                 d.attestations.iter().filter(|a| &a.commit == id).collect();
             if examined.is_empty() {
@@ -549,17 +777,21 @@ impl<'a> Evaluator<'a> {
                     details.push(format!("  {} [{}] {}", a.source, a.result, a.detail));
                 }
             }
+            shown += 1;
+            if shown == MAX_LISTED {
+                break;
+            }
         }
         let notes = &self.policy.attest.notes_ref;
-        let first = &unattested[0];
+        let first = if scope_each { &unattested[0] } else { tip };
         Refusal {
             code: Code::AgentCommitUnattested,
-            headline: format!("{} needs a gate attestation for {} before it can move", u.refname, first.short()),
+            headline: format!("{name} needs a gate attestation for {} before it can move", first.short()),
             details,
             fix: vec![
                 format!("run the compile-test-sign gate on {first} in CI, e.g.:"),
                 format!("  agentgate gate --key <gate key> --commit {first} --build <cmd> --test <cmd> --artifact <path> --note"),
-                format!("then push the attestation first: git push <remote> {notes}, and push {} again", u.refname),
+                format!("then push the attestation first: git push <remote> {notes}, and push {name} again"),
             ],
         }
     }
@@ -588,8 +820,138 @@ impl<'a> Evaluator<'a> {
                 details: vec![],
                 fix: vec![],
             })),
+            Err(GitError::Object(e)) => match object_refusal(name, &e) {
+                Outcome::Refuse(r) => Ok(Err(r)),
+                Outcome::Accept(_) => Err(GitError::Object(e)),
+            },
             Err(e) => Err(e),
         }
+    }
+}
+
+/// What detection found in one entering commit.
+struct AgentHit {
+    subject: String,
+    matches: Vec<Match>,
+}
+
+/// Attestation verdicts of one decision, each commit checked at most once.
+struct AttestCache<'s> {
+    source: &'s dyn AttestationSource,
+    verdicts: HashMap<Oid, bool>,
+    reports: Vec<AttestationReport>,
+}
+
+impl<'s> AttestCache<'s> {
+    fn new(source: &'s dyn AttestationSource) -> Self {
+        AttestCache {
+            source,
+            verdicts: HashMap::new(),
+            reports: Vec::new(),
+        }
+    }
+
+    fn admitted(&mut self, id: &Oid, tree: &Oid) -> Result<bool, EvidenceError> {
+        if let Some(v) = self.verdicts.get(id) {
+            return Ok(*v);
+        }
+        let c = CommitRef {
+            id: id.to_object_id(),
+            tree: tree.to_object_id(),
+        };
+        let v = if self.source.may_have(&c)? {
+            let verdict = self.source.check(&c)?;
+            self.reports.extend(verdict.examined);
+            verdict.admitted
+        } else {
+            false
+        };
+        self.verdicts.insert(*id, v);
+        Ok(v)
+    }
+
+    fn into_reports(self) -> Vec<AttestationReport> {
+        self.reports
+    }
+}
+
+/// Coverage under `scope = "tip"`, the promise's own definition: an agent commit A is covered
+/// when an attested commit C lies between it and the new tip (A reachable from C). Only commits
+/// of the walk need deciding: everything below a known-covered or baseline commit already keeps
+/// the promise.
+///
+/// Algorithm: visit the walked commits children-first (Kahn's order over the walk's own graph);
+/// a commit already known to lie under an attested one is skipped without looking at its
+/// attestations; any other commit that may have an attestation is verified, and if admitted,
+/// everything below it in the walk is marked covered. What is left uncovered and is an agent
+/// commit is refused. Each commit is visited once and verified at most once, and for a typical
+/// push the tip comes first: if it is attested, nothing else is verified.
+struct Entering {
+    /// For each walked commit, the indexes of its parents inside the walk.
+    parents: Vec<Vec<usize>>,
+}
+
+impl Entering {
+    fn new<T>(commits: &[crate::walk::Entering<T>]) -> Entering {
+        let index: HashMap<Oid, usize> =
+            commits.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+        Entering {
+            parents: commits
+                .iter()
+                .map(|c| {
+                    c.parents
+                        .iter()
+                        .filter_map(|p| index.get(p).copied())
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Indexes of the agent commits no attested commit of the walk covers.
+    fn uncovered<T>(
+        &self,
+        commits: &[crate::walk::Entering<T>],
+        is_agent: impl Fn(&crate::walk::Entering<T>) -> bool,
+        cache: &mut AttestCache<'_>,
+    ) -> Result<Vec<usize>, EvidenceError> {
+        let n = commits.len();
+        let mut children = vec![0usize; n];
+        for ps in &self.parents {
+            for &p in ps {
+                children[p] += 1;
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| children[i] == 0).collect();
+        // Walk order is newest first: keep it where the graph allows (the tip first).
+        ready.reverse();
+        let mut covered = vec![false; n];
+        let mut uncovered = Vec::new();
+        while let Some(i) = ready.pop() {
+            for &p in &self.parents[i] {
+                children[p] -= 1;
+                if children[p] == 0 {
+                    ready.push(p);
+                }
+            }
+            if covered[i] {
+                continue;
+            }
+            let c = &commits[i];
+            if cache.admitted(&c.id, &c.tree)? {
+                let mut stack = vec![i];
+                while let Some(j) = stack.pop() {
+                    if !covered[j] {
+                        covered[j] = true;
+                        stack.extend(self.parents[j].iter().copied());
+                    }
+                }
+            } else if is_agent(c) {
+                uncovered.push(i);
+            }
+        }
+        uncovered.sort_unstable();
+        Ok(uncovered)
     }
 }
 
@@ -620,7 +982,35 @@ fn refuse(code: Code, headline: String, details: Vec<String>, fix: Vec<String>) 
     })
 }
 
-fn git_refusal(name: &str, e: &EvidenceError) -> Refusal {
+/// A refusal for an object git and a plain reader read differently, or cannot decode.
+fn object_refusal(name: &str, e: &ObjectError) -> Outcome {
+    let (code, headline, fix) = match e {
+        ObjectError::Malformed { kind, id, header, reason } => (
+            Code::ObjectMalformed,
+            format!(
+                "{name}: {kind} {} has a malformed `{header}` header: {reason}",
+                &id[..id.len().min(12)]
+            ),
+            "git, libgit2 and other tools would read this object differently; recreate it with git (`git commit --amend`, `git rebase`) and push again",
+        ),
+        ObjectError::EncodingUnsupported { id, encoding, reason } => (
+            Code::EncodingUnsupported,
+            format!(
+                "{name}: commit {} declares encoding {encoding:?}, which cannot be decoded as git shows it ({reason})",
+                &id[..id.len().min(12)]
+            ),
+            "re-create the commit with a UTF-8 message (git commit --amend with i18n.commitEncoding unset) and push again",
+        ),
+    };
+    refuse(code, headline, vec![e.to_string()], vec![fix.to_string()])
+}
+
+fn error_refusal(name: &str, e: &EvidenceError) -> Refusal {
+    if let EvidenceError::Git(GitError::Object(o)) = e {
+        if let Outcome::Refuse(r) = object_refusal(name, o) {
+            return r;
+        }
+    }
     let mut chain = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {

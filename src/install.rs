@@ -320,7 +320,7 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     let policy = match &repo {
         Some(repo) => {
             let r = crate::git::Repo::open(Some(repo))?;
-            crate::push::load_policy(config.as_deref(), Some(&r), Some(repo))
+            crate::push::load_policy(config.as_deref(), Some(Ok(&r)), Some(repo))
         }
         None => crate::push::load_policy(config.as_deref(), None, None),
     }

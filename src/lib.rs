@@ -16,6 +16,8 @@ pub mod gate;
 pub mod git;
 pub mod hook;
 pub mod install;
+pub mod object;
 pub mod push;
 pub mod replay;
 pub mod trailers;
+pub mod walk;

@@ -43,15 +43,34 @@ pub fn message_prefix() -> &'static str {
     }
 }
 
+/// Find the policy for a repository. `repo` is None when no repository is involved (a shared
+/// hooks directory); `Some(Err)` when it could not be opened: then only `--config` or
+/// `$AGENTGATE_CONFIG` can name the policy, because the repository's own settings cannot be
+/// read and skipping them could pick a weaker policy.
+pub fn locate_policy(
+    explicit: Option<&Path>,
+    repo: Option<Result<&Repo, &GitError>>,
+    git_dir: Option<&Path>,
+) -> Result<config::Located, PolicyError> {
+    let repo_config = || -> Result<Option<String>, String> {
+        match repo {
+            None => Ok(None),
+            Some(Ok(r)) => r
+                .config_value("agentgate.config")
+                .map_err(|e| error_chain(&e)),
+            Some(Err(e)) => Err(error_chain(e)),
+        }
+    };
+    config::locate(explicit, &repo_config, git_dir)
+}
+
 /// Find and load the policy for `repo`.
 pub fn load_policy(
     explicit: Option<&Path>,
-    repo: Option<&Repo>,
+    repo: Option<Result<&Repo, &GitError>>,
     git_dir: Option<&Path>,
 ) -> Result<Policy, PolicyError> {
-    let from_git_config = repo.and_then(|r| r.config_string("agentgate.config"));
-    let path = config::locate(explicit, from_git_config, git_dir)?;
-    Policy::load(&path)
+    Policy::load(&locate_policy(explicit, repo, git_dir)?.path)
 }
 
 /// The audit log a policy names, or `$GIT_DIR/agentgate/audit.jsonl`.
@@ -141,7 +160,7 @@ pub fn run_hook(
 
     let now = chrono::Utc::now();
     let repo = Repo::open_from_env();
-    let policy = load_policy(config, repo.as_ref().ok(), Some(&git_dir));
+    let policy = load_policy(config, Some(repo.as_ref()), Some(&git_dir));
     let pusher = audit::pusher();
     let admin = "ask the Git server admin to check the repository and the agentgate installation";
     let mut notes = None;

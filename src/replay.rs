@@ -1,6 +1,7 @@
 //! `agentgate audit verify`: certify past promotions. Every logged decision is re-derived from
 //! the repository, the policy and the attestations it names, with the inputs the hook recorded
-//! (the other protected tips for created refs, the notes commit, the decision time), and must
+//! (the known-covered protected tips and the baseline, the symbolic ref followed, the notes
+//! commit, the decision time), and must
 //! come out the same. The hash chain shows lines that were deleted, inserted or edited, and the
 //! refs show moves that no logged decision explains.
 
@@ -13,7 +14,7 @@ use serde_json::Value;
 use crate::audit::line_digest;
 use crate::config::Policy;
 use crate::git::{ObjectId, Repo};
-use crate::hook::{Code, Evaluator, Outcome, RefUpdate};
+use crate::hook::{Code, Evaluator, Facts, Outcome, RefUpdate};
 
 /// One thing wrong with the log.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -185,16 +186,25 @@ fn rederive(
         new: id("new")?,
         refname: s("ref"),
     };
-    let hidden: Vec<ObjectId> = rec
-        .get("hidden")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter_map(|h| ObjectId::parse(h).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = |k: &str| -> Vec<ObjectId> {
+        rec.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|h| ObjectId::parse(h).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let facts = Facts {
+        resolved_ref: rec
+            .get("resolved_ref")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        known_covered: ids("known_covered"),
+        baseline: ids("baseline"),
+    };
     let notes = rec
         .pointer("/notes/commit")
         .and_then(Value::as_str)
@@ -204,7 +214,7 @@ fn rederive(
         .with_timezone(&chrono::Utc);
     let source = crate::push::attestation_source(repo, policy, notes, time)
         .map_err(|e| cannot(format!("attestations: {e}")))?;
-    let d = Evaluator::new(repo, policy, source.as_ref()).replay(&update, &hidden);
+    let d = Evaluator::new(repo, policy, source.as_ref()).replay(&update, &facts);
 
     let decision = if matches!(d.outcome, Outcome::Accept(_)) {
         "accept"

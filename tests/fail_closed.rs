@@ -595,41 +595,74 @@ fn duplicate_json_keys_are_refused() {
 
 // ---- commit messages ----
 
+/// Messages are read as `git log` shows them; what cannot be decoded that way is refused
+/// (`encoding-unsupported`, or `object-malformed` when decoding would change the headers, as a
+/// UTF-16 label does to an ASCII buffer), never counted as a human commit.
 #[test]
 fn non_utf8_messages_and_encodings_are_still_detected() {
     let s = setup();
     let trailer = format!("\n\n{CLAUDE_TRAILER}\n");
-    let cases: Vec<(&str, String, Vec<u8>)> = vec![
-        ("no header, invalid UTF-8", String::new(), {
-            let mut m = b"Caf\xe9 \xff\xfe".to_vec();
-            m.extend_from_slice(trailer.as_bytes());
-            m
-        }),
-        ("ISO-8859-1", "encoding ISO-8859-1\n".into(), {
-            let mut m = b"Caf\xe9".to_vec();
-            m.extend_from_slice(trailer.as_bytes());
-            m
-        }),
-        ("bogus encoding", "encoding x-no-such-charset\n".into(), {
-            let mut m = b"Caf\xe9".to_vec();
-            m.extend_from_slice(trailer.as_bytes());
-            m
-        }),
-        ("UTF-16 named", "encoding UTF-16\n".into(), {
-            let mut m = b"Subject".to_vec();
-            m.extend_from_slice(trailer.as_bytes());
-            m
-        }),
+    let cases: Vec<(&str, String, Vec<u8>, &str)> = vec![
+        (
+            "no header, invalid UTF-8",
+            String::new(),
+            {
+                let mut m = b"Caf\xe9 \xff\xfe".to_vec();
+                m.extend_from_slice(trailer.as_bytes());
+                m
+            },
+            "agent-commit-unattested",
+        ),
+        (
+            "ISO-8859-1",
+            "encoding ISO-8859-1\n".into(),
+            {
+                let mut m = b"Caf\xe9".to_vec();
+                m.extend_from_slice(trailer.as_bytes());
+                m
+            },
+            "agent-commit-unattested",
+        ),
+        (
+            "bogus encoding",
+            "encoding x-no-such-charset\n".into(),
+            {
+                let mut m = b"Caf\xe9".to_vec();
+                m.extend_from_slice(trailer.as_bytes());
+                m
+            },
+            "encoding-unsupported",
+        ),
+        (
+            "UTF-16 named",
+            "encoding UTF-16\n".into(),
+            {
+                let mut m = b"Subject".to_vec();
+                m.extend_from_slice(trailer.as_bytes());
+                m
+            },
+            "object-malformed|encoding-unsupported",
+        ),
     ];
-    for (what, header, message) in cases {
+    for (what, header, message, codes) in cases {
         let id = s.raw_commit(&header, &message);
         // What git itself shows as trailers.
         let git_sees = s.env.git_ok(
             &s.work,
             &["log", "-1", "--format=%(trailers:key=Co-Authored-By)", &id],
         );
-        let err = s.refused(&["origin", "+main"], "agent-commit-unattested");
-        assert!(err.contains(&id[..7]), "{what}: {err}");
+        let before = s.main();
+        let (ok, err) = s.env.push(&s.work, &["origin", "+main"]);
+        assert!(!ok, "{what}: accepted: {err}");
+        assert!(
+            codes.split('|').any(|c| refused_with(&err, c)),
+            "{what}: expected [{codes}]: {err}"
+        );
+        assert_eq!(s.main(), before, "{what}: the protected ref moved");
+        assert!(
+            err.contains(&id[..7]) || err.contains(&id[..12]),
+            "{what}: {err}"
+        );
         eprintln!("{what}: git shows {git_sees:?}; refused");
         s.env.git_ok(&s.work, &["reset", "-q", "--hard", &s.base]);
     }

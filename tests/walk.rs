@@ -1,11 +1,17 @@
-//! The hook's own commit walk (`Repo::scan`) against `git rev-list tip ^hide...` on random
-//! histories with merges and skewed clocks: it must never miss an entering commit.
+//! The hook's own commit walk (`walk::walk`) against `git rev-list tip ^hide...` on random
+//! histories with merges and skewed clocks, through both backends (libgit2 for SHA-1, the `git`
+//! CLI for SHA-256): it must never miss an entering commit. Stops (commits that end the walk
+//! where it reaches them) must act exactly like `^stop` for the stops that are ancestors of the
+//! tip, and not at all for the others.
 
 mod common;
 
-use agentgate::git::{ObjectId, Repo};
+use agentgate::git::Repo;
+use agentgate::object::Oid;
+use agentgate::walk::{walk, Limits};
 use common::*;
 use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::io::Write;
 
 struct Rng(u64);
@@ -25,9 +31,21 @@ impl Rng {
 /// parents), and committer dates that sometimes go backwards.
 fn random_history(env: &Env, seed: u64, n: usize) -> (std::path::PathBuf, Vec<String>) {
     let repo = env.path().join(format!("r{seed}.git"));
+    // Every third history is SHA-256, read through the `git` backend.
+    let format = if seed.is_multiple_of(3) {
+        "sha256"
+    } else {
+        "sha1"
+    };
     env.git_ok(
         env.path(),
-        &["init", "-q", "--bare", repo.to_str().unwrap()],
+        &[
+            "init",
+            "-q",
+            "--bare",
+            &format!("--object-format={format}"),
+            repo.to_str().unwrap(),
+        ],
     );
     let mut rng = Rng(seed * 2654435761 + 1);
     let mut stream = Vec::new();
@@ -77,8 +95,12 @@ fn random_history(env: &Env, seed: u64, n: usize) -> (std::path::PathBuf, Vec<St
     (repo, all)
 }
 
+fn oid(hex: &str) -> Oid {
+    Oid::from_hex(hex.as_bytes()).unwrap()
+}
+
 #[test]
-fn scan_equals_rev_list_on_random_histories() {
+fn walk_equals_rev_list_on_random_histories() {
     let env = Env::new();
     let mut checks = 0;
     for seed in 1..=12u64 {
@@ -87,35 +109,70 @@ fn scan_equals_rev_list_on_random_histories() {
         let mut rng = Rng(seed + 99);
         for _ in 0..30 {
             let tip = &all[rng.below(all.len() as u64) as usize];
-            let hide: Vec<&String> = (0..rng.below(3))
-                .map(|_| &all[rng.below(all.len() as u64) as usize])
-                .collect();
+            let pick = |rng: &mut Rng| -> Vec<String> {
+                (0..rng.below(3))
+                    .map(|_| all[rng.below(all.len() as u64) as usize].clone())
+                    .collect()
+            };
+            let hide = pick(&mut rng);
+            let stops = pick(&mut rng);
+            // A stop counts as `^stop` exactly when the tip reaches it.
             let mut args = vec!["rev-list".to_string(), tip.clone()];
             args.extend(hide.iter().map(|h| format!("^{h}")));
+            for st in &stops {
+                let reached = env
+                    .git(&repo_path, &["merge-base", "--is-ancestor", st, tip])
+                    .status
+                    .success();
+                if reached {
+                    args.push(format!("^{st}"));
+                }
+            }
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
             let want: BTreeSet<String> = env
                 .git_ok(&repo_path, &argv)
                 .lines()
                 .map(str::to_string)
                 .collect();
-            let hide_ids: Vec<ObjectId> =
-                hide.iter().map(|h| ObjectId::parse(h).unwrap()).collect();
-            let scan = repo
-                .scan(&ObjectId::parse(tip).unwrap(), &hide_ids, &|c| {
-                    Some(c.id.to_string())
-                })
-                .unwrap();
-            let got: BTreeSet<String> = scan.hits.iter().map(|(_, s)| s.clone()).collect();
-            assert_eq!(scan.count, got.len());
+            let hidden: Vec<Oid> = hide.iter().map(|h| oid(h)).collect();
+            let stop_set: HashSet<Oid> = stops.iter().map(|h| oid(h)).collect();
+            let walked = walk(
+                repo.objects().unwrap().as_mut(),
+                &Limits {
+                    tip: oid(tip),
+                    hidden: &hidden,
+                    stops: &stop_set,
+                },
+                &|c| Some(c.id.to_string()),
+            )
+            .unwrap();
+            let got: BTreeSet<String> = walked
+                .commits
+                .iter()
+                .map(|c| c.found.clone().unwrap().unwrap())
+                .collect();
+            assert_eq!(walked.commits.len(), got.len());
             assert!(
                 got.is_superset(&want),
-                "seed {seed}: scan missed {:?}",
+                "seed {seed}: walk missed {:?}",
                 want.difference(&got).collect::<Vec<_>>()
             );
             assert_eq!(
                 got, want,
-                "seed {seed}: scan over-counted (clock skew beyond the slop?)"
+                "seed {seed}: walk over-counted (clock skew beyond the slop?)"
             );
+            // With one hidden commit and no stops, `reached` is "is it an ancestor".
+            if hide.len() == 1 && stops.is_empty() {
+                let anc = env
+                    .git(&repo_path, &["merge-base", "--is-ancestor", &hide[0], tip])
+                    .status
+                    .success();
+                assert_eq!(
+                    walked.reached(&oid(&hide[0])),
+                    anc || &hide[0] == tip,
+                    "seed {seed}"
+                );
+            }
             checks += 1;
         }
     }

@@ -1,0 +1,773 @@
+//! Reading commits and tags exactly as git reads them.
+//!
+//! The hook's verdict is only as good as its reading of the objects it judges. git reads a
+//! commit in two places, and both are reproduced here byte for byte:
+//!
+//! - the walk (`parse_commit_buffer` in git's commit.c): the `tree` on the first line, then only
+//!   the `parent` lines that follow it directly, then the committer date from the `author` and
+//!   `committer` lines right after those; any other `parent` line is ignored;
+//! - what `git log` shows (`repo_logmsg_reencode` and `parse_commit_header` in pretty.c): the
+//!   whole buffer re-encoded from its `encoding` header to UTF-8 with iconv, then the *last*
+//!   `author` and `committer` header lines and the message after the first empty line.
+//!
+//! A plain reader (libgit2, a script, a reviewer reading `git cat-file -p`) can see something
+//! else in a commit whose headers are duplicated or out of order, and such objects pass
+//! `git fsck --strict`. So `read_commit` accepts only the canonical layout, where every reading
+//! agrees, and names the header otherwise ([`ObjectError::Malformed`]); the hook refuses such a
+//! commit when it would enter a protected ref (`object-malformed`). The walk itself always
+//! follows git's reading ([`parse_links`]), so reachability agrees with `git rev-list`.
+//!
+//! Messages in another encoding are decoded with the C library's iconv, the converter git
+//! itself uses, so the text agentgate matches is the text `git log` shows; where iconv cannot
+//! convert the bytes (an unknown encoding, bytes invalid in it), git would show the raw bytes,
+//! and agentgate refuses rather than guess ([`ObjectError::EncodingUnsupported`]).
+
+use std::borrow::Cow;
+
+use crate::git::{ObjectId, ObjectKind};
+
+/// Why a commit or tag cannot be read the way every reader would agree on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectError {
+    /// git itself cannot parse it (its walk fails on it), or a plain reading differs from git's.
+    #[error("{kind} {id}: `{header}` header: {reason}")]
+    Malformed {
+        kind: &'static str,
+        id: String,
+        /// The header that is duplicated, misplaced or malformed (`parent`, `tree`, ...).
+        header: String,
+        reason: String,
+    },
+    /// The message declares an encoding that iconv cannot convert to UTF-8 faithfully.
+    #[error("commit {id}: cannot decode its message from encoding {encoding:?} as git shows it ({reason})")]
+    EncodingUnsupported {
+        id: String,
+        encoding: String,
+        reason: String,
+    },
+}
+
+impl ObjectError {
+    /// The stable refusal code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ObjectError::Malformed { .. } => "object-malformed",
+            ObjectError::EncodingUnsupported { .. } => "encoding-unsupported",
+        }
+    }
+}
+
+/// An author, committer or tagger as `git log` shows it (`%an`, `%ae`, `%at`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Signature {
+    pub name: String,
+    pub email: String,
+    /// Seconds since the epoch, as recorded (0 when the line has none).
+    pub time: i64,
+}
+
+/// An object id in binary, for the walk's tables: no allocation, hashed as 20 or 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Oid {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl Oid {
+    /// From lower-case hex of 40 or 64 digits (git's spelling); None otherwise.
+    pub fn from_hex(hex: &[u8]) -> Option<Oid> {
+        if hex.len() != 40 && hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            let nib = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            };
+            bytes[i] = nib(pair[0])? << 4 | nib(pair[1])?;
+        }
+        Some(Oid {
+            bytes,
+            len: (hex.len() / 2) as u8,
+        })
+    }
+
+    pub fn from_bytes(raw: &[u8]) -> Option<Oid> {
+        if raw.len() != 20 && raw.len() != 32 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(Oid {
+            bytes,
+            len: raw.len() as u8,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn to_object_id(self) -> ObjectId {
+        ObjectId::from_hex_unchecked(hex::encode(self.as_bytes()))
+    }
+
+    pub fn from_object_id(id: &ObjectId) -> Oid {
+        // ObjectId holds 40 or 64 lower-case hex digits by construction.
+        Oid::from_hex(id.as_str().as_bytes()).unwrap_or(Oid {
+            bytes: [0; 32],
+            len: 20,
+        })
+    }
+}
+
+impl std::fmt::Debug for Oid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Oid({})", hex::encode(self.as_bytes()))
+    }
+}
+
+/// What the walk needs from a commit: git's own reading (`parse_commit_buffer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    pub tree: Oid,
+    pub parents: Vec<Oid>,
+    /// The committer date git sorts the walk by (0 where git finds none).
+    pub time: i64,
+}
+
+/// A commit read the way every reader agrees on: canonical headers, message decoded.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub id: ObjectId,
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    pub author: Signature,
+    pub committer: Signature,
+    /// The `encoding` header, when there is one.
+    pub encoding: Option<String>,
+    /// The message as `git log --format=%B` shows it (UTF-8).
+    pub message: String,
+}
+
+impl Commit {
+    /// The first line of the message.
+    pub fn subject(&self) -> &str {
+        self.message.lines().next().unwrap_or("").trim_end()
+    }
+}
+
+/// An annotated tag's header, read as git's `parse_tag_buffer` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub object: ObjectId,
+    /// The `type` the tag declares for its object.
+    pub kind: ObjectKind,
+    pub name: String,
+}
+
+/// Headers whose every occurrence git's readers interpret; any copy or misplacement of them is
+/// read differently by someone.
+const COMMIT_STRUCTURAL: &[&[u8]] = &[b"tree", b"parent", b"author", b"committer", b"encoding"];
+const TAG_STRUCTURAL: &[&[u8]] = &[b"object", b"type", b"tag", b"tagger"];
+
+/// `parse_commit_buffer`: git's reading of a commit's links. Object ids must be lower-case hex:
+/// git's parser also takes upper case, but no git writes it, so it is not canonical here. Fails exactly where git's fails
+/// (a first line that is not `tree <id>`, a malformed `parent` line among the first ones).
+pub fn parse_links(id: &ObjectId, raw: &[u8]) -> Result<Links, ObjectError> {
+    let hexsz = id.as_str().len();
+    let bad = |header: &str, reason: &str| malformed("commit", id, header, reason);
+    let tree_len = hexsz + 5;
+    if raw.len() <= tree_len + 1 || !raw.starts_with(b"tree ") || raw[tree_len] != b'\n' {
+        return Err(bad("tree", "the first line is not `tree <id>`"));
+    }
+    let tree = Oid::from_hex(&raw[5..tree_len]).ok_or_else(|| bad("tree", "not an object id"))?;
+    let mut pos = tree_len + 1;
+    let parent_len = hexsz + 7;
+    let mut parents = Vec::new();
+    // git: `while (bufptr + parent_entry_len < tail && !memcmp(bufptr, "parent ", 7))`.
+    while pos + parent_len < raw.len() && raw[pos..].starts_with(b"parent ") {
+        if raw[pos + parent_len] != b'\n' {
+            return Err(bad("parent", "not `parent <id>`"));
+        }
+        let p = Oid::from_hex(&raw[pos + 7..pos + parent_len])
+            .ok_or_else(|| bad("parent", "not an object id"))?;
+        parents.push(p);
+        pos += parent_len + 1;
+    }
+    Ok(Links {
+        tree,
+        parents,
+        time: commit_date(&raw[pos..]),
+    })
+}
+
+/// git's `parse_commit_date`: the committer line must follow the author line, which must follow
+/// the parents; the date is the number after the last `>` of the committer line.
+fn commit_date(rest: &[u8]) -> i64 {
+    if !rest.starts_with(b"author") {
+        return 0;
+    }
+    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        return 0;
+    };
+    let line = &rest[nl + 1..];
+    if line.len() <= 9 || !line.starts_with(b"committer") {
+        return 0;
+    }
+    let Some(eol) = line.iter().position(|&b| b == b'\n') else {
+        return 0;
+    };
+    let line = &line[..eol];
+    let Some(gt) = line.iter().rposition(|&b| b == b'>') else {
+        return 0;
+    };
+    let mut date = &line[gt + 1..];
+    while let [b, rest @ ..] = date {
+        if is_git_space(*b) {
+            date = rest;
+        } else {
+            break;
+        }
+    }
+    parse_timestamp(date)
+}
+
+/// `strtoumax`-like: an optional sign, then as many digits as there are (0 when none).
+fn parse_timestamp(s: &[u8]) -> i64 {
+    let (neg, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// git's `isspace` (sane_ctype): space, tab, LF, CR; not VT or FF.
+fn is_git_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn malformed(kind: &'static str, id: &ObjectId, header: &str, reason: &str) -> ObjectError {
+    ObjectError::Malformed {
+        kind,
+        id: id.to_string(),
+        header: header.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// One header line: its key (up to the first space) and value; continuation lines (starting with
+/// a space) belong to the header before them.
+struct HeaderLine<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+}
+
+/// Split an object into header lines and the message (after the first empty line).
+fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, &[u8]) {
+    let mut headers = Vec::new();
+    let mut pos = 0;
+    while pos < raw.len() {
+        let eol = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| pos + i);
+        let line = &raw[pos..eol];
+        let next = (eol + 1).min(raw.len());
+        if line.is_empty() {
+            return (headers, &raw[next..]);
+        }
+        if line[0] != b' ' {
+            let (key, value) = match line.iter().position(|&b| b == b' ') {
+                Some(i) => (&line[..i], &line[i + 1..]),
+                None => (line, &line[line.len()..]),
+            };
+            headers.push(HeaderLine { key, value });
+        }
+        pos = eol + 1;
+    }
+    (headers, &raw[raw.len()..])
+}
+
+/// Read a commit for judging: canonical headers only, the message and identities decoded as
+/// `git log` shows them.
+pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
+    let links = parse_links(id, raw)?;
+    let bad = |header: &str, reason: &str| malformed("commit", id, header, reason);
+    if raw.contains(&0) {
+        return Err(bad(
+            "message",
+            "a NUL byte: git shows only the part before it",
+        ));
+    }
+    let (headers, _) = split_object(raw);
+    // The canonical layout: tree, parents, author, committer, then anything but those (and at
+    // most one encoding).
+    let n_parents = links.parents.len();
+    let expect = |i: usize| -> &'static [u8] {
+        match i {
+            0 => b"tree",
+            i if i <= n_parents => b"parent",
+            i if i == n_parents + 1 => b"author",
+            i if i == n_parents + 2 => b"committer",
+            _ => b"",
+        }
+    };
+    let mut encoding: Option<&[u8]> = None;
+    for (i, h) in headers.iter().enumerate() {
+        let want = expect(i);
+        if !want.is_empty() {
+            if h.key != want {
+                let (header, reason) = if COMMIT_STRUCTURAL.contains(&h.key) {
+                    (
+                        String::from_utf8_lossy(h.key).into_owned(),
+                        "out of git's order",
+                    )
+                } else {
+                    (String::from_utf8_lossy(want).into_owned(), "missing")
+                };
+                return Err(bad(&header, reason));
+            }
+            continue;
+        }
+        if h.key == b"encoding" {
+            if encoding.is_some() {
+                return Err(bad("encoding", "appears twice"));
+            }
+            encoding = Some(h.value);
+        } else if COMMIT_STRUCTURAL.contains(&h.key) {
+            let what = String::from_utf8_lossy(h.key);
+            return Err(bad(
+                &what,
+                &format!(
+                    "a second `{what}` header after the canonical ones (git reads one, other tools another)"
+                ),
+            ));
+        }
+    }
+    if headers.len() < n_parents + 3 {
+        return Err(bad(
+            String::from_utf8_lossy(expect(headers.len())).as_ref(),
+            "missing",
+        ));
+    }
+
+    // What `git log` shows: the whole buffer re-encoded to UTF-8, then parsed again.
+    let shown: Cow<'_, [u8]> = match encoding {
+        Some(enc) if !is_utf8_label(enc) => {
+            let label = String::from_utf8_lossy(enc).into_owned();
+            let text =
+                reencode(raw, &label).map_err(|reason| ObjectError::EncodingUnsupported {
+                    id: id.to_string(),
+                    encoding: label.clone(),
+                    reason,
+                })?;
+            Cow::Owned(text.into_bytes())
+        }
+        _ => Cow::Borrowed(raw),
+    };
+    let (shown_headers, message) = split_object(&shown);
+    if matches!(shown, Cow::Owned(_))
+        && (shown_headers.len() != headers.len()
+            || shown_headers
+                .iter()
+                .zip(&headers)
+                .any(|(a, b)| a.key != b.key))
+    {
+        return Err(bad(
+            "encoding",
+            "decoding changes the header lines (git would read other headers)",
+        ));
+    }
+    let ident = |key: &[u8]| -> Result<Signature, ObjectError> {
+        // pretty.c keeps the last line with the key; the check above made it the only one.
+        let line = shown_headers
+            .iter()
+            .rev()
+            .find(|h| h.key == key)
+            .map(|h| h.value)
+            .unwrap_or_default();
+        split_ident(line).ok_or_else(|| {
+            bad(
+                &String::from_utf8_lossy(key),
+                "not `Name <email> date zone` (git shows it empty)",
+            )
+        })
+    };
+    Ok(Commit {
+        id: id.clone(),
+        tree: links.tree.to_object_id(),
+        parents: links.parents.iter().map(|p| p.to_object_id()).collect(),
+        author: ident(b"author")?,
+        committer: ident(b"committer")?,
+        encoding: encoding.map(|e| String::from_utf8_lossy(e).into_owned()),
+        message: String::from_utf8_lossy(message).into_owned(),
+    })
+}
+
+/// git's `split_ident_line`: the name up to the first `<` (trailing spaces trimmed), the email up
+/// to the next `>`, the date after the last `>`. None where git's fails (it then shows nothing).
+fn split_ident(line: &[u8]) -> Option<Signature> {
+    let lt = line.iter().position(|&b| b == b'<')?;
+    let mut name_end = lt;
+    while name_end > 0 && is_git_space(line[name_end - 1]) {
+        name_end -= 1;
+    }
+    let gt = lt + 1 + line[lt + 1..].iter().position(|&b| b == b'>')?;
+    let last_gt = line.iter().rposition(|&b| b == b'>')?;
+    let mut date = &line[last_gt + 1..];
+    while let [b, rest @ ..] = date {
+        if is_git_space(*b) {
+            date = rest;
+        } else {
+            break;
+        }
+    }
+    let digits = date.iter().take_while(|b| b.is_ascii_digit()).count();
+    Some(Signature {
+        name: String::from_utf8_lossy(&line[..name_end]).into_owned(),
+        email: String::from_utf8_lossy(&line[lt + 1..gt]).into_owned(),
+        time: if digits > 0 {
+            parse_timestamp(&date[..digits])
+        } else {
+            0
+        },
+    })
+}
+
+/// git's `same_utf_encoding(label, "UTF-8")`: `utf`, an optional `-`, then `8`, any case.
+fn is_utf8_label(label: &[u8]) -> bool {
+    if !label
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"utf"))
+    {
+        return false;
+    }
+    let rest = &label[3..];
+    let rest = rest.strip_prefix(b"-").unwrap_or(rest);
+    rest == b"8"
+}
+
+/// git's `reencode_string_len(.., "UTF-8", label)`: iconv with the label as given, then with git's
+/// fallback spelling. Any conversion error is reported (git would show the raw bytes instead).
+fn reencode(raw: &[u8], label: &str) -> Result<String, String> {
+    // iconv reads the NUL-terminated buffer git hands it; NULs were refused before this.
+    let mut labels = vec![label.to_string()];
+    if label.eq_ignore_ascii_case("latin-1") {
+        labels.push("ISO-8859-1".to_string());
+    }
+    let mut last = String::from("unknown encoding");
+    for l in &labels {
+        // UTF-16/UTF-32 labels would make iconv read the ASCII headers as other characters;
+        // git would do the same, and the header check above refuses the result.
+        match iconv_native::decode(raw, l) {
+            Ok(s) => return Ok(s),
+            Err(iconv_native::ConvertError::UnknownConversion) => {
+                last = "iconv does not know this encoding".into();
+            }
+            Err(e) => {
+                last = format!("the bytes are not valid {l}: {e}");
+                break;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Read an annotated tag as `parse_tag_buffer` does, refusing headers a plain reading would take
+/// differently (a second `object` or `type`, a NUL byte).
+pub fn read_tag(id: &ObjectId, raw: &[u8]) -> Result<Tag, ObjectError> {
+    let hexsz = id.as_str().len();
+    let bad = |header: &str, reason: &str| malformed("tag", id, header, reason);
+    if raw.contains(&0) {
+        return Err(bad("message", "a NUL byte"));
+    }
+    let (headers, _) = split_object(raw);
+    let first = |i: usize, key: &[u8]| -> Result<&[u8], ObjectError> {
+        match headers.get(i) {
+            Some(h) if h.key == key => Ok(h.value),
+            _ => Err(bad(
+                &String::from_utf8_lossy(key),
+                "missing or out of git's order",
+            )),
+        }
+    };
+    let object = first(0, b"object")?;
+    if object.len() != hexsz {
+        return Err(bad("object", "not a full object id"));
+    }
+    let object = Oid::from_hex(object)
+        .ok_or_else(|| bad("object", "not an object id"))?
+        .to_object_id();
+    let kind = match first(1, b"type")? {
+        b"commit" => ObjectKind::Commit,
+        b"tag" => ObjectKind::Tag,
+        b"tree" => ObjectKind::Tree,
+        b"blob" => ObjectKind::Blob,
+        _ => return Err(bad("type", "not commit, tag, tree or blob")),
+    };
+    let name = String::from_utf8_lossy(first(2, b"tag")?).into_owned();
+    for (i, h) in headers.iter().enumerate().skip(3) {
+        let allowed_tagger = i == 3 && h.key == b"tagger";
+        if TAG_STRUCTURAL.contains(&h.key) && !allowed_tagger {
+            let what = String::from_utf8_lossy(h.key);
+            return Err(bad(
+                &what,
+                &format!("a second or misplaced `{what}` header"),
+            ));
+        }
+    }
+    Ok(Tag { object, kind, name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    const P1: &str = "1111111111111111111111111111111111111111";
+    const P2: &str = "2222222222222222222222222222222222222222";
+
+    fn id() -> ObjectId {
+        ObjectId::zero(20)
+    }
+
+    fn commit(headers: &str, message: &str) -> Vec<u8> {
+        format!("{headers}\n{message}").into_bytes()
+    }
+
+    fn canonical(extra: &str) -> String {
+        format!(
+            "tree {T}\nparent {P1}\nauthor A U Thor <a@example.com> 1700000000 +0100\ncommitter C O Mitter <c@example.com> 1700000001 +0000\n{extra}"
+        )
+    }
+
+    #[test]
+    fn reads_canonical_commits() {
+        let raw = commit(
+            &canonical("gpgsig -----BEGIN PGP SIGNATURE-----\n \n parent 2222222222222222222222222222222222222222\n -----END PGP SIGNATURE-----\n"),
+            "Subject\n\nBody\n",
+        );
+        let c = read_commit(&id(), &raw).unwrap();
+        assert_eq!(c.tree.as_str(), T);
+        assert_eq!(c.parents.len(), 1, "a continuation line is not a parent");
+        assert_eq!(c.author.name, "A U Thor");
+        assert_eq!(c.author.email, "a@example.com");
+        assert_eq!(c.author.time, 1_700_000_000);
+        assert_eq!(c.committer.name, "C O Mitter");
+        assert_eq!(c.message, "Subject\n\nBody\n");
+        assert_eq!(parse_links(&id(), &raw).unwrap().time, 1_700_000_001);
+    }
+
+    /// Table: headers that git reads differently from a plain reading, each named.
+    #[test]
+    fn non_canonical_headers_are_malformed_and_named() {
+        let author = "author A <a@x> 1 +0000\n";
+        let committer = "committer A <a@x> 1 +0000\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!("tree {T}\nparent {P1}\n{author}{committer}parent {P2}\n"),
+                "parent",
+            ),
+            (
+                format!("tree {T}\n{author}parent {P1}\n{committer}"),
+                "parent",
+            ),
+            (format!("tree {T}\n{author}{committer}tree {T}\n"), "tree"),
+            (format!("tree {T}\n{author}{author}{committer}"), "author"),
+            (format!("tree {T}\n{author}{committer}{author}"), "author"),
+            (
+                format!("tree {T}\n{author}{committer}{committer}"),
+                "committer",
+            ),
+            (
+                format!("tree {T}\n{author}{committer}encoding UTF-8\nencoding UTF-7\n"),
+                "encoding",
+            ),
+            (format!("tree {T}\n{committer}{author}"), "committer"),
+            (format!("tree {T}\n{committer}"), "committer"),
+            (format!("tree {T}\n{author}"), "committer"),
+            (
+                format!("tree {T}\n{author}x-extra y\n{committer}"),
+                "committer",
+            ),
+            (format!("tree {T}\nauthor\n{committer}"), "author"),
+        ];
+        for (headers, header) in cases {
+            let raw = commit(&headers, "msg\n");
+            match read_commit(&id(), &raw) {
+                Err(ObjectError::Malformed { header: h, .. }) => {
+                    assert_eq!(h, header, "{headers}")
+                }
+                other => panic!("{headers:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn git_walk_reading_ignores_misplaced_parents() {
+        let raw = commit(
+            &format!("tree {T}\nparent {P1}\nauthor A <a@x> 5 +0000\ncommitter A <a@x> 7 +0000\nparent {P2}\n"),
+            "x\n",
+        );
+        let links = parse_links(&id(), &raw).unwrap();
+        assert_eq!(links.parents, vec![Oid::from_hex(P1.as_bytes()).unwrap()]);
+        assert_eq!(links.time, 7);
+        // git reads no date when the author line does not follow the parents.
+        let raw = commit(
+            &format!("tree {T}\nx y\nauthor A <a@x> 5 +0000\ncommitter A <a@x> 7 +0000\n"),
+            "x\n",
+        );
+        assert_eq!(parse_links(&id(), &raw).unwrap().time, 0);
+    }
+
+    #[test]
+    fn what_git_cannot_parse_is_malformed() {
+        for raw in [
+            b"".to_vec(),
+            format!("tree {T}\r\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nx")
+                .into_bytes(),
+            format!("tree {}\nauthor A <a@x> 1 +0000\n", T.to_uppercase()).into_bytes(),
+            format!("tree {T}\nparent {}\n", &P1[..39]).into_bytes(),
+            format!("{}\n\nx", canonical(""))
+                .replace("\n\nx", "\n\nx\0y")
+                .into_bytes(),
+        ] {
+            assert!(
+                matches!(read_commit(&id(), &raw), Err(ObjectError::Malformed { .. })),
+                "{}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+    }
+
+    #[test]
+    fn identities_as_git_splits_them() {
+        let s = split_ident(b"Name  Surname \t<mail@x> 1700000000 -0100").unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.email.as_str(), s.time),
+            ("Name  Surname", "mail@x", 1_700_000_000)
+        );
+        let s = split_ident(b"<a@b>").unwrap();
+        assert_eq!((s.name.as_str(), s.email.as_str(), s.time), ("", "a@b", 0));
+        let s = split_ident(b"A <a@b> oops").unwrap();
+        assert_eq!(s.time, 0);
+        assert!(split_ident(b"no email").is_none());
+        assert!(split_ident(b"A <unterminated").is_none());
+    }
+
+    #[test]
+    fn utf8_labels_are_not_converted() {
+        for l in ["UTF-8", "utf8", "Utf-8", "UTF8"] {
+            assert!(is_utf8_label(l.as_bytes()), "{l}");
+        }
+        for l in ["UTF-7", "UTF-16", "latin1", "utf-88", "ut"] {
+            assert!(!is_utf8_label(l.as_bytes()), "{l}");
+        }
+    }
+
+    #[test]
+    fn messages_are_decoded_as_git_shows_them() {
+        // Latin-1 bytes: each char below U+0100 becomes one byte.
+        let raw: Vec<u8> = format!(
+            "tree {T}\nauthor Jos\u{e9} <j@x> 1 +0000\ncommitter J <j@x> 1 +0000\nencoding ISO-8859-1\n\nCaf\u{e9}\n"
+        )
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect();
+        let c = read_commit(&id(), &raw).unwrap();
+        assert_eq!(c.message, "Caf\u{e9}\n");
+        assert_eq!(c.author.name, "Jos\u{e9}");
+
+        let utf7 = commit(
+            &format!(
+                "tree {T}\nauthor A <a@x> 1 -0100\ncommitter A <a@x> 1 -0100\nencoding UTF-7\n"
+            ),
+            "x\n\nCo-authored-by: Claude +ADw-noreply+AEA-anthropic.com+AD4-\n",
+        );
+        let c = read_commit(&id(), &utf7).unwrap();
+        assert!(
+            c.message.contains("Claude <noreply@anthropic.com>"),
+            "{}",
+            c.message
+        );
+
+        let bogus = commit(
+            &format!(
+                "tree {T}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\nencoding X-NOPE\n"
+            ),
+            "x\n",
+        );
+        assert!(matches!(
+            read_commit(&id(), &bogus),
+            Err(ObjectError::EncodingUnsupported { .. })
+        ));
+        // Bytes invalid in the declared encoding (a lone lead byte at the end in Shift_JIS).
+        let mut bad = commit(
+            &format!(
+                "tree {T}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\nencoding Shift_JIS\n"
+            ),
+            "x",
+        );
+        bad.push(0x82);
+        assert!(matches!(
+            read_commit(&id(), &bad),
+            Err(ObjectError::EncodingUnsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn decoding_that_changes_headers_is_malformed() {
+        // UTF-7 "+AAo-" is a newline: decoded, the author line would be split in two.
+        let raw = commit(
+            &format!("tree {T}\nauthor A <a@x> 1 -0100+AAo-committer B <b@x> 1 -0100\ncommitter A <a@x> 1 -0100\nencoding UTF-7\n"),
+            "x\n",
+        );
+        match read_commit(&id(), &raw) {
+            Err(ObjectError::Malformed { header, .. }) => assert_eq!(header, "encoding"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tags_read_as_git_reads_them() {
+        let ok = format!("object {P1}\ntype commit\ntag v1\ntagger A <a@x> 1 +0000\n\nmsg\n");
+        let t = read_tag(&id(), ok.as_bytes()).unwrap();
+        assert_eq!(t.object.as_str(), P1);
+        assert_eq!(t.kind, ObjectKind::Commit);
+        assert_eq!(t.name, "v1");
+        for (raw, header) in [
+            (
+                format!("object {P1}\ntype commit\ntag v1\nobject {P2}\n\n"),
+                "object",
+            ),
+            (
+                format!("object {P1}\ntype commit\ntag v1\ntagger A <a@x> 1 +0000\ntype tree\n\n"),
+                "type",
+            ),
+            (format!("type commit\nobject {P1}\ntag v1\n\n"), "object"),
+            (format!("object {P1}\ntype commit\n\n"), "tag"),
+            (format!("object {P1}\ntype blobby\ntag v1\n\n"), "type"),
+            (
+                format!("object {P1}\ntype commit\ntag v1\nx y\ntagger A <a@x> 1 +0000\n\n"),
+                "tagger",
+            ),
+        ] {
+            match read_tag(&id(), raw.as_bytes()) {
+                Err(ObjectError::Malformed { header: h, .. }) => assert_eq!(h, header, "{raw}"),
+                other => panic!("{raw:?}: {other:?}"),
+            }
+        }
+    }
+}
