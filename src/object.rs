@@ -22,8 +22,6 @@
 //! convert the bytes (an unknown encoding, bytes invalid in it), git would show the raw bytes,
 //! and agentgate refuses rather than guess ([`ObjectError::EncodingUnsupported`]).
 
-use std::borrow::Cow;
-
 use crate::git::{ObjectId, ObjectKind};
 
 /// Why a commit or tag cannot be read the way every reader would agree on.
@@ -279,10 +277,7 @@ fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, &[u8]) {
     let mut headers = Vec::new();
     let mut pos = 0;
     while pos < raw.len() {
-        let eol = raw[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |i| pos + i);
+        let eol = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i);
         let line = &raw[pos..eol];
         let next = (eol + 1).min(raw.len());
         if line.is_empty() {
@@ -311,7 +306,7 @@ pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
             "a NUL byte: git shows only the part before it",
         ));
     }
-    let (headers, _) = split_object(raw);
+    let (headers, raw_message) = split_object(raw);
     // The canonical layout: tree, parents, author, committer, then anything but those (and at
     // most one encoding).
     let n_parents = links.parents.len();
@@ -364,32 +359,30 @@ pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
     }
 
     // What `git log` shows: the whole buffer re-encoded to UTF-8, then parsed again.
-    let shown: Cow<'_, [u8]> = match encoding {
+    let decoded: Vec<u8>;
+    let (shown_headers, message) = match encoding {
         Some(enc) if !is_utf8_label(enc) => {
             let label = String::from_utf8_lossy(enc).into_owned();
-            let text =
-                reencode(raw, &label).map_err(|reason| ObjectError::EncodingUnsupported {
+            decoded = reencode(raw, &label)
+                .map_err(|reason| ObjectError::EncodingUnsupported {
                     id: id.to_string(),
                     encoding: label.clone(),
                     reason,
-                })?;
-            Cow::Owned(text.into_bytes())
+                })?
+                .into_bytes();
+            let (shown, message) = split_object(&decoded);
+            if shown.len() != headers.len()
+                || shown.iter().zip(&headers).any(|(a, b)| a.key != b.key)
+            {
+                return Err(bad(
+                    "encoding",
+                    "decoding changes the header lines (git would read other headers)",
+                ));
+            }
+            (shown, message)
         }
-        _ => Cow::Borrowed(raw),
+        _ => (headers, raw_message),
     };
-    let (shown_headers, message) = split_object(&shown);
-    if matches!(shown, Cow::Owned(_))
-        && (shown_headers.len() != headers.len()
-            || shown_headers
-                .iter()
-                .zip(&headers)
-                .any(|(a, b)| a.key != b.key))
-    {
-        return Err(bad(
-            "encoding",
-            "decoding changes the header lines (git would read other headers)",
-        ));
-    }
     let ident = |key: &[u8]| -> Result<Signature, ObjectError> {
         // pretty.c keeps the last line with the key; the check above made it the only one.
         let line = shown_headers
