@@ -24,3 +24,4 @@ mod common;
 mod fixture;
 
 mod headers;
+mod replace;
