@@ -25,3 +25,4 @@ mod fixture;
 
 mod headers;
 mod replace;
+mod symrefs;
