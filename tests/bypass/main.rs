@@ -24,5 +24,6 @@ mod common;
 mod fixture;
 
 mod headers;
+mod namespaces;
 mod replace;
 mod symrefs;
