@@ -23,6 +23,7 @@ macro_rules! per_format {
 mod common;
 mod fixture;
 
+mod encodings;
 mod headers;
 mod namespaces;
 mod replace;
