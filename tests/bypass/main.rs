@@ -24,6 +24,7 @@ mod common;
 mod fixture;
 
 mod encodings;
+mod fail_open;
 mod headers;
 mod namespaces;
 mod replace;
