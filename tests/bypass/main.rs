@@ -23,6 +23,7 @@ macro_rules! per_format {
 mod common;
 mod fixture;
 
+mod deadline;
 mod encodings;
 mod fail_open;
 mod headers;
