@@ -37,7 +37,7 @@ fn h(key: &str, value: &str) -> String {
 /// Push `commit` to main with `+` (a forced update if agentgate's reading says it is not a
 /// descendant) and assert `[object-malformed]` naming `header`, main unchanged, and the audit.
 #[track_caller]
-fn assert_malformed_on_main(m: &Main, commit: &str, header: &str) -> Push {
+fn assert_malformed_on_main(m: &Main, commit: &str, header: &str) {
     let fx = &m.fx;
     let p = fx.push(&["origin", &format!("+{commit}:refs/heads/main")]);
     assert_refused(&p, "object-malformed");
@@ -47,7 +47,6 @@ fn assert_malformed_on_main(m: &Main, commit: &str, header: &str) -> Push {
     assert_eq!(rec["new"], commit, "audit record is for this push:\n{p}");
     assert_eq!(rec["decision"], "refuse", "{rec}");
     assert_eq!(rec["code"], "object-malformed", "{rec}");
-    p
 }
 
 // ---------------------------------------------------------------------------------------------
