@@ -18,6 +18,12 @@ use sha2::{Digest, Sha256};
 pub const SYSTEM_POLICY: &str = "/etc/agentgate/policy.toml";
 /// The default notes ref that carries attestations.
 pub const DEFAULT_NOTES_REF: &str = "refs/notes/agentgate";
+/// The hook's deadline when the policy sets none: GitHub Enterprise gives all pre-receive hooks 5
+/// seconds together and GitLab and Gitea kill hooks too; 3 seconds leaves room for other hooks and
+/// process start, and is far above a typical push (milliseconds) or a 100,000-commit import
+/// (about a second, BENCHMARKS.md).
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(3);
+const MAX_HOOK_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const PREDICATE_SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 pub const PREDICATE_TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test-result/v0.1";
 
@@ -64,6 +70,13 @@ struct RawPolicy {
     #[serde(default)]
     signer: Vec<Spanned<RawSigner>>,
     audit: Option<RawAudit>,
+    hook: Option<RawHook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHook {
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +158,8 @@ pub struct Policy {
     pub attest: AttestPolicy,
     pub signers: Vec<Signer>,
     pub audit_log: Option<PathBuf>,
+    /// How long the hook may take before it refuses the push (`[hook] timeout`).
+    pub hook_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -345,7 +360,7 @@ pub struct Located {
 /// `repo_config` reads `agentgate.config` from the repository (None when it is not set).
 pub fn locate(
     explicit: Option<&Path>,
-    repo_config: &dyn Fn() -> Result<Option<String>, String>,
+    repo_config: &dyn Fn() -> Result<Option<PathBuf>, String>,
     git_dir: Option<&Path>,
 ) -> Result<Located, PolicyError> {
     let found = |path: PathBuf, source| Ok(Located { path, source });
@@ -359,7 +374,7 @@ pub fn locate(
         .map(|d| d.join("config"))
         .unwrap_or_else(|| PathBuf::from("the repository's git config"));
     match repo_config() {
-        Ok(Some(p)) if !p.is_empty() => return found(PathBuf::from(p), PolicySource::GitConfig),
+        Ok(Some(p)) if !p.as_os_str().is_empty() => return found(p, PolicySource::GitConfig),
         Ok(_) => {}
         Err(e) => {
             return Err(PolicyError::Unreadable {
@@ -549,6 +564,16 @@ impl Validator<'_> {
             attest,
             signers,
             audit_log: raw.audit.and_then(|a| a.log).map(|p| self.resolve(&p)),
+            hook_timeout: match raw.hook.and_then(|h| h.timeout) {
+                None => DEFAULT_HOOK_TIMEOUT,
+                Some(t) => {
+                    let d = parse_duration(t.get_ref()).map_err(|e| self.err(&t, e))?;
+                    if d > MAX_HOOK_TIMEOUT {
+                        return Err(self.err(&t, format!("[hook] timeout {:?} is longer than an hour: a push would hang that long", t.get_ref())));
+                    }
+                    d
+                }
+            },
         })
     }
 
@@ -891,6 +916,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = num.parse().map_err(|_| {
         format!("invalid duration {s:?}: expected a number and a unit, like \"30d\"")
     })?;
+    if unit == "ms" {
+        if n == 0 {
+            return Err(format!("duration {s:?} is zero"));
+        }
+        return Ok(Duration::from_millis(n));
+    }
     let secs = match unit {
         "s" => 1,
         "m" => 60,
@@ -899,7 +930,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "w" => 7 * 86_400,
         _ => {
             return Err(format!(
-                "invalid duration {s:?}: the unit must be s, m, h, d or w"
+                "invalid duration {s:?}: the unit must be ms, s, m, h, d or w"
             ))
         }
     };

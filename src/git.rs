@@ -218,7 +218,13 @@ pub struct Repo {
     namespace: Option<String>,
     /// Extra object directories (the quarantine) for the CLI backend's child processes.
     object_env: Vec<(&'static str, OsString)>,
+    /// The configuration as git reads it, read once when first needed.
+    config: std::cell::OnceCell<Result<Vec<ConfigEntry>, String>>,
 }
+
+/// One configuration variable as `git config --list -z` prints it: the name (section and key
+/// lower-cased) and the value's bytes (None for a variable without `=`).
+pub type ConfigEntry = (String, Option<Vec<u8>>);
 
 impl Repo {
     /// Open the repository a hook runs in: `GIT_DIR` (or the current directory), plus the
@@ -269,6 +275,7 @@ impl Repo {
             git_dir,
             namespace,
             object_env,
+            config: Default::default(),
         })
     }
 
@@ -289,6 +296,7 @@ impl Repo {
                     git_dir,
                     namespace: None,
                     object_env: Vec::new(),
+                    config: Default::default(),
                 })
             }
             Err(e) => {
@@ -315,6 +323,7 @@ impl Repo {
                     git_dir,
                     namespace: None,
                     object_env: Vec::new(),
+                    config: Default::default(),
                 })
             }
         }
@@ -419,60 +428,70 @@ impl Repo {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// A config value of the repository (its own, global and system config): None when unset,
-    /// an error when the configuration cannot be read (a caller choosing a policy by it must not
-    /// fall through to another one).
-    pub fn config_value(&self, key: &str) -> Result<Option<String>, GitError> {
-        match &self.backend {
-            Backend::Git2(repo) => match repo.config()?.get_string(key) {
-                Ok(v) => Ok(Some(v)),
-                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            },
-            Backend::Cli => {
-                let out = self.run(&["config", "--get", key])?;
-                match out.status.code() {
-                    Some(0) => Ok(Some(
-                        String::from_utf8_lossy(&out.stdout)
-                            .trim_end_matches('\n')
-                            .to_string(),
-                    )),
-                    // git config --get: 1 means the key is not set.
-                    Some(1) => Ok(None),
-                    _ => Err(GitError::Command {
-                        args: format!("config --get {key}"),
-                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                    }),
-                }
+    /// The repository's configuration exactly as git reads it: `git config --list -z`, so
+    /// system and global files at git's own paths, conditional includes and the server's `-c`
+    /// options (`GIT_CONFIG_PARAMETERS`) all count, where libgit2 would read less. Read once.
+    /// An unreadable configuration is an error: callers that choose a policy or parse trailers
+    /// by it must not guess.
+    pub fn config_entries(&self) -> Result<&[ConfigEntry], GitError> {
+        let entries = self.config.get_or_init(|| {
+            let out = self
+                .run(&["config", "--list", "-z"])
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!(
+                    "git config --list: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
             }
-        }
+            // "name\nvalue\0", or "name\0" for a variable without a value.
+            Ok(out
+                .stdout
+                .split(|&b| b == 0)
+                .filter(|e| !e.is_empty())
+                .map(|e| match e.iter().position(|&b| b == b'\n') {
+                    Some(i) => (
+                        String::from_utf8_lossy(&e[..i]).into_owned(),
+                        Some(e[i + 1..].to_vec()),
+                    ),
+                    None => (String::from_utf8_lossy(e).into_owned(), None),
+                })
+                .collect())
+        });
+        entries.as_deref().map_err(|e| GitError::Command {
+            args: "config --list".into(),
+            message: e.clone(),
+        })
     }
 
-    /// How this repository's config changes trailer parsing. An unreadable config is an
-    /// error: guessing the defaults could hide a configured trailer key.
+    /// A config value as git reads it (the last one wins), as raw bytes: None when unset.
+    pub fn config_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let key = key.to_ascii_lowercase();
+        Ok(self
+            .config_entries()?
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone().unwrap_or_default()))
+    }
+
+    /// A config value as text (see [`Repo::config_bytes`]).
+    pub fn config_value(&self, key: &str) -> Result<Option<String>, GitError> {
+        Ok(self
+            .config_bytes(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// How this repository's config changes trailer parsing, read as git reads it.
     pub fn trailer_config(&self) -> Result<TrailerConfig, GitError> {
-        match &self.backend {
-            Backend::Git2(repo) => Ok(TrailerConfig::try_from_git_config(&repo.config()?)?),
-            Backend::Cli => {
-                // `git config --list -z`: "name\nvalue\0", or "name\0" without a value.
-                let out = self.run(&["config", "--list", "-z"])?;
-                if !out.status.success() {
-                    return Err(GitError::Command {
-                        args: "config --list".into(),
-                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                    });
-                }
-                let text = String::from_utf8_lossy(&out.stdout);
-                Ok(TrailerConfig::from_entries(
-                    text.split('\0')
-                        .filter(|e| !e.is_empty())
-                        .map(|e| match e.split_once('\n') {
-                            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                            None => (e.to_string(), None),
-                        }),
-                ))
-            }
-        }
+        Ok(TrailerConfig::from_entries(
+            self.config_entries()?.iter().map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()),
+                )
+            }),
+        ))
     }
 
     /// One ref by its exact stored name (namespaces included), symbolic refs not followed; None
@@ -1148,6 +1167,7 @@ mod tests {
             git_dir: PathBuf::from("."),
             namespace: Some("a/b".into()),
             object_env: vec![],
+            config: Default::default(),
         };
         assert_eq!(
             repo.full_ref("refs/heads/main"),

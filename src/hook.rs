@@ -341,6 +341,8 @@ pub struct Evaluator<'a> {
     attestations: &'a dyn AttestationSource,
     /// The refs as they are before the push, read once, when first needed.
     refs: std::cell::OnceCell<Result<RefView, String>>,
+    /// Told what the evaluator is doing (the hook's watchdog names the step that ran out).
+    progress: Option<&'a dyn Fn(String)>,
 }
 
 /// Stop collecting agent commits for messages after this many (they are all still checked).
@@ -381,6 +383,19 @@ impl<'a> Evaluator<'a> {
             trailer_config: repo.trailer_config().map_err(|e| e.to_string()),
             attestations,
             refs: std::cell::OnceCell::new(),
+            progress: None,
+        }
+    }
+
+    /// Report each step to `f` (what it is doing, for which ref).
+    pub fn with_progress(mut self, f: &'a dyn Fn(String)) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    fn step(&self, what: impl FnOnce() -> String) {
+        if let Some(f) = self.progress {
+            f(what());
         }
     }
 
@@ -396,6 +411,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn ref_view(&self) -> Result<&RefView, GitError> {
+        if self.refs.get().is_none() {
+            self.step(|| "reading refs".into());
+        }
         let view = self
             .refs
             .get_or_init(|| self.read_refs().map_err(|e| e.to_string()));
@@ -415,7 +433,15 @@ impl<'a> Evaluator<'a> {
         let mut tips = Vec::new();
         for e in &view.entries {
             if let RefValue::Direct(id) = &e.value {
-                if self.protection(&view, &e.name)?.is_some() {
+                // Only refs protected by their own name: a branch that a protected symbolic ref
+                // points at may have moved before that symbolic ref existed (an admin's alias),
+                // so it adds nothing to what is known to keep the promise.
+                if self
+                    .policy
+                    .protect
+                    .matching(strip_namespaces(&e.name))
+                    .is_some()
+                {
                     // A protected tip that is not a readable commit (a tree, a malformed tag)
                     // is simply not a shortcut: the walk goes on past it.
                     if let Ok(c) = self.repo.peel_to_commit(id) {
@@ -567,6 +593,7 @@ impl<'a> Evaluator<'a> {
         }
         let baseline: Vec<Oid> = d.facts.baseline.iter().map(Oid::from_object_id).collect();
         let (detector, trailer_config) = (&self.detector, &self.trailer_config);
+        self.step(|| format!("walking the commits of {name} and detecting agent commits"));
         let walked = crate::walk::walk(
             self.repo.objects()?.as_mut(),
             &crate::walk::Limits {
@@ -583,6 +610,13 @@ impl<'a> Evaluator<'a> {
             },
         )?;
 
+        // A commit that would enter the ref but that git and a plain reader read differently,
+        // or whose message cannot be decoded as git shows it: refused, never guessed at.
+        for c in &walked.commits {
+            if let Err(e) = &c.found {
+                return Ok(object_refusal(&name, e));
+            }
+        }
         if let (Some(o), false) = (&old, self.policy.protect.allow_non_fast_forward) {
             // The walk answers "is old an ancestor" when it reached old from a walked commit;
             // otherwise another known commit may lie in between, and a walk to old alone decides.
@@ -599,13 +633,6 @@ impl<'a> Evaluator<'a> {
         }
         d.entering = Some(walked.commits.len());
 
-        // A commit that would enter the ref but that git and a plain reader read differently,
-        // or whose message cannot be decoded as git shows it: refused, never guessed at.
-        for c in &walked.commits {
-            if let Err(e) = &c.found {
-                return Ok(object_refusal(&name, e));
-            }
-        }
         let all = self.detector.require() == Require::AllCommits;
         let entering = Entering::new(&walked.commits);
         for c in &walked.commits {
@@ -622,7 +649,8 @@ impl<'a> Evaluator<'a> {
             return Ok(accept(Code::NoAgentCommits));
         }
 
-        // The required attestations (see `Coverage`).
+        // The required attestations (see `Entering::uncovered`).
+        self.step(|| format!("verifying attestations for {name}"));
         let mut cache = AttestCache::new(self.attestations);
         let unattested: Vec<ObjectId> = match self.policy.attest.scope {
             // Every agent commit carries its own attestation.

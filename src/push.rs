@@ -52,11 +52,13 @@ pub fn locate_policy(
     repo: Option<Result<&Repo, &GitError>>,
     git_dir: Option<&Path>,
 ) -> Result<config::Located, PolicyError> {
-    let repo_config = || -> Result<Option<String>, String> {
+    let repo_config = || -> Result<Option<PathBuf>, String> {
+        use std::os::unix::ffi::OsStringExt as _;
         match repo {
             None => Ok(None),
             Some(Ok(r)) => r
-                .config_value("agentgate.config")
+                .config_bytes("agentgate.config")
+                .map(|v| v.map(|b| PathBuf::from(std::ffi::OsString::from_vec(b))))
                 .map_err(|e| error_chain(&e)),
             Some(Err(e)) => Err(error_chain(e)),
         }
@@ -77,7 +79,7 @@ pub fn load_policy(
 pub fn audit_path(policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
     policy
         .and_then(|p| p.audit_log.clone())
-        .unwrap_or_else(|| git_dir.join("agentgate").join("audit.jsonl"))
+        .unwrap_or_else(|| default_audit_path(git_dir))
 }
 
 /// Where the hook looks for attestations: the notes commit `notes` (the value the push itself
@@ -128,14 +130,48 @@ fn refuse_all(
         .collect()
 }
 
+/// What the decision thread tells the watchdog as it goes: enough to write the audit record and
+/// say which step ran out if the deadline passes first.
+#[derive(Default)]
+struct Progress {
+    step: String,
+    /// The policy's `[hook] timeout`, once the policy is loaded.
+    timeout: Option<std::time::Duration>,
+    policy: Option<PolicyInfo>,
+    notes: Option<ObjectId>,
+}
+
+#[derive(Clone)]
+struct PolicyInfo {
+    path: PathBuf,
+    digest: String,
+    audit_log: PathBuf,
+    notes_ref: String,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Progress>>;
+
+fn set_step(shared: &Shared, step: impl Into<String>) {
+    if let Ok(mut p) = shared.lock() {
+        p.step = step.into();
+    }
+}
+
 /// Run as a hook over `updates` (already parsed) or a stdin parse error. Writes messages to
 /// `err`, returns the exit code.
+///
+/// The decisions run on their own thread under a deadline (`[hook] timeout`, 3 s by default;
+/// the default also bounds loading the policy): servers kill slow hooks (GitHub Enterprise gives
+/// all of them 5 s together), and a refusal that says what ran out beats a killed hook. When the
+/// deadline passes, every update is refused `deadline-exceeded`, the audit record is written
+/// anyway, and the process ends without waiting for the abandoned thread.
 pub fn run_hook(
     mode: Mode,
     config: Option<&Path>,
     input: Result<Vec<RefUpdate>, hook::StdinError>,
     err: &mut dyn Write,
 ) -> u8 {
+    let start = std::time::Instant::now();
     let prefix = message_prefix();
     let git_dir = std::env::var_os("GIT_DIR")
         .map(PathBuf::from)
@@ -159,79 +195,92 @@ pub fn run_hook(
     };
 
     let now = chrono::Utc::now();
-    let repo = Repo::open_from_env();
-    let policy = load_policy(config, Some(repo.as_ref()), Some(&git_dir));
     let pusher = audit::pusher();
-    let admin = "ask the Git server admin to check the repository and the agentgate installation";
-    let mut notes = None;
-
-    let (decisions, exit) = match (&repo, &policy) {
-        (_, Err(e)) => {
-            let d = refuse_all(
-                &updates,
-                Code::from_policy_error(e),
-                "the agentgate policy cannot be loaded, so every push is refused".into(),
-                vec![format!("{e:#}")],
-                "this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)",
+    let shared: Shared = Default::default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let (shared, updates, git_dir) = (shared.clone(), updates.clone(), git_dir.clone());
+        let config = config.map(Path::to_path_buf);
+        let spawned = std::thread::Builder::new()
+            .name("decide".into())
+            .spawn(move || {
+                let result = decide_all(config.as_deref(), &updates, &git_dir, now, &shared);
+                let _ = tx.send(result);
+            });
+        if spawned.is_err() {
+            let _ = writeln!(
+                err,
+                "{prefix}agentgate: refused [{}] cannot start the decision thread",
+                Code::InternalError.as_str()
             );
-            (d, EXIT_CONFIG)
+            return EXIT_REFUSE;
         }
-        (Err(e), Ok(_)) => {
-            let headline = format!("cannot open the repository: {}", error_chain(e));
-            (
-                refuse_all(&updates, Code::GitError, headline, vec![], admin),
-                EXIT_REFUSE,
-            )
-        }
-        (Ok(repo), Ok(policy)) => {
-            // Lets the tests prove that a panic refuses the push; it can only ever refuse.
-            if std::env::var_os("AGENTGATE_DANGER_TEST_PANIC").is_some() {
-                panic!("AGENTGATE_DANGER_TEST_PANIC is set");
+    }
+
+    let admin = "ask the Git server admin to check the repository and the agentgate installation";
+    let (decisions, exit) = loop {
+        let limit = shared
+            .lock()
+            .ok()
+            .and_then(|p| p.timeout)
+            .unwrap_or(config::DEFAULT_HOOK_TIMEOUT);
+        let wait = (start + limit).saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(result) => break result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // The policy may have been loaded (with a longer timeout) meanwhile.
+                let now_limit = shared.lock().ok().and_then(|p| p.timeout);
+                if now_limit.is_some_and(|l| l > limit) {
+                    continue;
+                }
+                let step = shared.lock().map(|p| p.step.clone()).unwrap_or_default();
+                let headline = format!(
+                    "the hook ran out of time ({} ms, [hook] timeout) while {step}",
+                    limit.as_millis()
+                );
+                break (
+                    refuse_all(
+                        &updates,
+                        Code::DeadlineExceeded,
+                        headline,
+                        vec![],
+                        "a push this large or a policy rule this slow needs a longer [hook] timeout, or a simpler rule: ask the Git server admin",
+                    ),
+                    EXIT_REFUSE,
+                );
             }
-            let source = notes_commit(repo, policy, &updates)
-                .map_err(EvidenceError::from)
-                .and_then(|n| {
-                    notes = n.clone();
-                    attestation_source(repo, policy, n, now)
-                });
-            match source {
-                Err(e) => {
-                    let headline = format!("cannot read attestations: {}", error_chain(&e));
-                    (
-                        refuse_all(
-                            &updates,
-                            Code::AttestationsUnreadable,
-                            headline,
-                            vec![],
-                            admin,
-                        ),
-                        EXIT_REFUSE,
-                    )
-                }
-                Ok(source) => {
-                    let eval = Evaluator::new(repo, policy, source.as_ref());
-                    let d: Vec<RefDecision> = updates.iter().map(|u| eval.decide(u)).collect();
-                    let exit = if d.iter().all(RefDecision::accepted) {
-                        EXIT_ACCEPT
-                    } else {
-                        EXIT_REFUSE
-                    };
-                    (d, exit)
-                }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // The decision thread panicked: only ever a refusal.
+                break (
+                    refuse_all(
+                        &updates,
+                        Code::InternalError,
+                        "internal error (see the message above); please report it".into(),
+                        vec![],
+                        admin,
+                    ),
+                    EXIT_REFUSE,
+                );
             }
         }
     };
 
-    let policy_ok = policy.as_ref().ok();
-    let log = audit_path(policy_ok, &git_dir);
+    let progress = shared.lock().ok();
+    let info = progress.as_ref().and_then(|p| p.policy.clone());
+    let notes = progress.as_ref().and_then(|p| p.notes.clone());
+    drop(progress);
+    let log = info
+        .as_ref()
+        .map(|i| i.audit_log.clone())
+        .unwrap_or_else(|| default_audit_path(&git_dir));
     let cx = audit::Context {
         repo: &git_dir,
         mode: mode.as_str(),
         pusher: &pusher,
-        policy_path: policy_ok.map(|p| p.source.as_path()),
-        policy_digest: policy_ok.map(|p| p.digest.as_str()),
-        notes: policy_ok.map(|p| audit::NotesInput {
-            refname: &p.attest.notes_ref,
+        policy_path: info.as_ref().map(|i| i.path.as_path()),
+        policy_digest: info.as_ref().map(|i| i.digest.as_str()),
+        notes: info.as_ref().map(|i| audit::NotesInput {
+            refname: &i.notes_ref,
             commit: notes.as_ref().map(ObjectId::as_str),
         }),
         time: now,
@@ -253,6 +302,98 @@ pub fn run_hook(
     }
     let _ = write!(err, "{}", hook::render(&decisions, prefix));
     exit
+}
+
+/// The audit log when no policy names one: `$GIT_DIR/agentgate/audit.jsonl`.
+fn default_audit_path(git_dir: &Path) -> PathBuf {
+    git_dir.join("agentgate").join("audit.jsonl")
+}
+
+/// Everything the hook decides, on the decision thread: open the repository, load the policy,
+/// find the attestations, decide each update. Reports its progress to `shared`.
+fn decide_all(
+    config: Option<&Path>,
+    updates: &[RefUpdate],
+    git_dir: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+    shared: &Shared,
+) -> (Vec<RefDecision>, u8) {
+    let admin = "ask the Git server admin to check the repository and the agentgate installation";
+    set_step(shared, "opening the repository");
+    let repo = Repo::open_from_env();
+    set_step(shared, "loading the policy");
+    let policy = load_policy(config, Some(repo.as_ref()), Some(git_dir));
+    if let Ok(p) = &policy {
+        if let Ok(mut s) = shared.lock() {
+            s.timeout = Some(p.hook_timeout);
+            s.policy = Some(PolicyInfo {
+                path: p.source.clone(),
+                digest: p.digest.clone(),
+                audit_log: audit_path(Some(p), git_dir),
+                notes_ref: p.attest.notes_ref.clone(),
+            });
+        }
+    }
+    match (&repo, &policy) {
+        (_, Err(e)) => {
+            let d = refuse_all(
+                updates,
+                Code::from_policy_error(e),
+                "the agentgate policy cannot be loaded, so every push is refused".into(),
+                vec![format!("{e:#}")],
+                "this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)",
+            );
+            (d, EXIT_CONFIG)
+        }
+        (Err(e), Ok(_)) => {
+            let headline = format!("cannot open the repository: {}", error_chain(e));
+            (
+                refuse_all(updates, Code::GitError, headline, vec![], admin),
+                EXIT_REFUSE,
+            )
+        }
+        (Ok(repo), Ok(policy)) => {
+            // Lets the tests prove that a panic refuses the push; it can only ever refuse.
+            if std::env::var_os("AGENTGATE_DANGER_TEST_PANIC").is_some() {
+                panic!("AGENTGATE_DANGER_TEST_PANIC is set");
+            }
+            set_step(shared, "reading the attestations");
+            let source = notes_commit(repo, policy, updates)
+                .map_err(EvidenceError::from)
+                .and_then(|n| {
+                    if let Ok(mut s) = shared.lock() {
+                        s.notes = n.clone();
+                    }
+                    attestation_source(repo, policy, n, now)
+                });
+            match source {
+                Err(e) => {
+                    let headline = format!("cannot read attestations: {}", error_chain(&e));
+                    (
+                        refuse_all(
+                            updates,
+                            Code::AttestationsUnreadable,
+                            headline,
+                            vec![],
+                            admin,
+                        ),
+                        EXIT_REFUSE,
+                    )
+                }
+                Ok(source) => {
+                    let step = |s: String| set_step(shared, s);
+                    let eval = Evaluator::new(repo, policy, source.as_ref()).with_progress(&step);
+                    let d: Vec<RefDecision> = updates.iter().map(|u| eval.decide(u)).collect();
+                    let exit = if d.iter().all(RefDecision::accepted) {
+                        EXIT_ACCEPT
+                    } else {
+                        EXIT_REFUSE
+                    };
+                    (d, exit)
+                }
+            }
+        }
+    }
 }
 
 /// `e` and its causes, joined by ": ".

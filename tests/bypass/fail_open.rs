@@ -105,9 +105,8 @@ fn fail_open_repo_config_syntax_error_refuses_sha1() {
     let (fx, _strict) = discovered_with_lax_fallback(Fmt::Sha1);
     let agent = fx.agent_commit("app.c", "agent\n", "agent change");
     assert_accepted(&fx.push(&["origin", &format!("{agent}:refs/heads/topic")]));
-    let mut config = std::fs::read_to_string(fx.server.join("config")).unwrap();
-    config.push_str("[broken\n");
-    std::fs::write(fx.server.join("config"), config).unwrap();
+    let good = std::fs::read_to_string(fx.server.join("config")).unwrap();
+    std::fs::write(fx.server.join("config"), format!("{good}[broken\n")).unwrap();
 
     let p = fx.push(&["origin", "main"]);
     assert!(
@@ -127,6 +126,8 @@ fn fail_open_repo_config_syntax_error_refuses_sha1() {
         shown.contains("agentgate: refused [policy-unreadable]"),
         "the hook refuses [policy-unreadable]:\n{shown}"
     );
+    // git cannot read refs through a broken config: mend it to look.
+    std::fs::write(fx.server.join("config"), good).unwrap();
     fx.assert_server_ref("refs/heads/main", Some(&fx.base), &p);
 }
 
