@@ -1008,28 +1008,32 @@ impl Launcher {
         c
     }
 
-    /// Run `true` the way the build will run; an error says why isolation cannot work here.
-    fn probe(&self, dir: &Path) -> anyhow::Result<()> {
-        if self.bwrap.is_none() {
-            return Ok(());
+    /// Run `true` the way the build will run: None if it works, else why not.
+    fn probe_failure(&self, dir: &Path) -> Option<String> {
+        self.bwrap.as_ref()?;
+        if which("bwrap", self.env.get("PATH").map(OsString::as_os_str)).is_none() {
+            return Some("bwrap is not installed (not found on PATH)".to_string());
         }
-        let reason = if which("bwrap", self.env.get("PATH").map(OsString::as_os_str)).is_none() {
-            "bwrap is not installed (not found on PATH)".to_string()
-        } else {
-            match self
-                .command(None, dir, &["true".to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output()
-            {
-                Ok(o) if o.status.success() => return Ok(()),
-                Ok(o) => format!(
-                    "`bwrap ... true` failed ({}): {}",
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ),
-                Err(e) => format!("cannot run bwrap: {e}"),
-            }
+        match self
+            .command(None, dir, &["true".to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+        {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(format!(
+                "`bwrap ... true` failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Some(format!("cannot run bwrap: {e}")),
+        }
+    }
+
+    /// The refusal when isolation cannot work here, with how to enable it.
+    fn probe(&self, dir: &Path) -> anyhow::Result<()> {
+        let Some(reason) = self.probe_failure(dir) else {
+            return Ok(());
         };
         Err(anyhow::anyhow!(SANDBOX_UNAVAILABLE_HELP)).context(format!(
             "[sandbox-unavailable] the gate isolates build and tests with bubblewrap, which \
@@ -1066,11 +1070,10 @@ pub fn sandbox_unavailable() -> Option<String> {
         vec![dir.path().to_path_buf()],
         [],
     );
-    let launcher = match Launcher::new(Some(Bwrap::new(plan)), env) {
-        Ok(l) => l,
-        Err(e) => return Some(format!("{e:#}")),
-    };
-    launcher.probe(dir.path()).err().map(|e| format!("{e:#}"))
+    match Launcher::new(Some(Bwrap::new(plan)), env) {
+        Ok(launcher) => launcher.probe_failure(dir.path()),
+        Err(e) => Some(format!("{e:#}")),
+    }
 }
 
 /// The sandbox for this run. Hidden: [`HIDDEN_ROOTS`], the caller's HOME, working tree and git
