@@ -569,3 +569,77 @@ fn symlinks_from_the_build_do_not_lead_the_gate_outside_the_checkout() {
         .unwrap()
         .contains("points outside the checkout"));
 }
+
+/// A keyless gate in GitHub Actions requests its identity token with the job's request
+/// credentials only after build and tests: the request arrives after the test step's log was
+/// closed, and (by the tests above) the credentials themselves never reach the build.
+#[test]
+fn keyless_gate_requests_its_token_only_after_the_tests() {
+    use std::io::Write as _;
+    use std::time::{Instant, SystemTime};
+    let sb = Sandbox::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let server = std::thread::spawn(move || -> Option<(SystemTime, String)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let at = SystemTime::now();
+                    s.set_nonblocking(false).ok()?;
+                    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                    let mut buf = [0u8; 4096];
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    let _ = s.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    return Some((at, String::from_utf8_lossy(&buf[..n]).into_owned()));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        None
+    });
+    let request_token = "s3cr3t-requestToken-keyless";
+    let out = sb.run(
+        &[
+            "gate",
+            "--keyless",
+            "--fulcio-url",
+            "http://127.0.0.1:9",
+            "--rekor-url",
+            "http://127.0.0.1:9",
+            "--repo",
+            "repo",
+            "--shell",
+            "--build",
+            "sleep 1; cp a.txt app",
+            "--test",
+            "sleep 1; test -s app",
+            "--artifact",
+            "app",
+            "--out",
+            "att",
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                &format!("http://127.0.0.1:{port}/token?api-version=2.0"),
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token),
+        ],
+    );
+    // The token service answered 500: nothing signed, a usage/environment error.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let (requested_at, request) = server.join().unwrap().expect("no token request");
+    assert!(request.contains(request_token), "{request}");
+    let tests_ended = std::fs::metadata(sb.path("att/test.stdout.log"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        requested_at >= tests_ended,
+        "the token was requested before the tests ended"
+    );
+    assert!(!sb.path("att/provenance.sigstore.json").exists());
+}
