@@ -865,3 +865,79 @@ fn refusals_after_the_tests() {
     let tests = p.statement("att/test-result.sigstore.json");
     assert_eq!(tests["predicate"]["result"], "WARNED");
 }
+
+/// The CI templates give the key to the gate step alone, in a job that runs nothing of the
+/// agent's outside the gate, from a definition the agent's branch cannot change (GitHub).
+#[test]
+fn ci_templates_give_the_key_to_the_gate_step_only() {
+    let read = |name: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts/ci")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // Lines that are not comments, split into the blocks starting at lines indented `indent`.
+    let blocks = |text: &str, indent: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            if line.starts_with(indent) && !line[indent.len()..].starts_with(' ') {
+                out.push(String::new());
+            }
+            if let Some(b) = out.last_mut() {
+                b.push_str(line);
+                b.push('\n');
+            }
+        }
+        out
+    };
+
+    let gh = read("github-actions.yml");
+    let code: String = gh
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(code.contains("\n  workflow_run:\n"), "{code}");
+    assert!(
+        !code.contains("\n  push:"),
+        "a push-triggered gate runs the agent's YAML"
+    );
+    assert!(code.lines().any(|l| l.starts_with("permissions: {}")));
+    assert!(code.contains("persist-credentials: false"));
+    assert!(code.contains("environment: agentgate-gate"));
+    let steps = blocks(&code, "      - ");
+    let gate_steps: Vec<&String> = steps
+        .iter()
+        .filter(|s| s.contains("agentgate gate"))
+        .collect();
+    assert_eq!(gate_steps.len(), 1);
+    for s in &steps {
+        let is_gate = s.contains("agentgate gate");
+        assert_eq!(
+            s.contains("secrets."),
+            is_gate,
+            "secrets outside the gate step: {s}"
+        );
+        if is_gate {
+            assert!(!s.contains("github.token"), "{s}");
+            assert!(
+                !s.contains("--danger-no-sandbox") && !s.contains("--sandbox"),
+                "{s}"
+            );
+        }
+    }
+
+    let gl = read("gitlab-ci.yml");
+    let jobs = blocks(&gl, "");
+    let gate: Vec<&String> = jobs.iter().filter(|j| j.starts_with("gate:")).collect();
+    assert_eq!(gate.len(), 1);
+    for j in &jobs {
+        let is_gate = j.starts_with("gate:");
+        for var in ["AGENTGATE_KEY", "environment:", "name: agentgate-gate"] {
+            assert_eq!(j.contains(var), is_gate, "{var}: {j}");
+        }
+    }
+    assert!(!gate[0].contains("--danger-no-sandbox") && !gate[0].contains("--sandbox"));
+}
