@@ -364,9 +364,8 @@ pub fn scrubbed_env(
     env
 }
 
-/// Find `program` on `path` as execvp would.
-/// Relative PATH entries are skipped: they would resolve against the gate's working directory,
-/// which may be the agent's working tree.
+/// Find `program` on `path` as execvp would, except that relative entries are skipped: they
+/// would resolve against the gate's working directory, which may be the agent's working tree.
 fn which(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         return None;
