@@ -243,11 +243,20 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
     println!("\n== 5. CI gates exactly that commit: a clean checkout is built, tested and signed");
     let head = d.git_ok(&work, &["rev-parse", "HEAD"])?;
     let attestations = d.root.join("attestations");
+    // The gate isolates the build with bubblewrap and refuses to build without it. So that the
+    // demo still tells its story on a laptop without bwrap, it then says so and runs the gate
+    // unisolated; a CI gate must never do that.
+    let unisolated = crate::gate::sandbox_unavailable();
+    if let Some(why) = &unisolated {
+        println!("  (bubblewrap cannot run here: {why}.");
+        println!("   This demo gate runs with --danger-no-sandbox; a CI gate refuses instead.)");
+    }
     println!(
-        "$ agentgate gate --key gate.key --commit {} --build 'cp engine.rs engine.bin' --test 'test -s engine.bin' --artifact engine.bin --out attestations --note",
-        &head[..7]
+        "$ agentgate gate --key gate.key --commit {} --build 'cp engine.rs engine.bin' --test 'test -s engine.bin' --artifact engine.bin --out attestations --note{}",
+        &head[..7],
+        if unisolated.is_some() { " --danger-no-sandbox" } else { "" }
     );
-    let gated = d.agentgate(&[
+    let mut gate_args = vec![
         "gate",
         "--key",
         path_str(&gate_key)?,
@@ -264,7 +273,11 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
         "--out",
         path_str(&attestations)?,
         "--note",
-    ])?;
+    ];
+    if unisolated.is_some() {
+        gate_args.push("--danger-no-sandbox");
+    }
+    let gated = d.agentgate(&gate_args)?;
     for line in gated.lines() {
         println!("  {line}");
     }

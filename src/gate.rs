@@ -1,7 +1,9 @@
 //! `agentgate gate`: the compile-test-sign gate. It builds and tests exactly one commit in a
-//! clean checkout, with a scrubbed environment (optionally inside bubblewrap, without network),
-//! records what ran and signs the SLSA provenance and test-result attestations that the hook
-//! requires. Signing, key loading and publishing are shared with `agentgate sign`.
+//! clean checkout, isolated by default (bubblewrap: its own PID, network and mount namespaces, a
+//! scrubbed environment, the key and the CI's secrets out of sight), records what ran and, only
+//! after every process of the build is gone, loads the key and signs the SLSA provenance and
+//! test-result attestations that the hook requires. Signing, key loading and publishing are
+//! shared with `agentgate sign`.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -41,6 +43,23 @@ const KEYLESS_SECRETS: &[&str] = &[
     "SIGSTORE_ID_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_URL",
+];
+
+/// The CI job's own credentials (GitHub Actions, GitLab CI): never passed to the build with
+/// --env either. The allowlist keeps them out otherwise.
+const CI_CREDENTIALS: &[&str] = &[
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_CACHE_URL",
+    "CI_JOB_TOKEN",
+    "CI_JOB_JWT",
+    "CI_JOB_JWT_V1",
+    "CI_JOB_JWT_V2",
+    "CI_REGISTRY_PASSWORD",
+    "CI_DEPENDENCY_PROXY_PASSWORD",
+    "CI_DEPLOY_PASSWORD",
 ];
 
 /// Variables passed to the build and test commands as they are set for the gate. Everything
@@ -91,7 +110,7 @@ Examples:
   git push origin refs/notes/agentgate
 
   agentgate gate --key k.pem --build 'make' --test 'make check' --artifact app \\
-      --junit build/junit.xml --reproducible --sandbox bwrap --json
+      --junit build/junit.xml --reproducible --json
 
   agentgate gate --keyless --build 'make' --test 'make check' --artifact app --note  # in CI
 
@@ -104,13 +123,23 @@ and TMPDIR are empty temporary directories and SOURCE_DATE_EPOCH is the commit's
 Artifact paths and --junit are relative to the checkout. Build output is streamed to stderr and
 kept in --out as build.stdout.log, build.stderr.log, test.stdout.log, test.stderr.log.
 
+Build and tests run isolated with bubblewrap (bwrap): their own PID, network and mount
+namespaces, no capabilities, no inherited descriptors; the filesystem read-only except the
+checkout, HOME and TMPDIR; homes, /run, /tmp, the caller's repository (its objects stay
+readable) and the key hidden. Where bwrap cannot run the gate stops (exit 2) and says how to
+enable it. The key is read (and its passphrase used) only after build and tests have ended.
+--danger-no-sandbox runs them without isolation: they can then read this process's
+environment, memory and key file, and the provenance says so.
+
 Exit codes: 0 built, tests passed, signed; 1 refused: the build failed or did not reproduce, an
 artifact is missing (nothing signed), or the tests failed (a FAILED test result is signed,
-which the hook refuses); 2 usage or environment error (nothing signed).";
+which the hook refuses); 2 usage or environment error, or isolation unavailable (nothing
+signed).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SandboxKind {
-    /// bubblewrap: no network, the filesystem read-only except the checkout, HOME and TMPDIR.
+    /// bubblewrap (the default): own PID and network namespaces, no capabilities, the
+    /// filesystem read-only except the checkout, HOME and TMPDIR, secrets hidden.
     Bwrap,
 }
 
@@ -159,9 +188,13 @@ pub struct GateArgs {
     /// Build twice in separate checkouts; refuse to sign if any artifact differs.
     #[arg(long)]
     pub reproducible: bool,
-    /// Run build and tests in a sandbox; fails if the sandbox cannot run here.
+    /// How build and tests are isolated (bwrap, the default); fails if it cannot run here.
     #[arg(long, value_enum, value_name = "KIND")]
     pub sandbox: Option<SandboxKind>,
+    /// Run build and tests WITHOUT isolation: they can read this gate's environment, memory,
+    /// open files and key file, and sign for themselves. Recorded in the provenance.
+    #[arg(long, conflicts_with = "sandbox")]
+    pub danger_no_sandbox: bool,
     /// Run --build and --test with `sh -c` instead of splitting them into words.
     #[arg(long)]
     pub shell: bool,
@@ -195,8 +228,8 @@ pub enum GateError {
         before: String,
         after: String,
     },
-    #[error("the tests passed but wrote no JUnit report at {path}; nothing was signed")]
-    JunitMissing { path: String },
+    #[error("the tests passed but the JUnit report {path} {problem}; nothing was signed")]
+    JunitMissing { path: String, problem: String },
     #[error(
         "the tests failed ({detail}); a FAILED test result was signed, which the hook refuses"
     )]
@@ -331,12 +364,14 @@ pub fn scrubbed_env(
     env
 }
 
-/// Find `program` on `path` as execvp would.
+/// Find `program` on `path` as execvp would, except that relative entries are skipped: they
+/// would resolve against the gate's working directory, which may be the agent's working tree.
 fn which(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     if program.contains('/') {
         return None;
     }
     std::env::split_paths(path?)
+        .filter(|d| d.is_absolute())
         .map(|d| d.join(program))
         .find(|p| is_executable(p))
 }
@@ -346,35 +381,36 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// First line `program --version` prints, if it exits 0 within [`VERSION_TIMEOUT`].
-fn tool_version(program: &Path, env: &BTreeMap<String, OsString>, dir: &Path) -> Option<String> {
-    let mut child = Command::new(program)
-        .arg("--version")
-        .env_clear()
-        .envs(env)
-        .current_dir(dir)
-        .stdin(Stdio::null())
+/// Run `cmd` (stdout and stderr piped) for at most `limit`: its status and output (each capped
+/// at `cap` bytes), or None if it could not start or ran out of time (it is killed then).
+fn output_within(
+    mut cmd: Command,
+    limit: Duration,
+    cap: u64,
+) -> Option<(std::process::ExitStatus, Vec<u8>, Vec<u8>)> {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .ok()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut stdout = child.stdout.take()?;
-    let mut stderr = child.stderr.take()?;
-    std::thread::spawn(move || {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        let _ = stdout.by_ref().take(64 << 10).read_to_end(&mut a);
-        let _ = stderr.by_ref().take(64 << 10).read_to_end(&mut b);
-        let _ = tx.send((a, b));
-    });
-    let output = rx.recv_timeout(VERSION_TIMEOUT);
-    let deadline = Instant::now() + Duration::from_millis(200);
+    let drain = |mut from: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = from.by_ref().take(cap).read_to_end(&mut buf);
+            // Past the cap: keep reading so the child never blocks on a full pipe.
+            let _ = std::io::copy(&mut from, &mut std::io::sink());
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let out = drain(Box::new(child.stdout.take()?));
+    let err = drain(Box::new(child.stderr.take()?));
+    let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
-            Ok(None) if output.is_ok() && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -382,36 +418,113 @@ fn tool_version(program: &Path, env: &BTreeMap<String, OsString>, dir: &Path) ->
             }
         }
     };
-    let (out, err) = output.ok()?;
-    if !status?.success() {
-        return None;
-    }
-    [out, err].iter().find_map(|bytes| {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| l.chars().take(200).collect())
-    })
+    let grace = Duration::from_millis(200);
+    let (out, err) = (out.recv_timeout(grace).ok()?, err.recv_timeout(grace).ok()?);
+    Some((status?, out, err))
 }
 
-/// A tool the build used: its resolved path, file digest and version, as a builder dependency.
-fn tool_descriptor(
-    name: &str,
-    env: &BTreeMap<String, OsString>,
+/// Versions of `programs` (first line of `PROGRAM --version`, if it exits 0 within
+/// [`VERSION_TIMEOUT`]), asked the way the build runs them, since a program on PATH can be the
+/// agent's own (node_modules/.bin): one start of the sandbox for all of them, which is also
+/// the check that the sandbox works here ([`SANDBOX_UNAVAILABLE_HELP`] if not).
+fn tool_versions(
+    launcher: &Launcher,
     dir: &Path,
-) -> Option<ResourceDescriptor> {
-    let path = which(name, env.get("PATH").map(OsString::as_os_str))?;
-    let path = path.canonicalize().unwrap_or(path);
-    let version = tool_version(&path, env, dir);
-    let sha256 = crate::attest::statement::sha256_file(&path).ok()?;
-    Some(ResourceDescriptor {
-        name: Some(name.to_string()),
-        uri: Some(format!("file://{}", path.display())),
-        digest: BTreeMap::from([(DIGEST_SHA256.to_string(), sha256)]),
-        annotations: version.map(|v| json!({ "version": v })),
-        ..Default::default()
-    })
+    programs: &[PathBuf],
+) -> anyhow::Result<Vec<Option<String>>> {
+    if launcher.bwrap.is_some()
+        && which("bwrap", launcher.env.get("PATH").map(OsString::as_os_str)).is_none()
+    {
+        return Err(sandbox_unavailable_error(
+            "bwrap is not installed (not found on PATH)",
+        ));
+    }
+    // Markers a program's output cannot forge.
+    let n = invocation_id();
+    let script = format!(
+        "for t do printf '\\n@{n} %s\\n' \"$t\"; \
+         if command -v timeout >/dev/null; then timeout {secs} \"$t\" --version; \
+         else \"$t\" --version; fi >\"$TMPDIR/.version-{n}\" 2>&1 </dev/null; rc=$?; \
+         head -c 65536 \"$TMPDIR/.version-{n}\"; rm -f \"$TMPDIR/.version-{n}\"; \
+         printf '\\n@{n}-status %s\\n' \"$rc\"; done; printf '@{n}-end\\n'",
+        secs = VERSION_TIMEOUT.as_secs()
+    );
+    let mut argv = vec!["sh".to_string(), "-c".to_string(), script, "sh".to_string()];
+    argv.extend(programs.iter().filter_map(|p| p.to_str()).map(String::from));
+    let limit = VERSION_TIMEOUT * (u32::try_from(programs.len()).unwrap_or(u32::MAX) + 2);
+    let out = output_within(launcher.command(None, dir, &argv), limit, 4 << 20);
+    let end = format!("@{n}-end\n");
+    let stdout = match out {
+        Some((status, stdout, _)) if status.success() && stdout.ends_with(end.as_bytes()) => stdout,
+        other if launcher.bwrap.is_some() => {
+            let reason = match other {
+                Some((status, _, stderr)) => format!(
+                    "`bwrap ... sh` failed ({status}): {}",
+                    String::from_utf8_lossy(&stderr).trim()
+                ),
+                None => "bwrap did not start, or did not finish in time".to_string(),
+            };
+            return Err(sandbox_unavailable_error(&reason));
+        }
+        _ => return Ok(vec![None; programs.len()]),
+    };
+    let text = String::from_utf8_lossy(&stdout);
+    let mut versions = Vec::new();
+    for p in programs {
+        let Some(name) = p.to_str() else {
+            versions.push(None);
+            continue;
+        };
+        let start = format!("\n@{n} {name}\n");
+        let version = text.find(&start).and_then(|i| {
+            let body = &text[i + start.len()..];
+            let stop = body.find(&format!("\n@{n}-status "))?;
+            let ok = body[stop..].starts_with(&format!("\n@{n}-status 0\n"));
+            ok.then(|| {
+                body[..stop]
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .map(|l| l.chars().take(200).collect::<String>())
+            })
+            .flatten()
+        });
+        versions.push(version);
+    }
+    Ok(versions)
+}
+
+/// The tools the build used: resolved path, file digest and version, as builder dependencies.
+fn tool_descriptors(
+    names: &[String],
+    launcher: &Launcher,
+    dir: &Path,
+) -> anyhow::Result<Vec<ResourceDescriptor>> {
+    let mut found: Vec<(&String, PathBuf)> = Vec::new();
+    for name in names {
+        if found.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        if let Some(path) = which(name, launcher.env.get("PATH").map(OsString::as_os_str)) {
+            found.push((name, path.canonicalize().unwrap_or(path)));
+        }
+    }
+    let paths: Vec<PathBuf> = found.iter().map(|(_, p)| p.clone()).collect();
+    let versions = tool_versions(launcher, dir, &paths)?;
+    Ok(found
+        .into_iter()
+        .zip(versions)
+        .filter_map(|((name, path), version)| {
+            let sha256 = crate::attest::statement::sha256_file(&path).ok()?;
+            Some(ResourceDescriptor {
+                name: Some(name.clone()),
+                uri: Some(format!("file://{}", path.display())),
+                digest: BTreeMap::from([(DIGEST_SHA256.to_string(), sha256)]),
+                annotations: version.map(|v| json!({ "version": v })),
+                ..Default::default()
+            })
+        })
+        .collect())
 }
 
 /// Who ran the gate: the host, and what GitHub Actions or GitLab CI say about the job. Only
@@ -652,25 +765,166 @@ fn checkout(git_dir: &Path, commit: &str, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// bubblewrap: a private network namespace (no network, its own loopback), the whole
-/// filesystem read-only, fresh /tmp, the caller's HOME replaced by an empty read-only directory
-/// (toolchain directories and the repository's objects bound back read-only), the key file
-/// masked, and only the gate's work directory writable.
+/// Where a machine keeps what a build must not see: homes (CI credentials, the runner's own
+/// files, the caller's secrets), /run (docker.sock and other sockets, /run/secrets), shared
+/// scratch space, data mounts, a GitLab runner's configuration. Each is replaced by an empty
+/// tmpfs; what the build needs from inside (toolchains on PATH, ...) is bound back read-only.
+const HIDDEN_ROOTS: &[&str] = &[
+    "/home",
+    "/root",
+    "/run",
+    "/tmp",
+    "/var/tmp",
+    "/mnt",
+    "/media",
+    "/etc/gitlab-runner",
+];
+
+/// Hidden, but writable (and empty) inside the sandbox: for tools that ignore TMPDIR.
+const SCRATCH: &[&str] = &["/tmp", "/var/tmp"];
+
+/// Never hidden whole, whatever points at them: the system the build runs with.
+const SYSTEM_DIRS: &[&str] = &[
+    "/", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/var",
+    "/nix", "/gnu", "/proc", "/sys", "/dev", "/boot", "/srv", "/snap",
+];
+
+/// Credential files inside toolchain directories that are bound into the sandbox.
+const TOOLCHAIN_CREDENTIALS: &[(&str, &str)] = &[
+    ("CARGO_HOME", "credentials.toml"),
+    ("CARGO_HOME", "credentials"),
+];
+
+/// `O_CLOEXEC` as /proc/PID/fdinfo prints it (octal `flags:`), on x86-64 and aarch64.
+const O_CLOEXEC: u32 = 0o2_000_000;
+
+/// Where CI systems keep the job's secrets and other jobs' files, from their variables: GitHub
+/// Actions' runner directory (its credentials; `_temp` with the job's command files such as
+/// $GITHUB_ENV) and workspace; GitLab's builds directory (other projects' checkouts on a shared
+/// runner) and the project's `.tmp` directory, where file-type variables are written.
+pub fn ci_hidden(get: &dyn Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {
+    let path = |n: &str| get(n).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let is_true = |n: &str| get(n).is_some_and(|v| v == "true");
+    let mut v = Vec::new();
+    if is_true("GITHUB_ACTIONS") {
+        v.extend(path("RUNNER_TEMP"));
+        v.extend(path("GITHUB_WORKSPACE"));
+        if let Some(ws) = path("RUNNER_WORKSPACE") {
+            // <runner>/_work/<repository>: the runner's own directory holds its credentials.
+            match ws.parent() {
+                Some(w) if w.file_name() == Some(OsStr::new("_work")) => {
+                    v.extend(w.parent().map(Path::to_path_buf))
+                }
+                _ => v.push(ws),
+            }
+        }
+    }
+    if is_true("GITLAB_CI") {
+        v.extend(path("CI_BUILDS_DIR"));
+        if let Some(project) = path("CI_PROJECT_DIR") {
+            let mut tmp = project.clone().into_os_string();
+            tmp.push(".tmp");
+            v.push(tmp.into());
+            v.push(project);
+        }
+    }
+    v
+}
+
+/// What the sandbox hides and shows, before it becomes bwrap arguments. All paths canonical.
+#[derive(Debug, Default)]
+struct SandboxPlan {
+    /// Replaced by an empty tmpfs (read-only unless in [`SCRATCH`]).
+    hidden: Vec<PathBuf>,
+    /// Bound back read-only: they sit inside a hidden directory.
+    readable: Vec<PathBuf>,
+    /// Bound read-write: the build's HOME and TMPDIR (each step's checkout is added per step).
+    writable: Vec<PathBuf>,
+    /// Files replaced by an empty one: the key, toolchain credentials.
+    masked: Vec<PathBuf>,
+    /// Readable paths left out because binding them would show a hidden directory whole.
+    refused: Vec<PathBuf>,
+}
+
+/// `p` is `dir` or inside it.
+fn within(p: &Path, dir: &Path) -> bool {
+    p.starts_with(dir)
+}
+
+impl SandboxPlan {
+    fn new(
+        hide: impl IntoIterator<Item = PathBuf>,
+        readable: impl IntoIterator<Item = PathBuf>,
+        writable: Vec<PathBuf>,
+        mask: impl IntoIterator<Item = PathBuf>,
+    ) -> Self {
+        let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        let mut hidden: Vec<PathBuf> = hide
+            .into_iter()
+            .filter(|p| p.is_absolute())
+            .filter_map(|p| p.canonicalize().ok())
+            .filter(|p| real_dir(p))
+            .filter(|p| !SYSTEM_DIRS.iter().any(|s| within(Path::new(s), p)))
+            .collect();
+        hidden.sort();
+        hidden.dedup();
+        let mut plan = SandboxPlan {
+            writable,
+            ..Default::default()
+        };
+        let mut bound: Vec<PathBuf> = Vec::new();
+        for r in readable {
+            if !r.is_absolute() {
+                continue;
+            }
+            let Ok(r) = r.canonicalize() else { continue };
+            if hidden.iter().any(|h| within(h, &r)) {
+                plan.refused.push(r);
+            } else if hidden.iter().any(|h| within(&r, h)) {
+                bound.push(r);
+            }
+        }
+        bound.sort();
+        bound.dedup();
+        plan.readable = bound;
+        plan.refused.sort();
+        plan.refused.dedup();
+        plan.masked = mask
+            .into_iter()
+            .filter(|p| p.is_absolute())
+            .filter_map(|p| p.canonicalize().ok())
+            .filter(|p| p.is_file())
+            .collect();
+        plan.masked.sort();
+        plan.masked.dedup();
+        plan.hidden = hidden;
+        plan
+    }
+}
+
+/// bubblewrap: its own PID namespace (the gate and every other process out of sight, and every
+/// process of a step killed when the step ends), network namespace (no network, an empty
+/// loopback), IPC, UTS and user namespaces; no capabilities, even for root; a new session (no
+/// terminal injection); the filesystem read-only with the plan's directories hidden, its
+/// readable paths bound back, the key masked, and only HOME, TMPDIR and the step's checkout
+/// writable.
 struct Bwrap {
-    args: Vec<OsString>,
+    /// Everything up to the step's checkout.
+    head: Vec<OsString>,
+    /// After it: masks, then the hidden directories turned read-only (mount points for the
+    /// binds inside them had to be created first).
+    tail: Vec<OsString>,
+    plan: SandboxPlan,
 }
 
 impl Bwrap {
-    fn new(
-        work: &Path,
-        caller_home: Option<&Path>,
-        readable: &[PathBuf],
-        masked: &[PathBuf],
-    ) -> Self {
-        let mut args: Vec<OsString> = [
+    fn new(plan: SandboxPlan) -> Self {
+        let mut head: Vec<OsString> = [
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
+            "--cap-drop",
+            "ALL",
             "--ro-bind",
             "/",
             "/",
@@ -678,77 +932,327 @@ impl Bwrap {
             "/dev",
             "--proc",
             "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--tmpfs",
-            "/var/tmp",
         ]
         .iter()
         .map(OsString::from)
         .collect();
-        for secrets in ["/run/secrets", "/var/run/secrets"] {
-            if Path::new(secrets).is_dir() {
-                args.extend(["--tmpfs".into(), secrets.into()]);
+        // Mounts in path order: a directory before what is inside it, so a tmpfs never covers a
+        // bind made earlier, and a bind inside a hidden directory shows only itself.
+        let mut ops: Vec<(&Path, [&OsStr; 2])> = Vec::new();
+        for h in &plan.hidden {
+            ops.push((h, ["--tmpfs".as_ref(), "".as_ref()]));
+        }
+        for r in &plan.readable {
+            ops.push((r, ["--ro-bind".as_ref(), r.as_os_str()]));
+        }
+        for w in &plan.writable {
+            ops.push((w, ["--bind".as_ref(), w.as_os_str()]));
+        }
+        for m in &plan.masked {
+            ops.push((m, ["--ro-bind".as_ref(), "/dev/null".as_ref()]));
+        }
+        ops.sort_by(|a, b| a.0.cmp(b.0));
+        for (target, [op, source]) in ops {
+            head.push(op.to_owned());
+            if !source.is_empty() {
+                head.push(source.to_owned());
+            }
+            head.push(target.into());
+        }
+        let mut tail = Vec::new();
+        for h in &plan.hidden {
+            if !SCRATCH.iter().any(|s| h == Path::new(s)) {
+                tail.extend(["--remount-ro".into(), h.into()]);
             }
         }
-        let home = caller_home.filter(|h| h.is_dir() && *h != Path::new("/"));
-        if let Some(home) = home {
-            args.extend(["--tmpfs".into(), home.into()]);
-        }
-        for r in readable {
-            if r.exists() {
-                args.extend(["--ro-bind".into(), r.into(), r.into()]);
-            }
-        }
-        args.extend(["--bind".into(), work.into(), work.into()]);
-        for m in masked {
-            if m.is_file() {
-                args.extend(["--ro-bind".into(), "/dev/null".into(), m.into()]);
-            }
-        }
-        // Last: the mount points above are created in the empty HOME before it turns read-only.
-        if let Some(home) = home {
-            args.extend(["--remount-ro".into(), home.into()]);
-        }
-        Bwrap { args }
+        Bwrap { head, tail, plan }
     }
 
-    fn command(&self, dir: &Path, argv: &[String]) -> Command {
-        let mut c = Command::new("bwrap");
-        c.args(&self.args)
-            .arg("--chdir")
-            .arg(dir)
-            .arg("--")
-            .args(argv);
+    /// bwrap's argv for `argv` run in `dir`, with `checkout` writable.
+    fn argv(&self, checkout: Option<&Path>, dir: &Path, argv: &[String]) -> Vec<OsString> {
+        let mut v: Vec<OsString> = vec!["bwrap".into()];
+        v.extend(self.head.iter().cloned());
+        if let Some(c) = checkout {
+            v.extend(["--bind".into(), c.into(), c.into()]);
+        }
+        v.extend(self.tail.iter().cloned());
+        v.extend(["--chdir".into(), dir.into(), "--".into()]);
+        v.extend(argv.iter().map(OsString::from));
+        v
+    }
+}
+
+/// Descriptors above 2 that this process holds without close-on-exec: inherited from whoever
+/// started the gate (CI runners leak some). Every program the gate starts would get them, and
+/// bwrap passes them on into the sandbox, where a descriptor of the key file or of a runner's
+/// socket would undo the isolation.
+fn inherited_descriptors() -> anyhow::Result<Vec<u32>> {
+    let entries = std::fs::read_dir("/proc/self/fd")
+        .context("cannot list this process's open descriptors in /proc/self/fd")?;
+    let mut fds = Vec::new();
+    for e in entries {
+        let e = e.context("cannot list this process's open descriptors in /proc/self/fd")?;
+        let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if fd <= 2 {
+            continue;
+        }
+        // Unreadable: closed since the listing (the listing's own descriptor).
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else {
+            continue;
+        };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok());
+        if flags.is_none_or(|f| f & O_CLOEXEC == 0) {
+            fds.push(fd);
+        }
+    }
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// Starts every program the build can influence (build, tests, `--version` probes): inside
+/// bwrap unless --danger-no-sandbox, with the scrubbed environment, stdin from /dev/null and
+/// none of the gate's inherited descriptors. Safe Rust cannot close a descriptor it does not
+/// own, so inherited ones are closed by a shell that then execs the command (`bash` when one
+/// is above 9, which `sh` cannot name).
+struct Launcher {
+    bwrap: Option<Bwrap>,
+    env: BTreeMap<String, OsString>,
+    close: Vec<u32>,
+    /// The shell that closes them, if any are open.
+    closer: Option<PathBuf>,
+}
+
+impl Launcher {
+    fn new(bwrap: Option<Bwrap>, env: BTreeMap<String, OsString>) -> anyhow::Result<Self> {
+        let close = inherited_descriptors()?;
+        let closer = if close.is_empty() {
+            None
+        } else {
+            let shell = if close.iter().all(|&fd| fd <= 9) {
+                "sh"
+            } else {
+                "bash"
+            };
+            let found = which(shell, env.get("PATH").map(OsString::as_os_str)).or_else(|| {
+                ["/bin", "/usr/bin"]
+                    .iter()
+                    .map(|d| Path::new(d).join(shell))
+                    .find(|p| is_executable(p))
+            });
+            let Some(found) = found else {
+                bail!(
+                    "this gate inherited open descriptors ({}) that its commands must not get, \
+                     and closing them needs {shell}, which is not installed; start the gate \
+                     without them or install {shell}",
+                    close
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            Some(found)
+        };
+        Ok(Launcher {
+            bwrap,
+            env,
+            close,
+            closer,
+        })
+    }
+
+    fn command(&self, checkout: Option<&Path>, dir: &Path, argv: &[String]) -> Command {
+        let inner: Vec<OsString> = match &self.bwrap {
+            Some(b) => b.argv(checkout, dir, argv),
+            None => argv.iter().map(OsString::from).collect(),
+        };
+        let mut c = if let Some(shell) = &self.closer {
+            let closes: Vec<String> = self.close.iter().map(|fd| format!("{fd}<&-")).collect();
+            let mut c = Command::new(shell);
+            c.arg("-c")
+                .arg(format!("exec {}; exec \"$@\"", closes.join(" ")))
+                .arg("agentgate-gate")
+                .args(&inner);
+            c
+        } else {
+            let mut c = Command::new(&inner[0]);
+            c.args(&inner[1..]);
+            c
+        };
+        c.current_dir(dir)
+            .env_clear()
+            .envs(&self.env)
+            .stdin(Stdio::null());
         c
     }
 
-    /// Run `true` the way the build will run; an error says why bwrap cannot work here.
-    fn probe(&self, work: &Path, env: &BTreeMap<String, OsString>) -> anyhow::Result<()> {
-        let out = self
-            .command(work, &["true".to_string()])
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::null())
-            .output();
-        let reason = match out {
-            Ok(o) if o.status.success() => return Ok(()),
-            Ok(o) => format!(
+    /// Run `true` the way the build will run: None if it works, else why not.
+    fn probe_failure(&self, dir: &Path) -> Option<String> {
+        self.bwrap.as_ref()?;
+        if which("bwrap", self.env.get("PATH").map(OsString::as_os_str)).is_none() {
+            return Some("bwrap is not installed (not found on PATH)".to_string());
+        }
+        match self
+            .command(None, dir, &["true".to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+        {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(format!(
                 "`bwrap ... true` failed ({}): {}",
                 o.status,
                 String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                "bwrap is not installed (apt-get install bubblewrap)".to_string()
-            }
-            Err(e) => format!("cannot run bwrap: {e}"),
-        };
-        bail!(
-            "--sandbox bwrap: bubblewrap cannot run here: {reason}; refusing to build without \
-             the sandbox (allow unprivileged user namespaces, run the gate where bwrap works, \
-             or leave out --sandbox)"
-        )
+            )),
+            Err(e) => Some(format!("cannot run bwrap: {e}")),
+        }
     }
+}
+
+/// The refusal when isolation cannot work here, with how to enable it.
+fn sandbox_unavailable_error(reason: &str) -> anyhow::Error {
+    anyhow::anyhow!(SANDBOX_UNAVAILABLE_HELP).context(format!(
+        "[sandbox-unavailable] the gate isolates build and tests with bubblewrap, which cannot \
+         run here: {reason}; nothing was built or signed"
+    ))
+}
+
+/// How to make bwrap work, for the refusal when it does not.
+const SANDBOX_UNAVAILABLE_HELP: &str = "\
+to enable it: on GitHub's Ubuntu runners `sudo apt-get install -y bubblewrap`, and on Ubuntu \
+24.04 also `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`; in Docker, run the \
+container with `--security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+--security-opt systempaths=unconfined` (or `--privileged`); in GitLab runners, the Docker \
+executor needs `privileged = true` (or those security_opt entries) in config.toml, the shell \
+executor what a plain host needs (bubblewrap installed, user namespaces allowed). \
+--danger-no-sandbox builds without isolation: the build can then read this gate's key and \
+environment";
+
+/// Whether the default isolation can run on this machine (for `agentgate demo`): None if it
+/// can, else why not.
+pub fn sandbox_unavailable() -> Option<String> {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return Some(format!("no temporary directory: {e}")),
+    };
+    let env = BTreeMap::from([(
+        "PATH".to_string(),
+        std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+    )]);
+    let plan = SandboxPlan::new(
+        HIDDEN_ROOTS.iter().map(PathBuf::from),
+        [],
+        vec![dir.path().to_path_buf()],
+        [],
+    );
+    match Launcher::new(Some(Bwrap::new(plan)), env) {
+        Ok(launcher) => launcher.probe_failure(dir.path()),
+        Err(e) => Some(format!("{e:#}")),
+    }
+}
+
+/// The sandbox for this run. Hidden: [`HIDDEN_ROOTS`], the caller's HOME, working tree and git
+/// directory, the key's directory and what [`ci_hidden`] names. Readable: toolchains, PATH and
+/// the repository's objects (the checkout borrows them). Writable: the build's HOME and TMPDIR.
+/// Masked: the key, toolchain credentials.
+fn sandbox_plan(
+    repo: &git2::Repository,
+    git_dir: &Path,
+    env: &BTreeMap<String, OsString>,
+    work: &Path,
+    key: Option<&Path>,
+) -> SandboxPlan {
+    let get = |n: &str| std::env::var_os(n);
+    let key = key.and_then(|k| k.canonicalize().ok());
+    let mut hide: Vec<PathBuf> = HIDDEN_ROOTS.iter().map(PathBuf::from).collect();
+    hide.extend(get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from));
+    hide.extend(repo.workdir().map(Path::to_path_buf));
+    hide.push(repo.path().to_path_buf());
+    hide.push(git_dir.to_path_buf());
+    hide.extend(key.as_deref().and_then(Path::parent).map(Path::to_path_buf));
+    hide.extend(ci_hidden(&get));
+
+    let mut readable: Vec<PathBuf> = ENV_ALLOWLIST
+        .iter()
+        .filter(|v| **v != "PATH")
+        .filter_map(|v| env.get(*v))
+        .map(PathBuf::from)
+        .collect();
+    if let Some(p) = env.get("PATH") {
+        readable.extend(std::env::split_paths(p));
+    }
+    let objects = git_dir.join("objects");
+    if let Ok(text) = std::fs::read_to_string(objects.join("info").join("alternates")) {
+        readable.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| objects.join(l)),
+        );
+    }
+    readable.push(objects);
+
+    let mut mask: Vec<PathBuf> = key.into_iter().collect();
+    for (var, file) in TOOLCHAIN_CREDENTIALS {
+        if let Some(dir) = env.get(*var) {
+            mask.push(Path::new(dir).join(file));
+        }
+    }
+    SandboxPlan::new(
+        hide,
+        readable,
+        vec![work.join("home"), work.join("tmp")],
+        mask,
+    )
+}
+
+/// What the provenance says about the isolation of this run.
+fn sandbox_record(bwrap: Option<&Bwrap>) -> Value {
+    let paths =
+        |v: &[PathBuf]| -> Vec<String> { v.iter().map(|p| p.display().to_string()).collect() };
+    match bwrap {
+        Some(b) => json!({
+            "kind": "bwrap",
+            "network": "none (private network namespace)",
+            "processes": "private PID namespace: the gate is out of sight, and every process of a step ends with it",
+            "capabilities": "none",
+            "descriptors": "stdin /dev/null, stdout and stderr pipes, no others",
+            "writable": ["checkout", "HOME", "TMPDIR", "/tmp and /var/tmp (empty, private)"],
+            "hidden": paths(&b.plan.hidden),
+            "readable": paths(&b.plan.readable),
+            "masked": paths(&b.plan.masked),
+        }),
+        None => json!({
+            "kind": "none",
+            "option": "--danger-no-sandbox",
+            "note": "build and tests ran without isolation, with the gate's processes, files, key file and network in reach",
+        }),
+    }
+}
+
+/// Before the build: the key file is there and can be opened (nothing is read), and the
+/// passphrase variable, if one is named, is set.
+fn key_preflight(path: &Path, password_env: Option<&str>) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the private key {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("the private key {} is not a regular file", path.display());
+    }
+    drop(
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read the private key {}", path.display()))?,
+    );
+    if let Some(var) = password_env {
+        if std::env::var_os(var).is_none() {
+            bail!("the passphrase variable {var} is not set");
+        }
+    }
+    Ok(())
 }
 
 /// One captured stream of a step.
@@ -819,8 +1323,7 @@ fn tee(mut from: impl std::io::Read, log: &Path) -> std::io::Result<(String, u64
 }
 
 struct StepContext<'a> {
-    env: &'a BTreeMap<String, OsString>,
-    sandbox: Option<&'a Bwrap>,
+    launcher: &'a Launcher,
     logs: &'a Path,
 }
 
@@ -832,20 +1335,8 @@ fn run_step(
     dir: &Path,
 ) -> anyhow::Result<StepRecord> {
     eprintln!("agentgate: {step}: {}", cmd.display());
-    let mut command = match ctx.sandbox {
-        Some(b) => b.command(dir, &cmd.argv),
-        None => {
-            let mut c = Command::new(&cmd.argv[0]);
-            c.args(&cmd.argv[1..]).current_dir(dir);
-            c
-        }
-    };
-    command
-        .env_clear()
-        .envs(ctx.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = ctx.launcher.command(Some(dir), dir, &cmd.argv);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let out_log = ctx.logs.join(format!("{step}.stdout.log"));
     let err_log = ctx.logs.join(format!("{step}.stderr.log"));
     let started = Instant::now();
@@ -921,27 +1412,17 @@ fn hash_artifacts(
     dir: &Path,
     names: &[String],
 ) -> anyhow::Result<Result<Vec<Artifact>, GateError>> {
-    let root = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
     let mut artifacts = Vec::new();
     for name in names {
-        let missing = |problem: &str| {
-            Ok(Err(GateError::ArtifactMissing {
-                path: name.clone(),
-                problem: problem.to_string(),
-            }))
-        };
-        let path = match dir.join(name).canonicalize() {
+        let path = match inside_checkout(dir, name)? {
             Ok(p) => p,
-            Err(_) => return missing("does not exist"),
+            Err(problem) => {
+                return Ok(Err(GateError::ArtifactMissing {
+                    path: name.clone(),
+                    problem: problem.to_string(),
+                }))
+            }
         };
-        if !path.starts_with(&root) {
-            return missing("points outside the checkout");
-        }
-        if !path.is_file() {
-            return missing("is not a regular file");
-        }
         let sha256 = hash_with_progress(&path)
             .with_context(|| format!("cannot hash the artifact {name}"))?;
         artifacts.push(Artifact {
@@ -950,6 +1431,25 @@ fn hash_artifacts(
         });
     }
     Ok(Ok(artifacts))
+}
+
+/// `name` in the checkout `dir`, resolved: a regular file inside the checkout, or what is wrong.
+/// The gate reads these files outside the sandbox, so a symlink the build planted (to the key,
+/// to /proc/self/environ) must not lead it anywhere else.
+fn inside_checkout(dir: &Path, name: &str) -> anyhow::Result<Result<PathBuf, &'static str>> {
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let Ok(path) = dir.join(name).canonicalize() else {
+        return Ok(Err("does not exist"));
+    };
+    if !path.starts_with(&root) {
+        return Ok(Err("points outside the checkout"));
+    }
+    if !path.is_file() {
+        return Ok(Err("is not a regular file"));
+    }
+    Ok(Ok(path))
 }
 
 /// Where the logs go: `--out`, or a directory removed afterwards.
@@ -1006,18 +1506,27 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
                 "--env {name} would hand an identity token (or the means to get one) to the build"
             );
         }
+        if CI_CREDENTIALS.contains(&name.as_str()) {
+            bail!("--env {name} would hand the CI job's credentials to the build");
+        }
     }
 
-    // The key first: a wrong passphrase should not cost a build. Keyless: the services and a
-    // token source are checked now, the token itself is taken (in GitHub Actions: requested)
-    // after the build, since CI tokens live minutes.
-    let key = match &args.key {
-        Some(path) => Some(load_signing_key(path, args.password_env.as_deref(), false)?),
-        None => {
-            keyless_preflight(&args.keyless)?;
-            None
-        }
-    };
+    // Nothing secret is read before the build: the key file is only checked to be there, the
+    // passphrase variable to be set. The key is loaded (and decrypted) after build and tests
+    // have ended and their processes are gone, so no copy of it exists while they run; a wrong
+    // passphrase costs a build. Keyless: the services and a token source are checked now, the
+    // token itself is taken (in GitHub Actions: requested) after the build.
+    match &args.key {
+        Some(path) => key_preflight(path, args.password_env.as_deref())?,
+        None => keyless_preflight(&args.keyless)?,
+    }
+    if args.danger_no_sandbox {
+        eprintln!(
+            "agentgate: warning: --danger-no-sandbox: build and tests run without isolation; they \
+             can read this gate's environment, memory, open files and key file, and the \
+             provenance will say so"
+        );
+    }
     let repo = open_repo(&args.repo)?;
     let commit = resolve_commit(&repo, &args.commit)?;
     let source = Source {
@@ -1062,36 +1571,35 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         commit_time,
     );
 
-    let caller_home = std::env::var_os("HOME").map(PathBuf::from);
-    let sandbox = match args.sandbox {
-        None => None,
-        Some(SandboxKind::Bwrap) => {
-            let mut readable: Vec<PathBuf> = Vec::new();
-            for var in ENV_ALLOWLIST.iter().copied().filter(|v| *v != "PATH") {
-                if let Some(v) = env.get(var) {
-                    readable.push(PathBuf::from(v));
-                }
-            }
-            if let Some(p) = env.get("PATH") {
-                readable.extend(std::env::split_paths(p));
-            }
-            readable.push(git_dir.join("objects"));
-            readable.retain(|p| p.is_absolute());
-            let hidden: Vec<PathBuf> = args
-                .key
-                .iter()
-                .map(|k| k.canonicalize().unwrap_or_else(|_| k.clone()))
-                .collect();
-            let b = Bwrap::new(&work.path, caller_home.as_deref(), &readable, &hidden);
-            b.probe(&work.path, &env)?;
-            Some(b)
+    let bwrap = if args.danger_no_sandbox {
+        None
+    } else {
+        let plan = sandbox_plan(&repo, &git_dir, &env, &work.path, args.key.as_deref());
+        for r in &plan.refused {
+            eprintln!(
+                "agentgate: warning: {} (on PATH or named by a toolchain variable) is not visible \
+                 to the build: binding it would show a hidden directory whole",
+                r.display()
+            );
         }
+        Some(Bwrap::new(plan))
     };
+    let launcher = Launcher::new(bwrap, env)?;
     let ctx = StepContext {
-        env: &env,
-        sandbox: sandbox.as_ref(),
+        launcher: &launcher,
         logs: log_dir.path(),
     };
+
+    // Tools: git, each command's program and, sandboxed, bwrap. Asked for their versions before
+    // the build, the way the build runs them, so nothing the build leaves behind runs outside
+    // it; this first start of the sandbox also refuses if it cannot run here.
+    let mut tools = vec!["git".to_string()];
+    tools.extend(build.program());
+    tools.extend(test.program());
+    if launcher.bwrap.is_some() {
+        tools.push("bwrap".to_string());
+    }
+    let builder_dependencies = tool_descriptors(&tools, &launcher, &work.path.join("home"))?;
 
     let mut steps = Vec::new();
     let builds = if args.reproducible { 2 } else { 1 };
@@ -1180,9 +1688,9 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
     let mut byproducts = Vec::new();
     let mut junit = JunitSummary::default();
     if let Some(name) = &junit_name {
-        let path = checkout1.join(name);
-        if path.is_file() {
-            let (summary, digest) = load_junit(&path)?;
+        let found = inside_checkout(&checkout1, name)?;
+        if let Ok(path) = &found {
+            let (summary, digest) = load_junit(path)?;
             configuration.push(ResourceDescriptor::named(name, DIGEST_SHA256, &digest));
             byproducts.push(ResourceDescriptor {
                 media_type: Some("application/xml".into()),
@@ -1191,15 +1699,20 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
             });
             if let LogDir::Kept(dir) = &log_dir {
                 let dest = dir.join("junit.xml");
-                std::fs::copy(&path, &dest).with_context(|| {
+                std::fs::copy(path, &dest).with_context(|| {
                     format!("cannot copy the JUnit report to {}", dest.display())
                 })?;
             }
             junit = summary;
-        } else if tests_ran_ok {
-            return refuse(args, &GateError::JunitMissing { path: name.clone() }, None);
-        } else {
-            eprintln!("agentgate: warning: the tests failed and wrote no JUnit report at {name}");
+        } else if let Err(problem) = found {
+            if tests_ran_ok {
+                let e = GateError::JunitMissing {
+                    path: name.clone(),
+                    problem: problem.to_string(),
+                };
+                return refuse(args, &e, None);
+            }
+            eprintln!("agentgate: warning: the tests failed and the JUnit report {name} {problem}");
         }
     }
     let outcome = if !tests_ran_ok || !junit.failed.is_empty() {
@@ -1236,26 +1749,11 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         failed_tests: junit.failed.clone(),
     };
 
-    // Tools: git, each command's program and, sandboxed, bwrap.
-    let mut tools = vec!["git".to_string()];
-    tools.extend(build.program());
-    tools.extend(test.program());
-    if sandbox.is_some() {
-        tools.push("bwrap".to_string());
-    }
-    let mut builder_dependencies = Vec::new();
-    for t in &tools {
-        if builder_dependencies
-            .iter()
-            .any(|d: &ResourceDescriptor| d.name.as_deref() == Some(t))
-        {
-            continue;
-        }
-        if let Some(d) = tool_descriptor(t, &env, &work.path) {
-            builder_dependencies.push(d);
-        }
-    }
-
+    let sandbox_name = if launcher.bwrap.is_some() {
+        "bwrap"
+    } else {
+        "none"
+    };
     let runner = runner_info(&|n| std::env::var(n).ok());
     let (ci_builder, ci_invocation) = ci_ids(&runner);
     let builder_id = args
@@ -1263,7 +1761,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or(ci_builder)
         .unwrap_or_else(|| GATE_DEFAULT_BUILDER_ID.to_string());
-    let env_names: Vec<&String> = env.keys().collect();
+    let env_names: Vec<&String> = launcher.env.keys().collect();
     let command_json =
         |c: &CommandLine| json!({"command": c.text, "argv": c.argv, "shell": c.shell});
     let finished_on = Utc::now().trunc_subsecs(0);
@@ -1281,7 +1779,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
                 "junit": junit_name,
                 "env": args.env,
                 "reproducible": args.reproducible,
-                "sandbox": args.sandbox.map(|_| "bwrap"),
+                "sandbox": sandbox_name,
             }),
             internal_parameters: Some(json!({
                 "checkout": {
@@ -1296,16 +1794,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
                     "TMPDIR": "empty temporary directory",
                     "SOURCE_DATE_EPOCH": commit_time,
                 },
-                "sandbox": sandbox.as_ref().map(|_| json!({
-                    "kind": "bwrap",
-                    "network": "none (private network namespace)",
-                    "writable": ["checkout", "HOME", "TMPDIR"],
-                    "hidden": if key.is_some() {
-                        json!(["/tmp", "/var/tmp", "caller HOME", "/run/secrets", "the signing key"])
-                    } else {
-                        json!(["/tmp", "/var/tmp", "caller HOME", "/run/secrets"])
-                    },
-                })),
+                "sandbox": sandbox_record(launcher.bwrap.as_ref()),
                 "steps": steps,
                 "testResult": outcome.as_str(),
                 "runner": runner,
@@ -1322,8 +1811,10 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let tests = test_result_statement(&source, &artifacts, &test_result);
-    let signer = match key {
-        Some(key) => Signer::Key(key),
+    // Build and tests are over: under bwrap every process they started ended with its step
+    // (the PID namespace dies with its first process). Only now is the key read.
+    let signer = match &args.key {
+        Some(path) => Signer::Key(load_signing_key(path, args.password_env.as_deref(), false)?),
         None => Signer::keyless(&args.keyless)?,
     };
     let (provenance_bundle, tests_bundle, signed_by) = signer.sign_pair(&provenance, &tests)?;
@@ -1366,7 +1857,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         "artifacts": artifacts,
         "testResult": outcome.as_str(),
         "reproducible": args.reproducible.then_some(true),
-        "sandbox": args.sandbox.map(|_| "bwrap"),
+        "sandbox": sandbox_name,
         "files": written,
         "logs": logs,
         "note": args.note.then_some(&args.notes_ref),
@@ -1392,10 +1883,10 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             },
-            if sandbox.is_some() {
-                ", in bwrap without network"
+            if launcher.bwrap.is_some() {
+                ", isolated in bwrap without network"
             } else {
-                ""
+                ", WITHOUT isolation (--danger-no-sandbox)"
             },
         );
         for a in &artifacts {
@@ -1557,14 +2048,151 @@ mod tests {
 
     #[test]
     fn version_of_a_real_tool_and_of_nothing() {
-        let env = BTreeMap::from([("PATH".to_string(), OsString::from("/usr/bin:/bin"))]);
-        let d = tool_descriptor("git", &env, Path::new("/")).unwrap();
-        assert!(d.annotations.unwrap()["version"]
+        let dir = tempfile::tempdir().unwrap();
+        let env = BTreeMap::from([
+            ("PATH".to_string(), OsString::from("/usr/bin:/bin")),
+            ("TMPDIR".to_string(), dir.path().as_os_str().to_owned()),
+        ]);
+        let launcher = Launcher::new(None, env).unwrap();
+        let names = [
+            "git",
+            "no-such-tool-anywhere",
+            "./script.sh",
+            "git",
+            "false",
+        ]
+        .map(String::from);
+        let d = tool_descriptors(&names, &launcher, dir.path()).unwrap();
+        // Found once each; `false --version` exits 1: a digest but no version.
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].name.as_deref(), Some("git"));
+        assert!(d[0].annotations.as_ref().unwrap()["version"]
             .as_str()
             .unwrap()
             .starts_with("git version"));
-        assert_eq!(d.digest[DIGEST_SHA256].len(), 64);
-        assert!(tool_descriptor("no-such-tool-anywhere", &env, Path::new("/")).is_none());
-        assert!(tool_descriptor("./script.sh", &env, Path::new("/")).is_none());
+        assert_eq!(d[0].digest[DIGEST_SHA256].len(), 64);
+        assert_eq!(d[1].name.as_deref(), Some("false"));
+        assert!(d[1].annotations.is_none());
+    }
+
+    #[test]
+    fn relative_path_entries_are_not_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::copy("/bin/sh", bin.join("only-here")).unwrap();
+        let abs = std::env::join_paths([&bin]).unwrap();
+        assert_eq!(which("only-here", Some(&abs)), Some(bin.join("only-here")));
+        assert_eq!(which("only-here", Some(OsStr::new("bin:."))), None);
+    }
+
+    #[test]
+    fn ci_hidden_names_the_runner_and_the_job_files() {
+        let vars: BTreeMap<&str, &str> = BTreeMap::from([
+            ("GITHUB_ACTIONS", "true"),
+            ("RUNNER_TEMP", "/opt/runner/_work/_temp"),
+            ("RUNNER_WORKSPACE", "/opt/runner/_work/app"),
+            ("GITHUB_WORKSPACE", "/opt/runner/_work/app/app"),
+        ]);
+        let get = |n: &str| vars.get(n).map(OsString::from);
+        let paths: Vec<PathBuf> = ci_hidden(&get);
+        assert!(paths.contains(&PathBuf::from("/opt/runner")), "{paths:?}");
+        assert!(paths.contains(&PathBuf::from("/opt/runner/_work/_temp")));
+        let vars: BTreeMap<&str, &str> = BTreeMap::from([
+            ("GITLAB_CI", "true"),
+            ("CI_BUILDS_DIR", "/builds"),
+            ("CI_PROJECT_DIR", "/builds/acme/app"),
+        ]);
+        let get = |n: &str| vars.get(n).map(OsString::from);
+        assert_eq!(
+            ci_hidden(&get),
+            [
+                PathBuf::from("/builds"),
+                PathBuf::from("/builds/acme/app.tmp"),
+                PathBuf::from("/builds/acme/app")
+            ]
+        );
+        assert!(ci_hidden(&|_| None).is_empty());
+    }
+
+    #[test]
+    fn sandbox_plan_hides_binds_back_and_never_shows_a_hidden_dir_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        let home = root.join("home");
+        let cargo = home.join(".cargo");
+        for p in [
+            &cargo.join("bin"),
+            &root.join("work/home"),
+            &root.join("keys"),
+        ] {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        std::fs::write(root.join("keys/gate.key"), "k").unwrap();
+        std::fs::write(cargo.join("credentials.toml"), "token").unwrap();
+        std::fs::write(root.join("not-a-dir"), "x").unwrap();
+        let plan = SandboxPlan::new(
+            [
+                home.clone(),
+                root.join("keys"),
+                root.join("not-a-dir"),
+                root.join("missing"),
+                PathBuf::from("/usr"),
+                PathBuf::from("/"),
+                PathBuf::from("relative"),
+            ],
+            [
+                cargo.join("bin"),
+                home.clone(),
+                root.clone(),
+                PathBuf::from("/usr/bin"),
+            ],
+            vec![root.join("work/home")],
+            [root.join("keys/gate.key"), cargo.join("credentials.toml")],
+        );
+        assert_eq!(plan.hidden, [home.clone(), root.join("keys")]);
+        // Inside a hidden directory: bound back; already visible: left alone; a hidden
+        // directory or its parent: refused.
+        assert_eq!(plan.readable, [cargo.join("bin")]);
+        assert_eq!(plan.refused, [root.clone(), home.clone()]);
+        assert_eq!(
+            plan.masked,
+            [cargo.join("credentials.toml"), root.join("keys/gate.key")]
+        );
+        let b = Bwrap::new(plan);
+        let args: Vec<String> = b
+            .argv(Some(&root.join("work/c1")), &root, &["true".into()])
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let pos = |needle: &[&str]| {
+            args.windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap_or_else(|| panic!("{needle:?} not in {args:?}"))
+        };
+        let h = home.display().to_string();
+        let bin = cargo.join("bin").display().to_string();
+        let cred = cargo.join("credentials.toml").display().to_string();
+        let c1 = root.join("work/c1").display().to_string();
+        // A directory is mounted before what is inside it, the step's checkout after all of
+        // them, and the hidden directories turn read-only last.
+        assert!(pos(&["--tmpfs", &h]) < pos(&["--ro-bind", &bin, &bin]));
+        assert!(pos(&["--ro-bind", &bin, &bin]) < pos(&["--ro-bind", "/dev/null", &cred]));
+        assert!(pos(&["--ro-bind", "/dev/null", &cred]) < pos(&["--bind", &c1, &c1]));
+        assert!(pos(&["--bind", &c1, &c1]) < pos(&["--remount-ro", &h]));
+        for flag in ["--unshare-all", "--die-with-parent", "--new-session"] {
+            pos(&[flag]);
+        }
+        pos(&["--cap-drop", "ALL"]);
+        assert_eq!(args.last().map(String::as_str), Some("true"));
+    }
+
+    #[test]
+    fn inherited_descriptors_are_found_and_ours_are_not() {
+        // Everything std opens is close-on-exec: this test process's own files are not listed.
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        use std::os::fd::AsRawFd as _;
+        let fd = u32::try_from(f.as_raw_fd()).unwrap();
+        assert!(!inherited_descriptors().unwrap().contains(&fd));
     }
 }

@@ -1,7 +1,8 @@
 //! `agentgate gate` over a small real C project in a temporary git repository: real `cc`, real
-//! shell scripts, real bubblewrap where it works. The artifact leaves the gate's checkout only
-//! through a directory the test names with `--env EXPORT_DIR`, so its bytes can be checked
-//! against `sha256sum` and `agentgate verify`.
+//! shell scripts, real bubblewrap (the gate's default isolation). Nothing leaves the sandbox but
+//! the logs, so with `--env EXPORT_DIR` the build prints the artifact (base64), its environment
+//! and its directory to its stderr, and the test writes them to EXPORT_DIR from the kept log:
+//! the artifact's bytes can then be checked against `sha256sum` and `agentgate verify`.
 
 mod common;
 
@@ -13,14 +14,16 @@ use common::{b64, Sandbox};
 
 const MAIN_C: &str = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
 
-/// Builds `app`; copies it (and the build's environment) to $EXPORT_DIR when that is passed.
+/// Builds `app`; with $EXPORT_DIR set, prints it (and the build's environment and directory)
+/// to stderr for [`Project::gate`] to export.
 const BUILD_SH: &str = r#"#!/bin/sh
 set -e
 cc -O2 -o app main.c
 if [ -n "$EXPORT_DIR" ]; then
-  cp app "$EXPORT_DIR/app"
-  env > "$EXPORT_DIR/env.txt"
-  pwd > "$EXPORT_DIR/pwd.txt"
+  { echo "--- export app"; base64 app
+    echo "--- export env.txt"; env
+    echo "--- export pwd.txt"; pwd
+    echo "--- end"; } >&2
 fi
 echo "built app"
 "#;
@@ -99,7 +102,39 @@ impl Project {
             args.extend(["--test", "./test.sh"]);
         }
         args.extend_from_slice(extra);
-        self.sb.run(&args, env)
+        let out = self.sb.run(&args, env);
+        self.export_from_log();
+        out
+    }
+
+    /// Write what the build printed between `--- export NAME` lines to export/NAME.
+    fn export_from_log(&self) {
+        let Ok(log) = std::fs::read_to_string(self.sb.path("att/build.stderr.log")) else {
+            return;
+        };
+        let mut current: Option<(String, String)> = None;
+        for line in log.lines() {
+            if let Some(next) = line.strip_prefix("--- ") {
+                if let Some((name, body)) = current.take() {
+                    let path = self.sb.path("export").join(&name);
+                    if name == "app" {
+                        use std::os::unix::fs::PermissionsExt as _;
+                        let bytes = b64().decode(body.replace('\n', "")).unwrap();
+                        std::fs::write(&path, bytes).unwrap();
+                        let perm = std::fs::Permissions::from_mode(0o755);
+                        std::fs::set_permissions(&path, perm).unwrap();
+                    } else {
+                        std::fs::write(&path, body).unwrap();
+                    }
+                }
+                current = next
+                    .strip_prefix("export ")
+                    .map(|n| (n.to_string(), String::new()));
+            } else if let Some((_, body)) = current.as_mut() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
     }
 
     fn statement(&self, file: &str) -> serde_json::Value {
@@ -484,7 +519,7 @@ fn sandbox_blocks_the_network() {
     // The loopback listener is reachable from an unsandboxed build (the connection waits in the
     // backlog) and unreachable from one in its own network namespace, whose loopback is empty.
     let build = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && cc -o app main.c'");
-    let out = p.gate(&["--build", &build], &[]);
+    let out = p.gate(&["--build", &build, "--danger-no-sandbox"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     let out = p.gate(&["--build", &build, "--sandbox", "bwrap"], &[]);
@@ -492,12 +527,12 @@ fn sandbox_blocks_the_network() {
     if !bwrap_works() {
         // Where bubblewrap cannot create namespaces the gate must not fall back to running
         // unsandboxed.
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
-            stderr.contains("--sandbox bwrap: bubblewrap cannot run here"),
-            "{stderr}"
+            std::env::var_os("CI").is_none(),
+            "CI must run bwrap: {stderr}"
         );
-        assert!(stderr.contains("refusing to build without the sandbox"));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(stderr.contains("[sandbox-unavailable]"), "{stderr}");
         return;
     }
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -517,14 +552,22 @@ fn sandbox_blocks_the_network() {
         "sh -c 'test ! -s {key} && ! touch {} && touch inside && cc -o app main.c'",
         outside.display()
     );
-    let out = p.gate(&["--build", &build, "--sandbox", "bwrap"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(!outside.exists());
+    // `--sandbox bwrap` is the default said out loud.
+    for extra in [&["--sandbox", "bwrap"][..], &[]] {
+        let mut args = vec!["--build", &build];
+        args.extend_from_slice(extra);
+        let out = p.gate(&args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(!outside.exists());
+    }
     let st = p.statement("att/provenance.sigstore.json");
     assert_eq!(
         st["predicate"]["buildDefinition"]["externalParameters"]["sandbox"],
         "bwrap"
     );
+    let recorded = &st["predicate"]["buildDefinition"]["internalParameters"]["sandbox"];
+    assert_eq!(recorded["kind"], "bwrap");
+    assert_eq!(recorded["capabilities"], "none");
     let tools = st["predicate"]["runDetails"]["builder"]["builderDependencies"]
         .as_array()
         .unwrap();
@@ -534,11 +577,11 @@ fn sandbox_blocks_the_network() {
 #[test]
 fn sandbox_unavailable_is_a_clear_error() {
     // A PATH without bwrap stands in for a machine without it: the gate refuses to run the
-    // build unsandboxed.
+    // build unsandboxed, by default and with --sandbox bwrap, and says how to enable it.
     let p = Project::new();
     let bin = p.sb.path("bin");
     std::fs::create_dir(&bin).unwrap();
-    for tool in ["git", "sh", "cc"] {
+    for tool in ["git", "sh", "cc", "as", "ld"] {
         let path = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -547,14 +590,37 @@ fn sandbox_unavailable_is_a_clear_error() {
         std::os::unix::fs::symlink(path.trim(), bin.join(tool)).unwrap();
     }
     let bin = bin.display().to_string();
-    let out = p.gate(&["--sandbox", "bwrap"], &[("PATH", &bin)]);
+    for extra in [&["--sandbox", "bwrap"][..], &[]] {
+        let out = p.gate(extra, &[("PATH", &bin)]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("[sandbox-unavailable]") && stderr.contains("bwrap is not installed"),
+            "{stderr}"
+        );
+        for how in [
+            "apparmor_restrict_unprivileged_userns=0",
+            "--security-opt seccomp=unconfined",
+            "privileged = true",
+            "--danger-no-sandbox",
+        ] {
+            assert!(stderr.contains(how), "{how}: {stderr}");
+        }
+        assert!(!p.sb.path("att/build.stdout.log").exists());
+    }
+    // Without isolation, said out loud, the same machine builds, and the provenance says so.
+    let out = p.gate(&["--danger-no-sandbox", "--json"], &[("PATH", &bin)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: --danger-no-sandbox"));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["sandbox"], "none");
+    let st = p.statement("att/provenance.sigstore.json");
+    let def = &st["predicate"]["buildDefinition"];
+    assert_eq!(def["externalParameters"]["sandbox"], "none");
+    assert_eq!(def["internalParameters"]["sandbox"]["kind"], "none");
+    // Both at once is a usage error.
+    let out = p.gate(&["--danger-no-sandbox", "--sandbox", "bwrap"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--sandbox bwrap: bubblewrap cannot run here: bwrap is not installed"),
-        "{stderr}"
-    );
-    assert!(!p.sb.path("att/build.stdout.log").exists());
 }
 
 #[test]
@@ -583,19 +649,56 @@ fn key_passphrase_is_read_from_the_environment_and_not_passed_on() {
     assert!(!env.contains("correct horse"));
     p.sb.verify("att/provenance.sigstore.json", "enc.pub", &[], "export/app")
         .unwrap();
-    // Naming the passphrase variable with --env is refused.
-    let out = p.gate(
-        &[
-            "--key",
-            "enc.key",
-            "--password-env",
-            "GATE_PW",
-            "--env",
-            "GATE_PW",
-        ],
+    // Naming the passphrase variable, or a CI credential, with --env is refused.
+    for name in ["GATE_PW", "CI_JOB_TOKEN", "GITHUB_TOKEN"] {
+        let out = p.gate(
+            &[
+                "--key",
+                "enc.key",
+                "--password-env",
+                "GATE_PW",
+                "--env",
+                name,
+            ],
+            &[("GATE_PW", "correct horse")],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("--env {name} would")));
+    }
+}
+
+#[test]
+fn key_is_loaded_only_after_build_and_tests() {
+    let p = Project::new();
+    p.sb.keygen(
+        "enc",
+        &["--password-env", "GATE_PW"],
         &[("GATE_PW", "correct horse")],
     );
+    let args = ["--key", "enc.key", "--password-env", "GATE_PW"];
+    // What can be checked without reading the key is checked before the build: the file is
+    // there, the passphrase variable is set.
+    for (extra, env) in [
+        (&["--key", "missing.key"][..], &[("GATE_PW", "x")][..]),
+        (&args[..], &[][..]),
+    ] {
+        let out = p.gate(extra, env);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(!p.sb.path("att/build.stdout.log").exists());
+    }
+    // The key itself is decrypted only after the tests: a wrong passphrase is found then, and
+    // nothing is signed.
+    let out = p.gate(&args, &[("GATE_PW", "wrong horse")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot load the private key"), "{stderr}");
+    let test_log = stderr.find("agentgate: test: ./test.sh").unwrap();
+    assert!(test_log < stderr.find("cannot load the private key").unwrap());
+    assert_eq!(
+        std::fs::read_to_string(p.sb.path("att/test.stdout.log")).unwrap(),
+        "1 passed\n"
+    );
+    assert!(!p.sb.path("att/provenance.sigstore.json").exists());
 }
 
 /// config/ci-gate-policy.toml with its key path pointing at `pubkey`, in `dir`.
@@ -761,4 +864,80 @@ fn refusals_after_the_tests() {
     assert_eq!(code(&out), "tests-warned");
     let tests = p.statement("att/test-result.sigstore.json");
     assert_eq!(tests["predicate"]["result"], "WARNED");
+}
+
+/// The CI templates give the key to the gate step alone, in a job that runs nothing of the
+/// agent's outside the gate, from a definition the agent's branch cannot change (GitHub).
+#[test]
+fn ci_templates_give_the_key_to_the_gate_step_only() {
+    let read = |name: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts/ci")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // Lines that are not comments, split into the blocks starting at lines indented `indent`.
+    let blocks = |text: &str, indent: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            if line.starts_with(indent) && !line[indent.len()..].starts_with(' ') {
+                out.push(String::new());
+            }
+            if let Some(b) = out.last_mut() {
+                b.push_str(line);
+                b.push('\n');
+            }
+        }
+        out
+    };
+
+    let gh = read("github-actions.yml");
+    let code: String = gh
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(code.contains("\n  workflow_run:\n"), "{code}");
+    assert!(
+        !code.contains("\n  push:"),
+        "a push-triggered gate runs the agent's YAML"
+    );
+    assert!(code.lines().any(|l| l.starts_with("permissions: {}")));
+    assert!(code.contains("persist-credentials: false"));
+    assert!(code.contains("environment: agentgate-gate"));
+    let steps = blocks(&code, "      - ");
+    let gate_steps: Vec<&String> = steps
+        .iter()
+        .filter(|s| s.contains("agentgate gate"))
+        .collect();
+    assert_eq!(gate_steps.len(), 1);
+    for s in &steps {
+        let is_gate = s.contains("agentgate gate");
+        assert_eq!(
+            s.contains("secrets."),
+            is_gate,
+            "secrets outside the gate step: {s}"
+        );
+        if is_gate {
+            assert!(!s.contains("github.token"), "{s}");
+            assert!(
+                !s.contains("--danger-no-sandbox") && !s.contains("--sandbox"),
+                "{s}"
+            );
+        }
+    }
+
+    let gl = read("gitlab-ci.yml");
+    let jobs = blocks(&gl, "");
+    let gate: Vec<&String> = jobs.iter().filter(|j| j.starts_with("gate:")).collect();
+    assert_eq!(gate.len(), 1);
+    for j in &jobs {
+        let is_gate = j.starts_with("gate:");
+        for var in ["AGENTGATE_KEY", "environment:", "name: agentgate-gate"] {
+            assert_eq!(j.contains(var), is_gate, "{var}: {j}");
+        }
+    }
+    assert!(!gate[0].contains("--danger-no-sandbox") && !gate[0].contains("--sandbox"));
 }
