@@ -31,6 +31,9 @@ pub const PREDICATE_TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test
 pub enum PolicyError {
     #[error("no policy found (looked at --config, $AGENTGATE_CONFIG, git config agentgate.config, {git_dir}/agentgate.toml and {SYSTEM_POLICY})")]
     NotFound { git_dir: String },
+    /// The named policy file (`--config`, the one the shim pins) does not exist.
+    #[error("the policy {path} does not exist")]
+    MissingFile { path: PathBuf },
     #[error("cannot read policy {path}")]
     Unreadable {
         path: PathBuf,
@@ -50,7 +53,7 @@ impl PolicyError {
     /// Stable code for messages and the audit log.
     pub fn code(&self) -> &'static str {
         match self {
-            PolicyError::NotFound { .. } => "policy-missing",
+            PolicyError::NotFound { .. } | PolicyError::MissingFile { .. } => "policy-missing",
             PolicyError::Unreadable { .. } => "policy-unreadable",
             PolicyError::Invalid { .. } => "policy-invalid",
         }
@@ -412,9 +415,17 @@ pub fn locate(
 impl Policy {
     /// Read and validate the policy at `path`.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let bytes = std::fs::read(path).map_err(|source| PolicyError::Unreadable {
-            path: path.to_path_buf(),
-            source,
+        let bytes = std::fs::read(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                PolicyError::MissingFile {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                PolicyError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let (line, column) = line_col(

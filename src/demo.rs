@@ -34,7 +34,7 @@ struct Demo {
 impl Demo {
     /// `git` isolated from the user's configuration, with fixed identities and dates.
     fn git(&self, dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
-        let out = Command::new("git")
+        let out = crate::git::git_command()
             .current_dir(dir)
             .args(args)
             .env_remove("GIT_DIR")

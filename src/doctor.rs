@@ -190,7 +190,7 @@ pub fn run(a: &DoctorArgs) -> Report {
 }
 
 fn check_git(c: &mut Checks) {
-    let out = std::process::Command::new("git").arg("--version").output();
+    let out = crate::git::git_command().arg("--version").output();
     let text = match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         Ok(o) => {

@@ -704,7 +704,7 @@ impl Drop for WorkDir {
 /// Run git for the gate itself (not the build): the caller's environment minus anything that
 /// would redirect it to another repository.
 fn git(args: &[&OsStr]) -> anyhow::Result<String> {
-    let out = Command::new("git")
+    let out = crate::git::git_command()
         .args(args)
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")

@@ -81,7 +81,8 @@ impl Code {
 
     pub fn from_policy_error(e: &crate::config::PolicyError) -> Code {
         match e {
-            crate::config::PolicyError::NotFound { .. } => Code::PolicyMissing,
+            crate::config::PolicyError::NotFound { .. }
+            | crate::config::PolicyError::MissingFile { .. } => Code::PolicyMissing,
             crate::config::PolicyError::Unreadable { .. } => Code::PolicyUnreadable,
             crate::config::PolicyError::Invalid { .. } => Code::PolicyInvalid,
         }

@@ -75,10 +75,21 @@ pub struct Target {
 pub struct InstallArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Policy file the hook reads (recorded in the shim). Default: found at push time as the
-    /// hook finds it.
+    /// Policy file the hook reads. Default: the one the hook would find now (the repository's
+    /// git config agentgate.config, $GIT_DIR/agentgate.toml, /etc/agentgate/policy.toml). Either
+    /// way the shim names it with --config, so nothing in a pusher's environment can change it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Do not pin the policy: look for it at every push (for a shared --hooks-dir whose
+    /// repositories each have their own). $AGENTGATE_CONFIG then counts too: never let pushers
+    /// set it (no `AcceptEnv AGENTGATE_*` in sshd).
+    #[arg(long, conflicts_with = "config")]
+    pub discover: bool,
+    /// Only record the baseline of --repo (the protected tips as they are now, never judged:
+    /// see `agentgate doctor`); install no hook. For repositories served by a shared
+    /// --hooks-dir.
+    #[arg(long, requires = "repo")]
+    pub baseline_only: bool,
     #[arg(long, value_enum, default_value = "plain")]
     pub layout: Layout,
     /// Which git hook to install.
@@ -156,7 +167,7 @@ pub fn parse_shim(text: &str) -> Option<ShimInfo> {
 /// The hooks directory git uses for a repository: `core.hooksPath` if set (relative to the
 /// repository, as git resolves it for a bare repository), else `hooks/`.
 pub fn hooks_dir(repo: &Path) -> PathBuf {
-    let configured = std::process::Command::new("git")
+    let configured = crate::git::git_command()
         .arg("-C")
         .arg(repo)
         .args(["config", "--get", "core.hooksPath"])
@@ -325,6 +336,28 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
         None => crate::push::load_policy(config.as_deref(), None, None),
     }
     .context("the hook would refuse every push: fix the policy first")?;
+    // Pin what was validated: the shim passes --config, which wins over $AGENTGATE_CONFIG and
+    // everything else, so a pusher's environment (SSH AcceptEnv, SetEnv) cannot choose a laxer
+    // policy.
+    let pinned = if a.discover {
+        None
+    } else {
+        let p = std::path::absolute(&policy.source)?;
+        if p.to_str().is_none() {
+            bail!(
+                "the policy path {} is not UTF-8; name it with --config by a UTF-8 path",
+                p.display()
+            );
+        }
+        Some(p)
+    };
+
+    if let Some(repo) = &repo {
+        record_baseline(repo, &policy)?;
+    }
+    if a.baseline_only {
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let chained = chained_path(&path);
     let chain = match existing(&path)? {
@@ -350,7 +383,7 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let text = shim(a.hook, &binary, config.as_deref(), chain);
+    let text = shim(a.hook, &binary, pinned.as_deref(), chain);
     let tmp = path.with_extension("agentgate-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     set_executable(&tmp)?;
@@ -405,6 +438,66 @@ pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(unix)]
+/// Record the baseline (`$GIT_DIR/agentgate/baseline`): the commits the protected refs hold now,
+/// before agentgate judged any push. Nothing reachable from them is judged later; everything
+/// newer must keep the promise. An existing baseline is kept: re-installing must not quietly
+/// widen what is exempt. Owned like the repository, so the hook (run as its owner) can read it.
+fn record_baseline(repo: &Path, policy: &crate::config::Policy) -> anyhow::Result<()> {
+    let r = crate::git::Repo::open(Some(repo))?;
+    let path = r.git_dir().join(crate::git::BASELINE_FILE);
+    if path.symlink_metadata().is_ok() {
+        println!("kept the existing baseline {}", path.display());
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for e in r.ref_snapshot()? {
+        let crate::git::RefValue::Direct(id) = &e.value else {
+            continue;
+        };
+        if policy
+            .protect
+            .matching(crate::hook::strip_namespaces(&e.name))
+            .is_none()
+        {
+            continue;
+        }
+        // A protected ref that is not a commit holds no history to exempt.
+        if let Ok(c) = r.peel_to_commit(id) {
+            lines.push(format!("{c} {}", e.name));
+        }
+    }
+    let dir = path.parent().context("baseline path")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = format!(
+        "# agentgate baseline: protected tips when agentgate was installed ({}).\n# Nothing reachable from these commits is judged; see `agentgate doctor`.\n{}",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    same_owner_as(r.git_dir(), &[dir, &path])?;
+    println!(
+        "recorded the baseline {} ({} protected tip(s))",
+        path.display(),
+        lines.len()
+    );
+    Ok(())
+}
+
+/// Give `paths` the owner of `like` (when run as root on a repository owned by the Git server's
+/// user; a no-op otherwise).
+fn same_owner_as(like: &Path, paths: &[&Path]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(like).with_context(|| format!("stat {}", like.display()))?;
+    for p in paths {
+        let mine = std::fs::metadata(p).with_context(|| format!("stat {}", p.display()))?;
+        if mine.uid() != meta.uid() || mine.gid() != meta.gid() {
+            std::os::unix::fs::chown(p, Some(meta.uid()), Some(meta.gid()))
+                .with_context(|| format!("chown {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn set_executable(p: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))

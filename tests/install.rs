@@ -306,7 +306,7 @@ fn doctor_passes_a_healthy_install() {
         policy["message"]
             .as_str()
             .unwrap()
-            .contains("the repository's own agentgate.toml"),
+            .contains("agentgate.toml loads (named by --config (in the hook shim"),
         "says which file and why: {policy}"
     );
     // Doctor writes nothing: no audit log appears.

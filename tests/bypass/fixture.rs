@@ -207,7 +207,7 @@ impl Fx {
         };
         match o.install {
             Install::Pinned => fx.install(&["--config", s(&fx.policy)]),
-            Install::Discovered => fx.install(&[]),
+            Install::Discovered => fx.install(&["--discover"]),
             Install::Later => {}
         }
         fx.base = fx.commit_file("app.c", "v1\n", "base");
