@@ -45,7 +45,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Show each commit's trailers and the detection rules it matches.
     #[command(
-        after_help = "Examples:\n  agentgate inspect main..feature\n  agentgate inspect --repo /srv/git/app.git --json HEAD~10..HEAD"
+        after_help = "Examples:\n  agentgate inspect main..feature\n  agentgate inspect --repo /srv/git/app.git --json HEAD~10..HEAD\n\nExit status: 0, or 1 when a commit cannot be read as the hook reads it\n(object-malformed, encoding-unsupported; shown as ERROR lines)."
     )]
     Inspect(InspectArgs),
     /// Write a signing key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).
@@ -409,8 +409,28 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let detector = crate::detect::Detector::new(&detect);
     let tc = repo.trailer_config()?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut unreadable = 0;
     for id in repo.rev_list(&a.revs)? {
-        let c = repo.commit(&id)?;
+        // A commit the hook would refuse to read (object-malformed, encoding-unsupported) is
+        // reported, not skipped: it is exactly what someone inspecting wants to see.
+        let c = match repo.commit(&id) {
+            Ok(c) => c,
+            Err(crate::git::GitError::Object(e)) => {
+                unreadable += 1;
+                if a.json {
+                    let line = serde_json::json!({
+                        "commit": id,
+                        "error": {"code": e.code(), "message": e.to_string()},
+                    });
+                    serde_json::to_writer(&mut out, &line)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(out, "{} ERROR [{}] {e}", id.short(), e.code())?;
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let trailers = crate::trailers::parse(&c.message, &tc);
         let matches = detector.detect(&c, &trailers);
         if a.json {
@@ -434,5 +454,9 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if unreadable > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -168,6 +168,7 @@ pub fn run(a: &DoctorArgs) -> Report {
         check_signers(&mut c, &policy);
         if let Some(r) = &repo {
             check_notes(&mut c, r, &policy);
+            check_baseline(&mut c, r);
         }
         match (&git_dir, &policy.audit_log) {
             (Some(gd), _) => check_audit(&mut c, &crate::push::audit_path(Some(&policy), gd)),
@@ -529,8 +530,42 @@ fn check_signers(c: &mut Checks, policy: &Policy) {
     }
 }
 
+/// The baseline: commits on protected refs when agentgate was installed, never judged. Listed, so
+/// an admin sees exactly what is exempt.
+fn check_baseline(c: &mut Checks, repo: &crate::git::Repo) {
+    let path = repo.git_dir().join(crate::git::BASELINE_FILE);
+    match repo.baseline() {
+        Ok(ids) if ids.is_empty() && path.symlink_metadata().is_err() => c.warn(
+            "baseline",
+            format!("no baseline ({} is absent): every commit reachable from a new protected tip is judged, down to the first commit", path.display()),
+            "record the protected tips as they are now: agentgate install --repo REPO --baseline-only",
+        ),
+        Ok(ids) => c.ok(
+            "baseline",
+            format!(
+                "{} commit(s) exempt with their history, recorded at installation in {}: {}",
+                ids.len(),
+                path.display(),
+                ids.iter().map(|i| i.short()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Err(e) => c.fail(
+            "baseline",
+            crate::push::error_chain(&e),
+            "fix or remove the file (removing it makes every commit judged), then re-record it with agentgate install --baseline-only",
+        ),
+    }
+}
+
 fn check_notes(c: &mut Checks, repo: &crate::git::Repo, policy: &Policy) {
     let notes = &policy.attest.notes_ref;
+    if policy.protect.matching(notes).is_none() {
+        c.warn(
+            "notes-protected",
+            format!("{notes} is not a protected ref: anyone who can push may rewrite or delete the attestations that admitted past pushes"),
+            format!("add \"{notes}\" to [protect] refs: it then only grows (fast-forward, no note removed, never deleted)"),
+        );
+    }
     match repo.ref_target(notes) {
         Ok(None) => c.ok(
             "notes",
