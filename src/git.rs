@@ -428,13 +428,20 @@ impl Repo {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// The repository's configuration exactly as git reads it: `git config --list -z`, so
-    /// system and global files at git's own paths, conditional includes and the server's `-c`
-    /// options (`GIT_CONFIG_PARAMETERS`) all count, where libgit2 would read less. Read once.
+    /// The repository's configuration exactly as git reads it (`git config --list -z`, or the
+    /// same files read in-process where that is equivalent: [`Repo::config_by_libgit2`]). Read
+    /// once.
     /// An unreadable configuration is an error: callers that choose a policy or parse trailers
     /// by it must not guess.
     pub fn config_entries(&self) -> Result<&[ConfigEntry], GitError> {
         let entries = self.config.get_or_init(|| {
+            if let Backend::Git2(_) = &self.backend {
+                match self.config_by_libgit2() {
+                    Ok(Some(entries)) => return Ok(entries),
+                    Ok(None) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
             let out = self
                 .run(&["config", "--list", "-z"])
                 .map_err(|e| e.to_string())?;
@@ -462,6 +469,66 @@ impl Repo {
             args: "config --list".into(),
             message: e.clone(),
         })
+    }
+
+    /// The configuration read in-process, where libgit2 reads exactly the files git reads: the
+    /// system file (`/etc/gitconfig`, or `$GIT_CONFIG_SYSTEM`; none with `$GIT_CONFIG_NOSYSTEM`),
+    /// the global ones (`$GIT_CONFIG_GLOBAL`, else `~/.gitconfig` and the XDG file) and the
+    /// repository's, in git's order. None where that is not enough and `git config` must answer
+    /// (it costs a process, about 2 ms): `-c` options passed down by the server
+    /// (`GIT_CONFIG_PARAMETERS`, `GIT_CONFIG_COUNT`) or any `include`/`includeIf`, whose
+    /// conditions libgit2 does not all know.
+    fn config_by_libgit2(&self) -> Result<Option<Vec<ConfigEntry>>, git2::Error> {
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if env("GIT_CONFIG_PARAMETERS").is_some() || env("GIT_CONFIG_COUNT").is_some() {
+            return Ok(None);
+        }
+        let mut cfg = git2::Config::new()?;
+        let mut add = |path: PathBuf, level| -> Result<(), git2::Error> {
+            if path.is_file() || path == Path::new("/dev/null") {
+                cfg.add_file(&path, level, false)?;
+            }
+            Ok(())
+        };
+        let truthy = |v: std::ffi::OsString| {
+            !matches!(
+                v.to_str().map(str::to_ascii_lowercase).as_deref(),
+                Some("0" | "false" | "no" | "off")
+            )
+        };
+        if !env("GIT_CONFIG_NOSYSTEM").is_some_and(truthy) {
+            let system = env("GIT_CONFIG_SYSTEM")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/etc/gitconfig"));
+            add(system, git2::ConfigLevel::System)?;
+        }
+        match env("GIT_CONFIG_GLOBAL") {
+            Some(g) => add(PathBuf::from(g), git2::ConfigLevel::Global)?,
+            None => {
+                let home = env("HOME").map(PathBuf::from);
+                let xdg = env("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| home.as_ref().map(|h| h.join(".config")));
+                if let Some(x) = xdg {
+                    add(x.join("git/config"), git2::ConfigLevel::XDG)?;
+                }
+                if let Some(h) = home {
+                    add(h.join(".gitconfig"), git2::ConfigLevel::Global)?;
+                }
+            }
+        }
+        add(self.git_dir.join("config"), git2::ConfigLevel::Local)?;
+        let mut out = Vec::new();
+        let mut entries = cfg.entries(None)?;
+        while let Some(e) = entries.next() {
+            let e = e?;
+            let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
+            if name.starts_with("include.") || name.starts_with("includeif.") {
+                return Ok(None);
+            }
+            out.push((name, e.has_value().then(|| e.value_bytes().to_vec())));
+        }
+        Ok(Some(out))
     }
 
     /// A config value as git reads it (the last one wins), as raw bytes: None when unset.

@@ -163,7 +163,11 @@ fn shared_hooks_dir_and_system_policy() {
         text.contains(&format!("{}/pre-receive", shared.display())),
         "{v:#}"
     );
-    assert!(text.contains("the server-wide policy"), "{v:#}");
+    // install pinned the server-wide policy it found into the shared shim.
+    assert!(
+        text.contains(&format!("{SYSTEM_POLICY} loads (named by --config (in the hook shim")),
+        "{v:#}"
+    );
     let out = env.agentgate(
         env.path(),
         &["doctor", "--hooks-dir", shared.to_str().unwrap()],
