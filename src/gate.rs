@@ -1321,7 +1321,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
             byproducts,
         },
     );
-    let tests = test_result_statement(&source, &artifacts, &test_result);
+    let tests = test_result_statement(&source, &artifacts, &test_result, &provenance)?;
     let signer = match key {
         Some(key) => Signer::Key(key),
         None => Signer::keyless(&args.keyless)?,
