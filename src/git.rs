@@ -798,6 +798,75 @@ impl Repo {
     }
 }
 
+/// Notes read once per push: the hook may look up thousands of commits in one notes tree.
+impl Repo {
+    /// Every note in the notes commit `notes`: annotated object id (hex) -> note blob id.
+    ///
+    /// The same answers as [`Repo::note_at`] for every id, from one pass over the notes tree:
+    /// notes trees fan out by two hex digits per level as they grow (git's notes.c), a note
+    /// nearer the root wins over one deeper for the same id, only the first subtree of a name
+    /// is read, and entries that name no object id are ignored. Every fanout tree is read once
+    /// (one `git cat-file --batch` for the `git` backend), so a malformed or missing tree
+    /// anywhere in the notes refuses, where `note_at` only noticed the trees on its path.
+    pub fn notes_index(
+        &self,
+        notes: &ObjectId,
+    ) -> Result<std::collections::HashMap<String, ObjectId>, GitError> {
+        let mut batch = match self.backend {
+            Backend::Git2(_) => None,
+            Backend::Cli => Some(CatFile::start(self)?),
+        };
+        let mut read = |id: &ObjectId| -> Result<Vec<u8>, GitError> {
+            match batch.as_mut() {
+                None => self.read_raw(id),
+                Some(b) => b
+                    .read(id)?
+                    .map(|(_, data)| data)
+                    .ok_or_else(|| GitError::NotFound(id.to_string())),
+            }
+        };
+        let raw = read(notes)?;
+        let root = raw
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(|l| l.strip_prefix(b"tree "))
+            .ok_or_else(|| GitError::MalformedCommit(notes.to_string()))?;
+        let root = ObjectId::parse(&String::from_utf8_lossy(root))?;
+        let hex_len = root.as_str().len();
+        let mut index = std::collections::HashMap::new();
+        // Level by level, so that a note nearer the root is seen first.
+        let mut level = vec![(String::new(), root)];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for (prefix, tree) in level {
+                let entries = parse_tree(&read(&tree)?, hex_len / 2)
+                    .ok_or_else(|| GitError::MalformedCommit(tree.to_string()))?;
+                let mut descended: Vec<&[u8]> = Vec::new();
+                for e in &entries {
+                    let Ok(name) = std::str::from_utf8(&e.name) else {
+                        continue;
+                    };
+                    if e.is_tree {
+                        let fanout = name.len() == 2
+                            && prefix.len() + 2 < hex_len
+                            && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                        if fanout && !descended.contains(&e.name.as_slice()) {
+                            descended.push(&e.name);
+                            next.push((format!("{prefix}{name}"), e.id.clone()));
+                        }
+                    } else if prefix.len() + name.len() == hex_len {
+                        index
+                            .entry(format!("{prefix}{name}"))
+                            .or_insert_with(|| e.id.clone());
+                    }
+                }
+            }
+            level = next;
+        }
+        Ok(index)
+    }
+}
+
 /// What `Repo::scan` found.
 #[derive(Debug)]
 pub struct Scan<T> {

@@ -297,6 +297,13 @@ struct AgentHit {
 /// Where attestations come from; the hook asks once per commit that needs one.
 pub trait AttestationSource {
     fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError>;
+    /// A cheap check (nothing is verified) that is true whenever `check` could admit the
+    /// commit: some candidate attestation exists for it. Never false when `check` could say
+    /// admitted; the default (always true) is the safe answer for sources that cannot tell.
+    fn may_have(&self, commit: &CommitRef) -> Result<bool, EvidenceError> {
+        let _ = commit;
+        Ok(true)
+    }
     /// Where it looks, for messages ("refs/notes/agentgate").
     fn describe(&self) -> String;
 }
