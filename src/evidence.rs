@@ -229,20 +229,16 @@ impl<'a> PolicyAttestations<'a> {
         if let Some(dir) = self.dir_index()? {
             // The directory's bundles are borrowed, not copied, for each commit; a bundle filed
             // under both the commit and its tree is one candidate.
-            let mut seen: Vec<usize> = Vec::new();
-            for target in self.targets(commit) {
-                for &i in dir
-                    .by_id
-                    .get(target.as_str())
-                    .map_or(&[][..], Vec::as_slice)
-                {
-                    if !seen.contains(&i) {
-                        seen.push(i);
-                    }
-                }
-            }
-            seen.sort_unstable();
-            out.extend(seen.into_iter().map(|i| Candidate {
+            let mut named: Vec<usize> = self
+                .targets(commit)
+                .into_iter()
+                .filter_map(|t| dir.by_id.get(t.as_str()))
+                .flatten()
+                .copied()
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            out.extend(named.into_iter().map(|i| Candidate {
                 source: Cow::Borrowed(dir.bundles[i].source.as_str()),
                 bytes: Cow::Borrowed(dir.bundles[i].bytes.as_slice()),
                 oversize: None,
@@ -447,7 +443,7 @@ impl AttestationSource for PolicyAttestations<'_> {
                     .any(|d| provenances.iter().any(|(s, p)| s == signer && p == d)) =>
                 {
                     Some(format!(
-                        "names provenance sha256:{} of its run, and no valid provenance of {} for this commit is that one",
+                        "names sha256:{} as the provenance of its run, and no valid provenance of signer {:?} for this commit has that digest",
                         bound.join(", sha256:"),
                         self.policy.signers[*signer].name
                     ))
@@ -503,8 +499,9 @@ impl AttestationSource for PolicyAttestations<'_> {
                 .map(String::as_str)
                 .collect()
         };
+        // A signer with no valid bundle is never complete, whatever the policy requires.
         let complete: Vec<&str> = (0..covered.len())
-            .filter(|&s| missing(s).is_empty())
+            .filter(|&s| !covered[s].is_empty() && missing(s).is_empty())
             .map(|s| self.policy.signers[s].name.as_str())
             .collect();
         let partial: Vec<String> = (0..covered.len())
@@ -693,25 +690,34 @@ impl DirIndex {
                 bundles.push(DirBundle { source, bytes });
             }
         }
-        // Reading each statement is the cost of a large directory; it parallelises.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        // Reading each statement is the cost of a large directory; it parallelises (a small
+        // one is not worth a thread).
+        let threads = match bundles.len() {
+            0..=63 => 1,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        };
         let chunk = bundles.len().div_ceil(threads).max(1);
-        let ids: Vec<Vec<String>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = bundles
-                .chunks(chunk)
-                .map(|part| {
-                    scope
-                        .spawn(move || part.iter().map(|b| named_ids(&b.bytes)).collect::<Vec<_>>())
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| {
-                    w.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+        let ids: Vec<Vec<String>> = if threads == 1 {
+            bundles.iter().map(|b| named_ids(&b.bytes)).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = bundles
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter().map(|b| named_ids(&b.bytes)).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| {
+                        w.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
         for (bundle, ids) in bundles.into_iter().zip(ids) {
             if ids.is_empty() {
                 continue;

@@ -315,6 +315,32 @@ fn constraints_are_strict_policy() {
     }
 }
 
+/// config/policy.toml, the documented example, parses with its signer constraints switched on.
+#[test]
+fn example_policy_parses_with_constraints() {
+    let env = Env::new();
+    let out = env.agentgate(
+        env.path(),
+        &["keygen", "--out", env.path().join("k").to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml"))
+        .unwrap()
+        .replace(
+            "/etc/agentgate/keys/ci-gate.pub",
+            env.path().join("k.pub").to_str().unwrap(),
+        )
+        .replacen("# builder_id = ", "builder_id = ", 1)
+        .replacen("# build_type = ", "build_type = ", 1);
+    let policy = agentgate::config::Policy::parse(&text, &env.path().join("policy.toml")).unwrap();
+    assert_eq!(policy.attest.threshold, 1);
+    assert_eq!(
+        policy.signers[0].build_type.as_deref(),
+        Some(GATE_BUILD_TYPE)
+    );
+    assert!(policy.signers[0].builder_id.is_some());
+}
+
 #[test]
 fn test_result_counts_only_with_the_provenance_of_its_run() {
     let s = setup("", &[("a", ""), ("b", "")]);
