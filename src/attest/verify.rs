@@ -261,8 +261,11 @@ pub fn check_has_artifact(att: &VerifiedAttestation) -> Result<(), VerifyError> 
     }
 }
 
-/// The source a provenance declares it built: `externalParameters.source` (`uri`, `commit`)
-/// and the tree of the `resolvedDependencies` entry with that `uri`.
+/// `buildType` of GitHub Actions' own provenance (actions/attest-build-provenance).
+pub const BUILD_TYPE_GITHUB_WORKFLOW_V1: &str = "https://actions.github.io/buildtypes/workflow/v1";
+
+/// The source a provenance declares it built: its uri, its commit, and the tree of the
+/// `resolvedDependencies` entry with that uri.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredSource {
     pub uri: String,
@@ -283,13 +286,30 @@ fn provenance_of(att: &VerifiedAttestation) -> Result<Option<Provenance>, Verify
 }
 
 /// The binding rule for provenance: the commit the build declares as its source, and only
-/// that one. `externalParameters.source.commit` must equal the `gitCommit` of every
-/// `resolvedDependencies` entry whose `uri` is `externalParameters.source.uri` (at least one).
-/// Other dependencies (submodules, tools, a commit listed to pass for the source) bind nothing.
+/// that one. Other dependencies (submodules, tools, a commit listed to pass for the source)
+/// bind nothing. Where the source is declared depends on the build type:
+///
+/// - GitHub Actions' workflow buildType: `externalParameters.workflow.repository` at `.ref`,
+///   whose `resolvedDependencies` entry has the uri `git+<repository>@<ref>`;
+/// - any other (agentgate's gate and sign buildTypes): `externalParameters.source.uri` and
+///   `.commit`, which must equal the `gitCommit` of the entry with that uri.
+///
+/// Every entry with the source's uri and a `gitCommit` must agree, and there must be one.
 pub fn declared_source(p: &Provenance) -> Result<DeclaredSource, VerifyError> {
-    let src = &p.build_definition.external_parameters["source"];
-    let (Some(uri), Some(commit)) = (src["uri"].as_str(), src["commit"].as_str()) else {
-        return Err(VerifyError::SourceUndeclared);
+    let ext = &p.build_definition.external_parameters;
+    let (uri, mut commit) = if p.build_definition.build_type == BUILD_TYPE_GITHUB_WORKFLOW_V1 {
+        let wf = &ext["workflow"];
+        let (Some(repository), Some(git_ref)) = (wf["repository"].as_str(), wf["ref"].as_str())
+        else {
+            return Err(VerifyError::SourceUndeclared);
+        };
+        (format!("git+{repository}@{git_ref}"), None)
+    } else {
+        let src = &ext["source"];
+        let (Some(uri), Some(commit)) = (src["uri"].as_str(), src["commit"].as_str()) else {
+            return Err(VerifyError::SourceUndeclared);
+        };
+        (uri.to_string(), Some(commit.to_string()))
     };
     let mut tree: Option<&String> = None;
     let mut found = false;
@@ -297,15 +317,16 @@ pub fn declared_source(p: &Provenance) -> Result<DeclaredSource, VerifyError> {
         .build_definition
         .resolved_dependencies
         .iter()
-        .filter(|d| d.uri.as_deref() == Some(uri))
+        .filter(|d| d.uri.as_deref() == Some(uri.as_str()))
     {
         let Some(dep_commit) = d.digest.get(DIGEST_GIT_COMMIT) else {
             continue;
         };
-        if !dep_commit.eq_ignore_ascii_case(commit) {
+        let declared = commit.get_or_insert_with(|| dep_commit.clone());
+        if !dep_commit.eq_ignore_ascii_case(declared) {
             return Err(VerifyError::SourceInconsistent {
                 uri: uri.to_string(),
-                declared: commit.to_string(),
+                declared: declared.clone(),
                 found: dep_commit.clone(),
             });
         }
@@ -313,7 +334,7 @@ pub fn declared_source(p: &Provenance) -> Result<DeclaredSource, VerifyError> {
             if tree.is_some_and(|prev| !prev.eq_ignore_ascii_case(t)) {
                 return Err(VerifyError::SourceInconsistent {
                     uri: uri.to_string(),
-                    declared: commit.to_string(),
+                    declared: commit.clone().unwrap_or_default(),
                     found: format!("two trees ({} and {t})", tree.map_or("", |s| s.as_str())),
                 });
             }
@@ -321,11 +342,11 @@ pub fn declared_source(p: &Provenance) -> Result<DeclaredSource, VerifyError> {
         }
         found = true;
     }
-    if !found {
+    let (true, Some(commit)) = (found, commit) else {
         return Err(VerifyError::SourceUndeclared);
-    }
+    };
     Ok(DeclaredSource {
-        uri: uri.to_string(),
+        uri,
         commit: commit.to_ascii_lowercase(),
         tree: tree.map(|t| t.to_ascii_lowercase()),
     })
@@ -704,6 +725,49 @@ mod tests {
                 "source-undeclared"
             );
         }
+    }
+
+    /// GitHub Actions' provenance declares its source as the workflow's repository at its ref.
+    #[test]
+    fn github_workflow_provenance_binds_its_repository_at_its_ref() {
+        let c = "e".repeat(40);
+        let github = |deps: serde_json::Value| {
+            let mut st = provenance();
+            st.predicate["buildDefinition"] = serde_json::json!({
+                "buildType": BUILD_TYPE_GITHUB_WORKFLOW_V1,
+                "externalParameters": {"workflow": {
+                    "ref": "refs/heads/main",
+                    "repository": "https://github.com/acme/app",
+                    "path": ".github/workflows/release.yml",
+                }},
+                "resolvedDependencies": deps,
+            });
+            verified(&st)
+        };
+        let source = |commit: &str| serde_json::json!({"uri": "git+https://github.com/acme/app@refs/heads/main", "digest": {"gitCommit": commit}});
+        let att = github(serde_json::json!([source(&c)]));
+        check_commit(&att, &c).unwrap();
+        assert_eq!(
+            check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+            "commit-mismatch"
+        );
+        let other = serde_json::json!({"uri": "git+https://github.com/acme/lib@refs/heads/main", "digest": {"gitCommit": "f".repeat(40)}});
+        let att = github(serde_json::json!([other, source(&c)]));
+        check_commit(&att, &c).unwrap();
+        assert_eq!(
+            check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+            "source-mismatch"
+        );
+        let att = github(serde_json::json!([source(&c), source(&"f".repeat(40))]));
+        assert_eq!(
+            check_commit(&att, &c).unwrap_err().code(),
+            "source-mismatch"
+        );
+        let att = github(serde_json::json!([other]));
+        assert_eq!(
+            check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+            "source-undeclared"
+        );
     }
 
     #[test]
