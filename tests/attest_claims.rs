@@ -533,15 +533,16 @@ fn threshold_needs_distinct_signers() {
 }
 
 /// Issue 11: past the 512th bundle of `attestations_dir` every bundle was silently out of reach.
-/// Ten thousand agent commits, each attested by its own bundles in the directory, pushed at
-/// once under `scope = "each"`.
+/// Ten thousand agent commits, each attested by its own bundle among the directory's ten
+/// thousand, pushed at once under `scope = "each"` (the provenance alone is required, to keep
+/// the test's signing and the debug hook's verifying to 10,000 signatures).
 #[test]
 fn ten_thousand_commits_each_with_its_own_bundles_in_attestations_dir() {
     const N: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
     let s = setup(
         &format!(
-            "[attest]\nscope = \"each\"\nattestations_dir = \"{}\"\n",
+            "[attest]\nscope = \"each\"\nrequire_predicates = [\"https://slsa.dev/provenance/v1\"]\nattestations_dir = \"{}\"\n",
             dir.path().display()
         ),
         &[("gate", "")],
@@ -586,7 +587,7 @@ fn ten_thousand_commits_each_with_its_own_bundles_in_attestations_dir() {
     assert_eq!(commits.len(), N);
     eprintln!("fast-import of {N} commits: {:?}", t.elapsed());
 
-    // Each commit's provenance and test result, in one file per commit.
+    // Each commit's provenance, one file per commit.
     let t = Instant::now();
     let key = s.key("gate");
     let now = Utc::now().trunc_subsecs(0);
@@ -597,13 +598,10 @@ fn ten_thousand_commits_each_with_its_own_bundles_in_attestations_dir() {
                 commit: commit.to_string(),
                 tree: tree.to_string(),
             };
-            let (prov, tests) = pair(&source, now);
-            let text = format!(
-                "{}\n{}\n",
-                sign_statement(&key, &prov).unwrap(),
-                sign_statement(&key, &tests).unwrap()
-            );
-            let name = format!("{:05}.jsonl", first + i);
+            let prov =
+                provenance_statement(&source, &[artifact()], params("urn:test:builder", now));
+            let text = sign_statement(&key, &prov).unwrap();
+            let name = format!("{:05}.json", first + i);
             std::fs::write(dir.path().join(name), text).unwrap();
         }
     };
@@ -613,7 +611,7 @@ fn ten_thousand_commits_each_with_its_own_bundles_in_attestations_dir() {
             scope.spawn(move || sign_all(n * (N / 2), part));
         }
     });
-    eprintln!("signing {} bundles: {:?}", 2 * N, t.elapsed());
+    eprintln!("signing {N} bundles: {:?}", t.elapsed());
 
     // The objects first (unprotected), so the timed push is the hook's work.
     let (ok, err) = s.env.push(&s.work, &["origin", "main:refs/heads/topic"]);
@@ -627,10 +625,6 @@ fn ten_thousand_commits_each_with_its_own_bundles_in_attestations_dir() {
     let last = log.last().unwrap();
     assert_eq!(last["code"], "attested");
     let reports = last["attestations"].as_array().unwrap();
-    assert_eq!(
-        reports.len(),
-        2 * N,
-        "each commit examined its own two bundles only"
-    );
+    assert_eq!(reports.len(), N, "each commit examined its own bundle only");
     assert!(reports.iter().all(|r| r["result"] == "ok"));
 }
