@@ -183,7 +183,7 @@ def main():
             fast_import(repo, 200)
             tip = run(["git", "rev-parse", "main"], cwd=repo).stdout.decode().strip()
             old = run(["git", "rev-parse", f"main~{n}"], cwd=repo).stdout.decode().strip()
-            run([AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", pol, "--note"])
+            run([AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", pol, "--test-result", "passed", "--note"])
             henv = dict(ENV, GIT_DIR=repo)
             stdin = f"{old} {tip} refs/heads/main\n".encode()
             a = dict(args=[AG, "pre-receive", "--config", pol], stdin=stdin, env=henv)
@@ -203,13 +203,13 @@ def main():
         repo = os.path.join(work, "push1.git")
         tip = run(["git", "rev-parse", "main"], cwd=repo).stdout.decode().strip()
         out = os.path.join(work, "att")
-        run([AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", blob, "--out", out])
+        run([AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", blob, "--test-result", "passed", "--out", out])
         ref = dict(args=["openssl", "dgst", "-sha256", blob])
         run(["cat", blob])  # warm the page cache
         a = dict(args=[AG, "verify", "--bundle", os.path.join(out, "provenance.sigstore.json"), "--key", os.path.join(work, "gate.pub"), blob])
         ta, tb, _, _ = compare(a, ref, runs_big)
         rows.append((f"`verify` of a {gib >> 20} MiB artifact", "`openssl dgst -sha256`", ta, tb, "within 5%", ""))
-        a = dict(args=[AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", blob, "--out", os.path.join(work, "att2")])
+        a = dict(args=[AG, "sign", "--key", os.path.join(work, "gate.key"), "--repo", repo, "--commit", tip, "--artifact", blob, "--test-result", "passed", "--out", os.path.join(work, "att2")])
         ta, tb, _, _ = compare(a, ref, runs_big)
         rows.append((f"`sign` of a {gib >> 20} MiB artifact", "`openssl dgst -sha256`", ta, tb, "within 5%", ""))
 
@@ -220,7 +220,7 @@ def main():
         ids = run(["git", "rev-list", "main"], cwd=repo).stdout.decode().split()
         key = os.path.join(work, "gate.key")
         for c in ids:
-            run([AG, "sign", "--key", key, "--repo", repo, "--commit", c, "--artifact", pol, "--note"])
+            run([AG, "sign", "--key", key, "--repo", repo, "--commit", c, "--artifact", pol, "--test-result", "passed", "--note"])
         pol_each = policy(os.path.join(work, "each.toml"), f'\n[attest]\nscope = "each"\n[[signer]]\nname = "gate"\npublic_key = "{work}/gate.pub"\n')
         a = dict(args=[AG, "check", "--repo", repo, "--config", pol_each, ZERO, ids[0], "refs/heads/main"])
         dt, _, code = timed(**a)

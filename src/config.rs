@@ -127,6 +127,7 @@ struct RawAttest {
     bind: Option<Spanned<String>>,
     require_predicates: Option<Spanned<Vec<Spanned<String>>>>,
     max_age: Option<Spanned<String>>,
+    threshold: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +139,8 @@ struct RawSigner {
     identity: Option<Spanned<String>>,
     identity_regex: Option<Spanned<String>>,
     trusted_root: Option<Spanned<PathBuf>>,
+    builder_id: Option<Spanned<String>>,
+    build_type: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,12 +301,20 @@ pub struct AttestPolicy {
     pub bind: Bind,
     pub require_predicates: Vec<String>,
     pub max_age: Option<Duration>,
+    /// How many distinct trusted signers must each attest a required commit with every
+    /// required predicate (at least 1, at most the number of `[[signer]]` entries).
+    pub threshold: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct Signer {
     pub name: String,
     pub kind: SignerKind,
+    /// What this signer's provenance must claim: `runDetails.builder.id` and
+    /// `buildDefinition.buildType`, compared exactly. A key that also signs outside the gate
+    /// (a release key in an ordinary CI job) then cannot stand in for the gate.
+    pub builder_id: Option<String>,
+    pub build_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -532,6 +543,14 @@ impl Validator<'_> {
             Some(d) => self.detect(d)?,
         };
 
+        // Where to point errors about settings that only make sense together.
+        let raw_attest = raw.attest.as_ref().map(Spanned::get_ref);
+        let spans = (
+            raw_attest.and_then(|a| a.threshold.as_ref().map(|t| t.span().start)),
+            raw_attest
+                .and_then(|a| a.require_predicates.as_ref().map(|l| l.span().start))
+                .unwrap_or(0),
+        );
         let attest = match raw.attest {
             None => AttestPolicy {
                 notes_ref: DEFAULT_NOTES_REF.into(),
@@ -543,6 +562,7 @@ impl Validator<'_> {
                     PREDICATE_TEST_RESULT_V01.into(),
                 ],
                 max_age: None,
+                threshold: 1,
             },
             Some(a) => self.attest(a)?,
         };
@@ -556,8 +576,26 @@ impl Validator<'_> {
                     format!("duplicate signer name {:?}", signer.name),
                 ));
             }
+            if let Some(other) = signers
+                .iter()
+                .find(|o: &&Signer| o.kind.same_identity(&signer.kind))
+            {
+                return Err(self.err(
+                    s,
+                    format!(
+                        "signer {:?} has the same {} as signer {:?}: one key or identity is one signer",
+                        signer.name,
+                        match signer.kind {
+                            SignerKind::Key { .. } => "public key",
+                            SignerKind::Keyless { .. } => "issuer and identity",
+                        },
+                        other.name
+                    ),
+                ));
+            }
             signers.push(signer);
         }
+        self.check_signers_fit(spans, &attest, &signers)?;
 
         let digest = format!(
             "sha256:{}",
@@ -795,6 +833,21 @@ impl Validator<'_> {
             .as_ref()
             .map(|m| parse_duration(m.get_ref()).map_err(|e| self.err(m, e)))
             .transpose()?;
+        let threshold = match &a.threshold {
+            None => 1,
+            Some(t) => match usize::try_from(*t.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(self.err(
+                        t,
+                        format!(
+                            "threshold = {} is not a number of signers (1 or more)",
+                            t.get_ref()
+                        ),
+                    ))
+                }
+            },
+        };
         Ok(AttestPolicy {
             notes_ref,
             attestations_dir: a.attestations_dir.map(|p| self.resolve(&p)),
@@ -802,7 +855,46 @@ impl Validator<'_> {
             bind,
             require_predicates,
             max_age,
+            threshold,
         })
+    }
+
+    /// Settings that only make sense together: a threshold no set of signers can meet, and
+    /// builder constraints on a policy that never looks at a provenance.
+    fn check_signers_fit(
+        &self,
+        (threshold_at, predicates_at): (Option<usize>, usize),
+        attest: &AttestPolicy,
+        signers: &[Signer],
+    ) -> Result<(), PolicyError> {
+        if attest.threshold > 1 && attest.threshold > signers.len() {
+            if let Some(at) = threshold_at {
+                return Err(self.err_at(
+                    at,
+                    format!(
+                        "threshold = {} but only {} [[signer]] entr{} configured: no commit could ever be admitted",
+                        attest.threshold,
+                        signers.len(),
+                        if signers.len() == 1 { "y is" } else { "ies are" }
+                    ),
+                ));
+            }
+        }
+        let constrained = signers
+            .iter()
+            .any(|s| s.builder_id.is_some() || s.build_type.is_some());
+        if constrained
+            && !attest
+                .require_predicates
+                .iter()
+                .any(|p| p == PREDICATE_SLSA_PROVENANCE_V1)
+        {
+            return Err(self.err_at(
+                predicates_at,
+                format!("a [[signer]] has builder_id or build_type, which are checked on the provenance, but require_predicates does not require {PREDICATE_SLSA_PROVENANCE_V1}"),
+            ));
+        }
+        Ok(())
     }
 
     fn signer(&self, s: &Spanned<RawSigner>) -> Result<Signer, PolicyError> {
@@ -898,7 +990,50 @@ impl Validator<'_> {
                 }
             }
         };
-        Ok(Signer { name, kind })
+        let exact = |v: &Option<Spanned<String>>, what: &str| {
+            match v {
+            Some(x) if x.get_ref().is_empty() => Err(self.err(
+                x,
+                format!("{what} is empty: leave it out, or give the exact string the provenance must carry"),
+            )),
+            Some(x) => Ok(Some(x.get_ref().clone())),
+            None => Ok(None),
+        }
+        };
+        let builder_id = exact(&raw.builder_id, "builder_id")?;
+        let build_type = exact(&raw.build_type, "build_type")?;
+        Ok(Signer {
+            name,
+            kind,
+            builder_id,
+            build_type,
+        })
+    }
+}
+
+impl SignerKind {
+    /// The same key, or the same exact keyless identity: such entries are one signer twice.
+    fn same_identity(&self, other: &SignerKind) -> bool {
+        match (self, other) {
+            (SignerKind::Key { key: a, .. }, SignerKind::Key { key: b, .. }) => {
+                a.hint() == b.hint()
+            }
+            (
+                SignerKind::Keyless {
+                    issuer: ia,
+                    identity: IdentityMatch::Exact(a),
+                    trusted_root: ra,
+                    ..
+                },
+                SignerKind::Keyless {
+                    issuer: ib,
+                    identity: IdentityMatch::Exact(b),
+                    trusted_root: rb,
+                    ..
+                },
+            ) => ia == ib && a == b && ra == rb,
+            _ => false,
+        }
     }
 }
 
@@ -1135,6 +1270,75 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn signer_constraints_and_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |name: &str| {
+            let k =
+                crate::attest::SigningKey::generate(crate::attest::KeyAlgorithm::Ed25519).unwrap();
+            let path = dir.path().join(format!("{name}.pub"));
+            std::fs::write(&path, k.public_key().to_pem()).unwrap();
+            path.display().to_string()
+        };
+        let (a, b) = (key("a"), key("b"));
+        let text = format!(
+            "{MIN}[attest]\nthreshold = 2\n[[signer]]\nname = \"a\"\npublic_key = \"{a}\"\nbuilder_id = \"https://ci/gate\"\nbuild_type = \"urn:t\"\n[[signer]]\nname = \"b\"\npublic_key = \"{b}\"\n"
+        );
+        let p = Policy::parse(&text, &dir.path().join("p.toml")).unwrap();
+        assert_eq!(p.attest.threshold, 2);
+        assert_eq!(p.signers[0].builder_id.as_deref(), Some("https://ci/gate"));
+        assert_eq!(p.signers[0].build_type.as_deref(), Some("urn:t"));
+        assert_eq!(
+            (
+                p.signers[1].builder_id.as_ref(),
+                p.signers[1].build_type.as_ref()
+            ),
+            (None, None)
+        );
+        assert_eq!(parse(MIN).unwrap().attest.threshold, 1);
+
+        let signer = |name: &str, key: &str| {
+            format!("[[signer]]\nname = \"{name}\"\npublic_key = \"{key}\"\n")
+        };
+        let keyless = |name: &str, identity: &str| {
+            format!("[[signer]]\nname = \"{name}\"\nissuer = \"https://i\"\n{identity}\n")
+        };
+        let cases = [
+            (format!("{MIN}{}build_type = \"\"\n", signer("a", &a)), 7, "build_type is empty"),
+            (format!("{MIN}{}builder = \"x\"\n", signer("a", &a)), 7, "unknown field"),
+            (format!("{MIN}[attest]\nthreshold = -1\n"), 5, "1 or more"),
+            (format!("{MIN}[attest]\nthreshold = 3\n{}{}", signer("a", &a), signer("b", &b)), 5, "only 2 [[signer]] entries"),
+            (format!("{MIN}{}{}", signer("a", &a), signer("b", &a)), 7, "same public key as signer \"a\""),
+            (format!("{MIN}{}{}", keyless("a", "identity = \"x\""), keyless("b", "identity = \"x\"")), 8, "same issuer and identity"),
+            (format!("{MIN}[attest]\nrequire_predicates = [\"https://example.com/p\"]\n{}builder_id = \"x\"\n", signer("a", &a)), 5, "does not require"),
+        ];
+        for (text, line, needle) in cases {
+            match Policy::parse(&text, &dir.path().join("p.toml")) {
+                Err(PolicyError::Invalid {
+                    line: l, message, ..
+                }) => {
+                    assert_eq!(l, line, "{text}: {message}");
+                    assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // Different exact identities, or a regex next to an exact one, are distinct signers.
+        let text = format!(
+            "{MIN}{}{}{}",
+            keyless("a", "identity = \"x\""),
+            keyless("b", "identity = \"y\""),
+            keyless("c", "identity_regex = \"x\"")
+        );
+        assert_eq!(
+            Policy::parse(&text, &dir.path().join("p.toml"))
+                .unwrap()
+                .signers
+                .len(),
+            3
+        );
     }
 
     #[test]

@@ -1,19 +1,35 @@
 //! The hook's answer to "is this commit attested?": gather candidate bundles (the git note on
 //! the commit, and on its tree with `bind = "tree"`, from the notes commit the push sets or the
-//! current notes ref; plus the policy's `attestations_dir`), verify each against the policy's
-//! signers, and admit the commit only if every required predicate type is covered by a bundle
-//! that passed every check. Each candidate's fate is reported, so a refused pusher sees why.
+//! current notes ref; plus the bundles of the policy's `attestations_dir` that name the commit),
+//! verify each against the policy's signers, and admit the commit only if enough distinct
+//! signers (`threshold`) each cover every required predicate type with bundles that passed
+//! every check. Each candidate's fate is reported, so a refused pusher sees why.
+//!
+//! What a bundle must satisfy, beyond its signature: it binds the commit (a provenance by the
+//! source it declares, any other statement by a `gitCommit` subject; the tree with
+//! `bind = "tree"`); it has a `sha256` artifact subject; a provenance claims the `builder_id`
+//! and `build_type` its signer is constrained to; a test result is `PASSED` and names a
+//! provenance of its own run that is valid here, signed by the same signer; it is within
+//! `max_age`.
+//!
+//! Work per push: the notes tree is indexed once (object id -> note blob) and the
+//! `attestations_dir` once (gitCommit/gitTree -> bundles, read without verifying), each on
+//! first use; after that a commit costs only its own candidates.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use sha2::Digest as _;
 
 use crate::attest::sigstore::{self, ArtifactInput, SignerPolicy};
+use crate::attest::statement::{DIGEST_GIT_COMMIT, DIGEST_GIT_TREE};
 use crate::attest::verify::{self as v, VerifiedAttestation, VerifyError};
 use crate::attest::PublicKey;
 use crate::config::{
-    Bind, Policy, SignerKind, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01,
+    Bind, Policy, Signer, SignerKind, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01,
 };
 use crate::git::{GitError, ObjectId, ObjectKind, Repo};
 use crate::hook::{
@@ -22,8 +38,8 @@ use crate::hook::{
 
 /// Bundles larger than this are refused unread (`bundle-too-large`); real ones are a few KiB.
 pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
-/// At most this many candidates are examined per commit, newest first (a note is appended to,
-/// so the gate's latest bundles are at its end).
+/// At most this many of a commit's own candidates are examined, newest first (a note is
+/// appended to, so the gate's latest bundles are at its end).
 pub const MAX_CANDIDATES: usize = 512;
 /// Files in `attestations_dir` larger than this are refused.
 const MAX_DIR_FILE_BYTES: u64 = 64 << 20;
@@ -33,29 +49,63 @@ const CLOCK_SKEW_SECS: i64 = 300;
 /// Why a candidate failed: its stable code and a sentence.
 type Failure = (String, String);
 
-/// A bundle whose signature checked out: the signer's name in the policy, the statement, and
-/// the authenticated signing time (keyless only).
+fn failure(e: &VerifyError) -> Failure {
+    (e.code().to_string(), e.to_string())
+}
+
+/// A bundle whose signature checked out for the signer at `signer` (its index in the policy),
+/// whose provenance (if it is one) claims what that signer is constrained to.
 struct Authenticated {
-    signer: String,
+    signer: usize,
     att: VerifiedAttestation,
+    /// The authenticated signing time (keyless only).
     signed_time: Option<DateTime<Utc>>,
+}
+
+/// A bundle that passed every check of its own.
+struct Passed {
+    signer: usize,
+    predicate_type: String,
+    /// Hex SHA-256 of the signed statement: what a test result names its provenance by.
+    payload_sha256: String,
+    /// For a test result: the provenances it names as its run's.
+    needs_provenance: Option<Vec<String>>,
 }
 
 /// One candidate bundle and where it came from.
 struct Candidate<'a> {
     source: Cow<'a, str>,
     bytes: Cow<'a, [u8]>,
-    /// From the commit's (or tree's) own note: a mismatch there is worth reporting (a replay).
-    from_note: bool,
     /// The size of a file too large to read.
     oversize: Option<u64>,
+}
+
+/// One bundle of `attestations_dir`.
+struct DirBundle {
+    source: String,
+    bytes: Vec<u8>,
+}
+
+/// `attestations_dir`, read once: every bundle, and which bundles name which object ids.
+#[derive(Default)]
+struct DirIndex {
+    bundles: Vec<DirBundle>,
+    /// Lower-case hex of every `gitCommit` and `gitTree` digest a bundle's statement holds
+    /// (subjects, dependencies, anywhere), read without verifying -> indices into `bundles`.
+    /// A superset of what a bundle can bind, so no bundle is out of reach of its commit.
+    by_id: HashMap<String, Vec<usize>>,
+    /// Files too large to read: they name no commit we know of, so every commit reports them.
+    oversize: Vec<(String, u64)>,
 }
 
 pub struct PolicyAttestations<'a> {
     repo: &'a Repo,
     policy: &'a Policy,
     notes: Option<ObjectId>,
-    dir: Vec<Candidate<'static>>,
+    /// The notes tree as an index (annotated object id -> note blob), on first use.
+    notes_index: OnceLock<HashMap<String, ObjectId>>,
+    /// `attestations_dir`, indexed on first use.
+    dir: OnceLock<DirIndex>,
     /// The key-based signers' keys, and for each the index of its signer in the policy.
     keys: Vec<PublicKey>,
     key_signers: Vec<usize>,
@@ -80,8 +130,8 @@ impl<'a> PolicyAttestations<'a> {
                 SignerKind::Keyless { .. } => None,
             })
             .unzip();
-        // The notes ref must name a commit: note_at reads a commit's `tree` header, and a blob
-        // whose first line looks like one must not pass for a notes commit.
+        // The notes ref must name a commit: the notes reader reads a commit's `tree` header,
+        // and a blob whose first line looks like one must not pass for a notes commit.
         if let Some(n) = &notes {
             match repo.object_kind(n)? {
                 Some(ObjectKind::Commit) => {}
@@ -95,32 +145,66 @@ impl<'a> PolicyAttestations<'a> {
                 None => return Err(GitError::NotFound(n.to_string()).into()),
             }
         }
-        let dir = match &policy.attest.attestations_dir {
-            Some(d) => read_dir(d)?,
-            None => Vec::new(),
-        };
+        // A missing or unreadable directory refuses now; its bundles are read on first use, so
+        // a push that needs no attestation does not pay for them.
+        if let Some(d) = &policy.attest.attestations_dir {
+            std::fs::read_dir(d).map_err(|source| EvidenceError::Dir {
+                path: d.clone(),
+                source,
+            })?;
+        }
         Ok(PolicyAttestations {
             repo,
             policy,
             notes,
-            dir,
+            notes_index: OnceLock::new(),
+            dir: OnceLock::new(),
             keys,
             key_signers,
             now,
         })
     }
 
+    fn notes_index(&self) -> Result<Option<&HashMap<String, ObjectId>>, EvidenceError> {
+        let Some(notes) = &self.notes else {
+            return Ok(None);
+        };
+        if let Some(index) = self.notes_index.get() {
+            return Ok(Some(index));
+        }
+        let index = self.repo.notes_index(notes)?;
+        Ok(Some(self.notes_index.get_or_init(|| index)))
+    }
+
+    fn dir_index(&self) -> Result<Option<&DirIndex>, EvidenceError> {
+        let Some(dir) = &self.policy.attest.attestations_dir else {
+            return Ok(None);
+        };
+        if let Some(index) = self.dir.get() {
+            return Ok(Some(index));
+        }
+        let index = DirIndex::read(dir)?;
+        Ok(Some(self.dir.get_or_init(|| index)))
+    }
+
+    /// The ids an attestation for `commit` is filed under: the commit, and with
+    /// `bind = "tree"` its tree.
+    fn targets<'c>(&self, commit: &'c CommitRef) -> Vec<&'c ObjectId> {
+        let mut targets = vec![&commit.id];
+        if self.policy.attest.bind == Bind::Tree {
+            targets.push(&commit.tree);
+        }
+        targets
+    }
+
     fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate<'_>>, EvidenceError> {
         let mut out = Vec::new();
-        if let Some(notes) = &self.notes {
-            let mut targets = vec![&commit.id];
-            if self.policy.attest.bind == Bind::Tree {
-                targets.push(&commit.tree);
-            }
-            for target in targets {
-                let Some(note) = self.repo.note_at(notes, target)? else {
+        if let (Some(notes), Some(index)) = (&self.notes, self.notes_index()?) {
+            for target in self.targets(commit) {
+                let Some(blob) = index.get(target.as_str()) else {
                     continue;
                 };
+                let note = self.repo.read_raw(blob)?;
                 let text = String::from_utf8_lossy(&note);
                 let lines: Vec<(usize, &str)> = text
                     .lines()
@@ -137,25 +221,40 @@ impl<'a> PolicyAttestations<'a> {
                             n + 1
                         )),
                         bytes: Cow::Owned(line.trim().as_bytes().to_vec()),
-                        from_note: true,
                         oversize: None,
                     });
                 }
             }
         }
-        // The shared directory's bundles are borrowed, not copied, for each commit.
-        out.extend(self.dir.iter().map(|c| Candidate {
-            source: Cow::Borrowed(c.source.as_ref()),
-            bytes: Cow::Borrowed(c.bytes.as_ref()),
-            from_note: false,
-            oversize: c.oversize,
-        }));
+        if let Some(dir) = self.dir_index()? {
+            // The directory's bundles are borrowed, not copied, for each commit; a bundle filed
+            // under both the commit and its tree is one candidate.
+            let mut named: Vec<usize> = self
+                .targets(commit)
+                .into_iter()
+                .filter_map(|t| dir.by_id.get(t.as_str()))
+                .flatten()
+                .copied()
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            out.extend(named.into_iter().map(|i| Candidate {
+                source: Cow::Borrowed(dir.bundles[i].source.as_str()),
+                bytes: Cow::Borrowed(dir.bundles[i].bytes.as_slice()),
+                oversize: None,
+            }));
+            out.extend(dir.oversize.iter().map(|(source, size)| Candidate {
+                source: Cow::Borrowed(source.as_str()),
+                bytes: Cow::Borrowed(&[][..]),
+                oversize: Some(*size),
+            }));
+        }
         Ok(out)
     }
 
-    /// Verify one candidate for `commit`: Ok((signer name, predicate type)) or (code, detail).
-    fn examine(&self, commit: &CommitRef, bytes: &[u8]) -> Result<(String, String), Failure> {
-        let fail = |e: &VerifyError| (e.code().to_string(), e.to_string());
+    /// Verify one candidate for `commit`, on its own (a test result's provenance is looked for
+    /// afterwards, among the other candidates).
+    fn examine(&self, commit: &CommitRef, bytes: &[u8]) -> Result<Passed, Failure> {
         if bytes.len() > MAX_BUNDLE_BYTES {
             return Err((
                 "bundle-too-large".into(),
@@ -168,16 +267,19 @@ impl<'a> PolicyAttestations<'a> {
             signed_time,
         } = self.authenticate(bytes)?;
         match self.policy.attest.bind {
-            Bind::Commit => v::check_commit(&att, commit.id.as_str()).map_err(|e| fail(&e))?,
+            Bind::Commit => v::check_commit(&att, commit.id.as_str()).map_err(|e| failure(&e))?,
             Bind::Tree => v::check_tree(&att, commit.tree.as_str())
                 .or_else(|_| v::check_commit(&att, commit.id.as_str()))
-                .map_err(|e| fail(&e))?,
+                .map_err(|e| failure(&e))?,
         }
-        v::check_has_artifact(&att).map_err(|e| fail(&e))?;
-        let ptype = att.predicate_type().to_string();
-        if ptype == PREDICATE_TEST_RESULT_V01 {
-            v::check_tests_passed(&att).map_err(|e| fail(&e))?;
-        }
+        v::check_has_artifact(&att).map_err(|e| failure(&e))?;
+        let predicate_type = att.predicate_type().to_string();
+        let needs_provenance = if predicate_type == PREDICATE_TEST_RESULT_V01 {
+            v::check_tests_passed(&att).map_err(|e| failure(&e))?;
+            Some(v::test_result_provenances(&att).map_err(|e| failure(&e))?)
+        } else {
+            None
+        };
         if let Some(max_age) = self.policy.attest.max_age {
             let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
             let skew = chrono::Duration::seconds(CLOCK_SKEW_SECS);
@@ -185,36 +287,44 @@ impl<'a> PolicyAttestations<'a> {
                 // Keyless: the authenticated signing time (Rekor / RFC 3161).
                 Some(at) => {
                     if at > self.now + skew {
-                        return Err(fail(&VerifyError::TimeInFuture { at }));
+                        return Err(failure(&VerifyError::TimeInFuture { at }));
                     }
                     if self.now - at > max_age {
-                        return Err(fail(&VerifyError::TooOld {
+                        return Err(failure(&VerifyError::TooOld {
                             at,
                             max_age_secs: max_age.num_seconds(),
                         }));
                     }
                 }
-                // Key-based: the signer's own clock, carried in the provenance. A test result has
-                // no time of its own; the provenance signed with it is checked.
-                None if ptype == PREDICATE_SLSA_PROVENANCE_V1 => {
-                    v::check_age(&att, max_age, skew, self.now).map_err(|e| fail(&e))?
+                // Key-based: the signer's own clock, carried in the provenance. A test result
+                // has no time of its own: it counts only next to its run's provenance, which
+                // is checked here.
+                None if predicate_type == PREDICATE_SLSA_PROVENANCE_V1 => {
+                    v::check_age(&att, max_age, skew, self.now).map_err(|e| failure(&e))?
                 }
                 None => {}
             }
         }
-        Ok((signer, ptype))
+        Ok(Passed {
+            signer,
+            predicate_type,
+            payload_sha256: att.payload_sha256,
+            needs_provenance,
+        })
     }
 
-    /// Check the signature against the trusted signers: key-based bundles against the keys,
-    /// certificate bundles against each keyless signer's identity and trusted root.
+    /// Check the signature against the trusted signers (key-based bundles against the keys,
+    /// certificate bundles against each keyless signer's identity and trusted root), and a
+    /// provenance's builder against that signer's constraints. A bundle belongs to at most one
+    /// signer: the first in the policy it satisfies.
     fn authenticate(&self, bytes: &[u8]) -> Result<Authenticated, Failure> {
-        let fail = |e: &VerifyError| (e.code().to_string(), e.to_string());
         let keyless = is_certificate_bundle(bytes);
         if !keyless {
-            let att = v::verify_bundle(bytes, &self.keys).map_err(|e| fail(&e))?;
-            let signer = &self.policy.signers[self.key_signers[att.signer_index]];
+            let att = v::verify_bundle(bytes, &self.keys).map_err(|e| failure(&e))?;
+            let signer = self.key_signers[att.signer_index];
+            constraints(&self.policy.signers[signer], &att).map_err(|e| failure(&e))?;
             return Ok(Authenticated {
-                signer: signer.name.clone(),
+                signer,
                 att,
                 signed_time: None,
             });
@@ -232,7 +342,8 @@ impl<'a> PolicyAttestations<'a> {
             "untrusted-signer".to_string(),
             "no keyless signer is configured".to_string(),
         );
-        for signer in &self.policy.signers {
+        let mut constrained: Option<Failure> = None;
+        for (index, signer) in self.policy.signers.iter().enumerate() {
             let SignerKind::Keyless {
                 issuer,
                 identity,
@@ -256,16 +367,22 @@ impl<'a> PolicyAttestations<'a> {
                     };
                     // The same strict parse as key-based bundles: duplicate keys, another
                     // statement type.
-                    let statement = v::parse_statement(&payload).map_err(|e| fail(&e))?;
+                    let statement = v::parse_statement(&payload).map_err(|e| failure(&e))?;
                     let att = VerifiedAttestation {
                         signer_hint: verified.signer.clone(),
                         signer_index: 0,
                         statement,
-                        payload_sha256: String::new(),
+                        payload_sha256: hex::encode(sha2::Sha256::digest(&payload)),
                     };
+                    if let Err(e) = constraints(signer, &att) {
+                        let (code, detail) = failure(&e);
+                        constrained
+                            .get_or_insert((code, format!("signer {:?}: {detail}", signer.name)));
+                        continue;
+                    }
                     let at = verified.signed_times.iter().min().copied();
                     return Ok(Authenticated {
-                        signer: signer.name.clone(),
+                        signer: index,
                         att,
                         signed_time: at,
                     });
@@ -278,61 +395,89 @@ impl<'a> PolicyAttestations<'a> {
                 }
             }
         }
-        Err(last)
+        Err(constrained.unwrap_or(last))
     }
 }
 
-impl AttestationSource for PolicyAttestations<'_> {
-    fn may_have(&self, commit: &CommitRef) -> Result<bool, EvidenceError> {
-        if !self.dir.is_empty() {
-            return Ok(true);
-        }
-        let Some(notes) = &self.notes else {
-            return Ok(false);
-        };
-        if self.repo.note_at(notes, &commit.id)?.is_some() {
-            return Ok(true);
-        }
-        Ok(self.policy.attest.bind == Bind::Tree
-            && self.repo.note_at(notes, &commit.tree)?.is_some())
-    }
+/// A signer's constraints on what its provenance claims.
+fn constraints(signer: &Signer, att: &VerifiedAttestation) -> Result<(), VerifyError> {
+    v::check_builder(
+        att,
+        signer.builder_id.as_deref(),
+        signer.build_type.as_deref(),
+    )
+}
 
+impl AttestationSource for PolicyAttestations<'_> {
     fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError> {
-        let mut examined = Vec::new();
-        let mut covered: Vec<String> = Vec::new();
         let candidates = self.candidates(commit)?;
         let total = candidates.len();
-        for c in candidates.into_iter().take(MAX_CANDIDATES) {
-            let result = match c.oversize {
-                Some(size) => Err(("bundle-too-large".to_string(), format!("{size} bytes"))),
-                None => self.examine(commit, &c.bytes),
+        let mut results: Vec<(String, Result<Passed, Failure>)> = candidates
+            .into_iter()
+            .take(MAX_CANDIDATES)
+            .map(|c| {
+                let result = match c.oversize {
+                    Some(size) => Err(("bundle-too-large".to_string(), format!("{size} bytes"))),
+                    None => self.examine(commit, &c.bytes),
+                };
+                (c.source.into_owned(), result)
+            })
+            .collect();
+
+        // A test result counts only next to the provenance of its own run: signed by the same
+        // signer, valid for this commit in every respect (age included).
+        let provenances: Vec<(usize, String)> = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .filter(|p| p.predicate_type == PREDICATE_SLSA_PROVENANCE_V1)
+            .map(|p| (p.signer, p.payload_sha256.clone()))
+            .collect();
+        for (_, result) in &mut results {
+            let unbound = match result {
+                Ok(Passed {
+                    signer,
+                    needs_provenance: Some(bound),
+                    ..
+                }) if !bound
+                    .iter()
+                    .any(|d| provenances.iter().any(|(s, p)| s == signer && p == d)) =>
+                {
+                    Some(format!(
+                        "names sha256:{} as the provenance of its run, and no valid provenance of signer {:?} for this commit has that digest",
+                        bound.join(", sha256:"),
+                        self.policy.signers[*signer].name
+                    ))
+                }
+                _ => None,
             };
-            match result {
-                Ok((signer, ptype)) => {
-                    examined.push(AttestationReport {
-                        commit: commit.id.clone(),
-                        source: c.source.into_owned(),
-                        result: "ok".into(),
-                        detail: format!("{ptype} signed by {signer}"),
-                    });
-                    if !covered.contains(&ptype) {
-                        covered.push(ptype);
-                    }
-                }
-                Err((code, detail)) => {
-                    // A bundle in the shared directory that is about another commit is not news.
-                    let elsewhere =
-                        !c.from_note && (code == "commit-mismatch" || code == "tree-mismatch");
-                    if !elsewhere {
-                        examined.push(AttestationReport {
-                            commit: commit.id.clone(),
-                            source: c.source.into_owned(),
-                            result: code,
-                            detail,
-                        });
-                    }
-                }
+            if let Some(detail) = unbound {
+                *result = Err(failure(&VerifyError::TestResultUnbound(detail)));
             }
+        }
+
+        let mut examined = Vec::new();
+        // Per signer (index in the policy): the predicate types it covers.
+        let mut covered: Vec<Vec<String>> = vec![Vec::new(); self.policy.signers.len()];
+        for (source, result) in results {
+            let (result, detail) = match result {
+                Ok(p) => {
+                    let detail = format!(
+                        "{} signed by {}",
+                        p.predicate_type, self.policy.signers[p.signer].name
+                    );
+                    if !covered[p.signer].contains(&p.predicate_type) {
+                        covered[p.signer].push(p.predicate_type);
+                    }
+                    ("ok".to_string(), detail)
+                }
+                Err(f) => f,
+            };
+            examined.push(AttestationReport {
+                commit: commit.id.clone(),
+                source,
+                result,
+                detail,
+            });
         }
         if total > MAX_CANDIDATES {
             examined.push(AttestationReport {
@@ -345,30 +490,77 @@ impl AttestationSource for PolicyAttestations<'_> {
                 ),
             });
         }
-        let missing: Vec<&String> = self
-            .policy
-            .attest
-            .require_predicates
-            .iter()
-            .filter(|p| !covered.contains(p))
+
+        let required = &self.policy.attest.require_predicates;
+        let missing = |s: usize| -> Vec<&str> {
+            required
+                .iter()
+                .filter(|p| !covered[s].contains(p))
+                .map(String::as_str)
+                .collect()
+        };
+        // A signer with no valid bundle is never complete, whatever the policy requires.
+        let complete: Vec<&str> = (0..covered.len())
+            .filter(|&s| !covered[s].is_empty() && missing(s).is_empty())
+            .map(|s| self.policy.signers[s].name.as_str())
             .collect();
-        let admitted = missing.is_empty();
-        if !admitted && examined.iter().any(|r| r.result == "ok") {
+        let partial: Vec<String> = (0..covered.len())
+            .filter(|&s| !covered[s].is_empty() && !missing(s).is_empty())
+            .map(|s| {
+                format!(
+                    "{} lacks {}",
+                    self.policy.signers[s].name,
+                    missing(s).join(", ")
+                )
+            })
+            .collect();
+        let threshold = self.policy.attest.threshold;
+        let admitted = complete.len() >= threshold.max(1);
+        if !admitted && threshold > 1 && !examined.is_empty() {
+            let mut detail = format!(
+                "{} of the {threshold} required signers attest {} with every required predicate",
+                complete.len(),
+                commit.id.short()
+            );
+            if !complete.is_empty() {
+                detail.push_str(&format!(": {}", complete.join(", ")));
+            }
+            if !partial.is_empty() {
+                detail.push_str(&format!("; {}", partial.join("; ")));
+            }
+            examined.push(AttestationReport {
+                commit: commit.id.clone(),
+                source: "(policy)".into(),
+                result: "threshold-not-met".into(),
+                detail,
+            });
+        } else if !admitted && !partial.is_empty() {
             examined.push(AttestationReport {
                 commit: commit.id.clone(),
                 source: "(policy)".into(),
                 result: "predicate-missing".into(),
                 detail: format!(
-                    "no valid attestation of type {}",
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "no trusted signer has a valid attestation of every required type: {}",
+                    partial.join("; ")
                 ),
             });
         }
         Ok(AttestationVerdict { admitted, examined })
+    }
+
+    fn may_have(&self, commit: &CommitRef) -> Result<bool, EvidenceError> {
+        let targets = self.targets(commit);
+        if let Some(index) = self.notes_index()? {
+            if targets.iter().any(|t| index.contains_key(t.as_str())) {
+                return Ok(true);
+            }
+        }
+        if let Some(dir) = self.dir_index()? {
+            if targets.iter().any(|t| dir.by_id.contains_key(t.as_str())) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn describe(&self) -> String {
@@ -396,14 +588,27 @@ fn is_certificate_bundle(bytes: &[u8]) -> bool {
         && (vm.get("certificate").is_some() || vm.get("x509CertificateChain").is_some())
 }
 
+/// The DSSE payload of a bundle, not authenticated, decoded as the verifier decodes it
+/// (standard or URL-safe base64, padding optional).
+fn unverified_payload(bytes: &[u8]) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Bundle {
+        #[serde(rename = "dsseEnvelope")]
+        dsse_envelope: Envelope,
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        payload: String,
+    }
+    let b: Bundle = serde_json::from_slice(bytes).ok()?;
+    sigstore_types::PayloadBytes::from_base64(&b.dsse_envelope.payload)
+        .ok()
+        .map(|p| p.as_bytes().to_vec())
+}
+
 /// The first sha256 subject of the (not yet authenticated) DSSE statement.
 fn first_sha256_subject(bytes: &[u8]) -> Option<[u8; 32]> {
-    use base64::Engine;
-    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(v["dsseEnvelope"]["payload"].as_str()?)
-        .ok()?;
-    let st: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    let st: serde_json::Value = serde_json::from_slice(&unverified_payload(bytes)?).ok()?;
     st["subject"].as_array()?.iter().find_map(|s| {
         let hexd = s["digest"]["sha256"].as_str()?;
         let mut out = [0u8; 32];
@@ -412,56 +617,437 @@ fn first_sha256_subject(bytes: &[u8]) -> Option<[u8; 32]> {
     })
 }
 
-/// Bundles from `attestations_dir`: `*.json` files (one bundle) and `*.jsonl` (one per line).
-fn read_dir(dir: &Path) -> Result<Vec<Candidate<'static>>, EvidenceError> {
-    let err = |e: std::io::Error| EvidenceError::Dir {
-        path: dir.to_path_buf(),
-        source: e,
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(err)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("json" | "jsonl")
-            )
-        })
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let source = f.display().to_string();
-        let meta = std::fs::metadata(&f).map_err(err)?;
-        if meta.len() > MAX_DIR_FILE_BYTES {
-            out.push(Candidate {
-                source: source.into(),
-                bytes: Cow::Borrowed(&[]),
-                from_note: false,
-                oversize: Some(meta.len()),
-            });
-            continue;
-        }
-        let bytes = std::fs::read(&f).map_err(err)?;
-        if f.extension().and_then(|e| e.to_str()) == Some("jsonl") {
-            for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    out.push(Candidate {
-                        source: format!("{source}:{}", n + 1).into(),
-                        bytes: line.to_vec().into(),
-                        from_note: false,
-                        oversize: None,
-                    });
+/// Every `gitCommit` and `gitTree` digest value anywhere in the (not yet authenticated)
+/// statement of a bundle, lower-cased: the ids the bundle could possibly bind.
+fn named_ids(bytes: &[u8]) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        (DIGEST_GIT_COMMIT | DIGEST_GIT_TREE, serde_json::Value::String(id)) => {
+                            let id = id.to_ascii_lowercase();
+                            if !out.contains(&id) {
+                                out.push(id);
+                            }
+                        }
+                        _ => walk(v, out),
+                    }
                 }
             }
-        } else {
-            out.push(Candidate {
-                source: source.into(),
-                bytes: bytes.into(),
-                from_note: false,
-                oversize: None,
-            });
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
         }
     }
-    Ok(out)
+    let mut out = Vec::new();
+    if let Some(st) =
+        unverified_payload(bytes).and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
+    {
+        walk(&st, &mut out);
+    }
+    out
+}
+
+impl DirIndex {
+    /// Read `*.json` files (one bundle) and `*.jsonl` files (one per line) and index them. A
+    /// bundle whose statement cannot even be read names no commit: it could admit none.
+    fn read(dir: &Path) -> Result<DirIndex, EvidenceError> {
+        let err = |e: std::io::Error| EvidenceError::Dir {
+            path: dir.to_path_buf(),
+            source: e,
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("json" | "jsonl")
+                )
+            })
+            .collect();
+        files.sort();
+        let mut index = DirIndex::default();
+        let mut bundles = Vec::new();
+        for f in files {
+            let source = f.display().to_string();
+            let meta = std::fs::metadata(&f).map_err(err)?;
+            if meta.len() > MAX_DIR_FILE_BYTES {
+                index.oversize.push((source, meta.len()));
+                continue;
+            }
+            let bytes = std::fs::read(&f).map_err(err)?;
+            if f.extension().and_then(|e| e.to_str()) == Some("jsonl") {
+                for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        bundles.push(DirBundle {
+                            source: format!("{source}:{}", n + 1),
+                            bytes: line.to_vec(),
+                        });
+                    }
+                }
+            } else {
+                bundles.push(DirBundle { source, bytes });
+            }
+        }
+        // Reading each statement is the cost of a large directory; it parallelises (a small
+        // one is not worth a thread).
+        let threads = match bundles.len() {
+            0..=63 => 1,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        };
+        let chunk = bundles.len().div_ceil(threads).max(1);
+        let ids: Vec<Vec<String>> = if threads == 1 {
+            bundles.iter().map(|b| named_ids(&b.bytes)).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = bundles
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter().map(|b| named_ids(&b.bytes)).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| {
+                        w.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        for (bundle, ids) in bundles.into_iter().zip(ids) {
+            if ids.is_empty() {
+                continue;
+            }
+            let i = index.bundles.len();
+            index.bundles.push(bundle);
+            for id in ids {
+                index.by_id.entry(id).or_default().push(i);
+            }
+        }
+        Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::keys::{KeyAlgorithm, SigningKey};
+    use crate::attest::sign::sign_statement;
+    use crate::attest::statement::{
+        provenance_statement, test_result_statement, Artifact, ProvenanceParams, Source,
+        TestOutcome, TestResult,
+    };
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    fn git(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+        let mut c = Command::new("git");
+        c.current_dir(dir)
+            .args(args)
+            .env("HOME", dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@x")
+            .env("GIT_COMMITTER_NAME", "A")
+            .env("GIT_COMMITTER_EMAIL", "a@x")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .env_remove("GIT_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn id(s: &str) -> ObjectId {
+        ObjectId::parse(s).unwrap()
+    }
+
+    /// The notes index gives what `git notes list` gives for a fanned-out notes tree (made by
+    /// fast-import, which fans out past 256 notes), and what `note_at` gives for every id,
+    /// including hand-made oddities: a note at two depths, junk entries, upper-case names.
+    #[test]
+    fn notes_index_agrees_with_git_and_note_at() {
+        for format in ["sha1", "sha256"] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            git(
+                d,
+                &["init", "-q", &format!("--object-format={format}")],
+                None,
+            );
+            let mut stream = String::new();
+            for i in 1..=300 {
+                stream.push_str(&format!(
+                    "commit refs/heads/main\nmark :{i}\ncommitter A <a@x> {} +0000\ndata 2\nc\n",
+                    1_767_225_600 + i
+                ));
+            }
+            stream.push_str(
+                "commit refs/notes/agentgate\ncommitter A <a@x> 1767225600 +0000\ndata 1\nn\n",
+            );
+            for i in 1..=300 {
+                stream.push_str(&format!("N inline :{i}\ndata 5\nn{i:03}\n"));
+            }
+            git(d, &["fast-import", "--quiet"], Some(&stream));
+            let notes = id(&git(d, &["rev-parse", "refs/notes/agentgate"], None));
+            let root = git(d, &["rev-parse", "refs/notes/agentgate^{tree}"], None);
+            assert!(
+                git(d, &["ls-tree", &root], None).contains(" tree "),
+                "{format}: fast-import did not fan out"
+            );
+            let listed: HashMap<String, ObjectId> =
+                git(d, &["notes", "--ref", "refs/notes/agentgate", "list"], None)
+                    .lines()
+                    .map(|l| {
+                        let (blob, object) = l.split_once(' ').unwrap();
+                        (object.to_string(), id(blob))
+                    })
+                    .collect();
+            assert_eq!(listed.len(), 300);
+            let repo = Repo::open(Some(d)).unwrap();
+            let index = repo.notes_index(&notes).unwrap();
+            assert_eq!(index, listed, "{format}");
+            for (object, blob) in &listed {
+                assert_eq!(
+                    repo.note_at(&notes, &id(object)).unwrap(),
+                    Some(repo.read_raw(blob).unwrap()),
+                    "{format}"
+                );
+            }
+
+            // By hand: `a` noted at the root and again one level down; `b` only down; junk.
+            let commits: Vec<String> = listed.keys().take(2).cloned().collect();
+            let (a, b) = (&commits[0], &commits[1]);
+            let blob = |text: &str| git(d, &["hash-object", "-w", "--stdin"], Some(text));
+            let (root_note, deep_note, b_note) = (blob("root\n"), blob("deep\n"), blob("b\n"));
+            let empty = git(d, &["mktree"], Some(""));
+            let sub_a = git(
+                d,
+                &["mktree"],
+                Some(&format!("100644 blob {deep_note}\t{}\n", &a[2..])),
+            );
+            let sub_b = git(
+                d,
+                &["mktree"],
+                Some(&format!("100644 blob {b_note}\t{}\n", &b[2..])),
+            );
+            let mut entries = format!(
+                "100644 blob {root_note}\t{a}\n040000 tree {sub_a}\t{}\n040000 tree {empty}\tzz\n040000 tree {empty}\t{}\n100644 blob {root_note}\t{}\n100644 blob {root_note}\tjunk\n",
+                &a[..2],
+                "e".repeat(a.len()),
+                "F".repeat(a.len()),
+            );
+            if a[..2] != b[..2] {
+                entries.push_str(&format!("040000 tree {sub_b}\t{}\n", &b[..2]));
+            }
+            let tree = git(d, &["mktree"], Some(&entries));
+            let odd = id(&git(d, &["commit-tree", &tree, "-m", "odd"], None));
+            let index = repo.notes_index(&odd).unwrap();
+            assert_eq!(index.get(a.as_str()), Some(&id(&root_note)), "{format}");
+            for object in [
+                a.clone(),
+                b.clone(),
+                "e".repeat(a.len()),
+                "f".repeat(a.len()),
+            ] {
+                assert_eq!(
+                    repo.note_at(&odd, &id(&object)).unwrap(),
+                    index
+                        .get(object.as_str())
+                        .map(|blob| repo.read_raw(blob).unwrap()),
+                    "{format} {object}"
+                );
+            }
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        repo_dir: PathBuf,
+        att_dir: PathBuf,
+        key: SigningKey,
+        key_path: PathBuf,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let repo_dir = dir.path().join("r");
+            let att_dir = dir.path().join("att");
+            std::fs::create_dir_all(&repo_dir).unwrap();
+            std::fs::create_dir_all(&att_dir).unwrap();
+            git(&repo_dir, &["init", "-q"], None);
+            let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+            let key_path = dir.path().join("k.pub");
+            std::fs::write(&key_path, key.public_key().to_pem()).unwrap();
+            Fixture {
+                _dir: dir,
+                repo_dir,
+                att_dir,
+                key,
+                key_path,
+            }
+        }
+
+        fn commit(&self, file: &str) -> CommitRef {
+            std::fs::write(self.repo_dir.join(file), file).unwrap();
+            git(&self.repo_dir, &["add", file], None);
+            git(&self.repo_dir, &["commit", "-q", "-m", file], None);
+            CommitRef {
+                id: id(&git(&self.repo_dir, &["rev-parse", "HEAD"], None)),
+                tree: id(&git(&self.repo_dir, &["rev-parse", "HEAD^{tree}"], None)),
+            }
+        }
+
+        /// The bundles a gate run on `c` would sign, as two lines.
+        fn bundles(&self, c: &CommitRef) -> String {
+            let source = Source {
+                uri: "file:///r".into(),
+                commit: c.id.to_string(),
+                tree: c.tree.to_string(),
+            };
+            let artifacts = [Artifact {
+                name: "app".into(),
+                sha256: "e".repeat(64),
+            }];
+            let now = Utc::now();
+            let prov = provenance_statement(
+                &source,
+                &artifacts,
+                ProvenanceParams {
+                    builder_id: "urn:b".into(),
+                    build_type: "urn:t".into(),
+                    external_parameters: serde_json::json!({}),
+                    internal_parameters: None,
+                    builder_version: Default::default(),
+                    builder_dependencies: vec![],
+                    invocation_id: None,
+                    started_on: now,
+                    finished_on: now,
+                    byproducts: vec![],
+                },
+            );
+            let result = TestResult {
+                result: TestOutcome::Passed,
+                configuration: vec![],
+                url: None,
+                passed_tests: vec![],
+                warned_tests: vec![],
+                failed_tests: vec![],
+            };
+            let tests = test_result_statement(&source, &artifacts, &result, &prov).unwrap();
+            format!(
+                "{}\n{}\n",
+                sign_statement(&self.key, &prov).unwrap(),
+                sign_statement(&self.key, &tests).unwrap()
+            )
+        }
+
+        fn note(&self, target: &ObjectId, text: &str) {
+            git(
+                &self.repo_dir,
+                &[
+                    "notes",
+                    "--ref",
+                    "refs/notes/agentgate",
+                    "add",
+                    "-f",
+                    "-m",
+                    text,
+                    target.as_str(),
+                ],
+                None,
+            );
+        }
+
+        fn policy(&self, bind: &str) -> Policy {
+            let text = format!(
+                "version = 1\n[protect]\nrefs = [\"refs/heads/main\"]\n[attest]\nbind = \"{bind}\"\nattestations_dir = \"{}\"\n[[signer]]\nname = \"g\"\npublic_key = \"{}\"\n",
+                self.att_dir.display(),
+                self.key_path.display()
+            );
+            Policy::parse(&text, &self.repo_dir.join("p.toml")).unwrap()
+        }
+    }
+
+    /// `may_have` is a cheap superset of what `check` admits: true for a note on the commit
+    /// (or its tree under bind = "tree") and for an indexed bundle in attestations_dir, false
+    /// when there is no candidate at all.
+    #[test]
+    fn may_have_is_never_false_when_check_admits() {
+        let f = Fixture::new();
+        let noted = f.commit("a");
+        let in_dir = f.commit("b");
+        let tree_noted = f.commit("c");
+        let garbage = f.commit("d");
+        let nothing = f.commit("e");
+        // `nothing` reworded: another commit with the same tree.
+        git(
+            &f.repo_dir,
+            &["commit", "-q", "--amend", "-m", "reworded"],
+            None,
+        );
+        let twin = CommitRef {
+            id: id(&git(&f.repo_dir, &["rev-parse", "HEAD"], None)),
+            tree: nothing.tree.clone(),
+        };
+        f.note(&noted.id, &f.bundles(&noted));
+        std::fs::write(f.att_dir.join("b.jsonl"), f.bundles(&in_dir)).unwrap();
+        f.note(&tree_noted.tree, &f.bundles(&tree_noted));
+        f.note(&garbage.id, "not a bundle");
+        f.note(&nothing.tree, &f.bundles(&nothing));
+        // A file that names no commit is indexed under none.
+        std::fs::write(f.att_dir.join("junk.json"), "{}").unwrap();
+
+        let repo = Repo::open(Some(&f.repo_dir)).unwrap();
+        let notes = repo.ref_target("refs/notes/agentgate").unwrap();
+        let now = Utc::now();
+        for (bind, expect) in [
+            (
+                "commit",
+                [
+                    (&noted, true, true),
+                    (&in_dir, true, true),
+                    (&tree_noted, false, false),
+                    (&garbage, true, false),
+                    (&nothing, false, false),
+                    (&twin, false, false),
+                ],
+            ),
+            (
+                "tree",
+                [
+                    (&noted, true, true),
+                    (&in_dir, true, true),
+                    (&tree_noted, true, true),
+                    (&garbage, true, false),
+                    (&nothing, true, true),
+                    (&twin, true, true),
+                ],
+            ),
+        ] {
+            let policy = f.policy(bind);
+            let source = PolicyAttestations::new(&repo, &policy, notes.clone(), now).unwrap();
+            for (c, may, admitted) in expect {
+                let verdict = source.check(c).unwrap();
+                assert_eq!(source.may_have(c).unwrap(), may, "{bind} {}", c.id);
+                assert_eq!(verdict.admitted, admitted, "{bind} {}", c.id);
+                assert!(!verdict.admitted || may, "{bind} {}", c.id);
+            }
+        }
+    }
 }

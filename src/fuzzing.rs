@@ -117,14 +117,25 @@ fn run_checks(att: &VerifiedAttestation) {
         );
     }
     let _ = att.claimed_time();
-    // The subjects' own digests bind: what the statement names, the checks find.
-    for s in &att.statement.subject {
-        if let Some(c) = s.digest.get("gitCommit") {
-            assert!(
-                v::check_commit(att, c).is_ok(),
-                "{c:?} not found by check_commit"
-            );
+    // The subjects' own digests bind: what the statement names, the checks find. A provenance
+    // binds only the source it declares.
+    match att.statement.provenance() {
+        None => {
+            for s in &att.statement.subject {
+                if let Some(c) = s.digest.get("gitCommit") {
+                    assert!(
+                        v::check_commit(att, c).is_ok(),
+                        "{c:?} not found by check_commit"
+                    );
+                }
+            }
         }
+        Some(Ok(p)) => {
+            if let Ok(src) = v::declared_source(&p) {
+                assert!(v::check_commit(att, &src.commit).is_ok(), "{src:?}");
+            }
+        }
+        Some(Err(_)) => {}
     }
 }
 

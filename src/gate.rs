@@ -1810,7 +1810,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
             byproducts,
         },
     );
-    let tests = test_result_statement(&source, &artifacts, &test_result);
+    let tests = test_result_statement(&source, &artifacts, &test_result, &provenance)?;
     // Build and tests are over: under bwrap every process they started ended with its step
     // (the PID namespace dies with its first process). Only now is the key read.
     let signer = match &args.key {

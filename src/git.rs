@@ -16,7 +16,6 @@
 //! whole ref store, which loses packed refs (RESEARCH-git.md section 1); namespaces are applied
 //! here, by hand, in `full_ref`.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -877,32 +876,6 @@ impl Repo {
         }
     }
 
-    /// Every note in the notes commit `notes`: annotated object -> note blob (any fanout).
-    pub fn notes_listing(&self, notes: &ObjectId) -> Result<HashMap<ObjectId, ObjectId>, GitError> {
-        let raw = self.read_raw(notes)?;
-        let links = crate::object::parse_links(notes, &raw)?;
-        let mut out = HashMap::new();
-        let mut stack = vec![(links.tree.to_object_id(), String::new())];
-        while let Some((tree, prefix)) = stack.pop() {
-            let entries = parse_tree(&self.read_raw(&tree)?, tree.as_str().len() / 2)
-                .ok_or_else(|| GitError::MalformedCommit(tree.to_string()))?;
-            for e in entries {
-                let name = format!("{prefix}{}", String::from_utf8_lossy(&e.name));
-                if e.is_tree {
-                    // Fanout directories are two hex digits; anything else is not a note.
-                    if e.name.len() == 2 && name.len() < tree.as_str().len() {
-                        stack.push((e.id, name));
-                    }
-                } else if let Ok(target) = ObjectId::parse(&name) {
-                    if target.as_str().len() == tree.as_str().len() {
-                        out.insert(target, e.id);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// The baseline `agentgate install` recorded: the protected tips when agentgate was
     /// installed (`$GIT_DIR/agentgate/baseline`, one `<commit> <ref>` per line). Nothing
     /// reachable from them is judged. Empty when there is no file; an unreadable or malformed
@@ -1000,6 +973,75 @@ impl Repo {
                 ObjectId::parse(String::from_utf8_lossy(&out.stdout).trim())
             }
         }
+    }
+}
+
+/// Notes read once per push: the hook may look up thousands of commits in one notes tree.
+impl Repo {
+    /// Every note in the notes commit `notes`: annotated object id (hex) -> note blob id.
+    ///
+    /// The same answers as [`Repo::note_at`] for every id, from one pass over the notes tree:
+    /// notes trees fan out by two hex digits per level as they grow (git's notes.c), a note
+    /// nearer the root wins over one deeper for the same id, only the first subtree of a name
+    /// is read, and entries that name no object id are ignored. Every fanout tree is read once
+    /// (one `git cat-file --batch` for the `git` backend), so a malformed or missing tree
+    /// anywhere in the notes refuses, where `note_at` only noticed the trees on its path.
+    pub fn notes_index(
+        &self,
+        notes: &ObjectId,
+    ) -> Result<std::collections::HashMap<String, ObjectId>, GitError> {
+        let mut batch = match self.backend {
+            Backend::Git2(_) => None,
+            Backend::Cli => Some(CatFile::start(self)?),
+        };
+        let mut read = |id: &ObjectId| -> Result<Vec<u8>, GitError> {
+            match batch.as_mut() {
+                None => self.read_raw(id),
+                Some(b) => b
+                    .read(id)?
+                    .map(|(_, data)| data)
+                    .ok_or_else(|| GitError::NotFound(id.to_string())),
+            }
+        };
+        let raw = read(notes)?;
+        let root = raw
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(|l| l.strip_prefix(b"tree "))
+            .ok_or_else(|| GitError::MalformedCommit(notes.to_string()))?;
+        let root = ObjectId::parse(&String::from_utf8_lossy(root))?;
+        let hex_len = root.as_str().len();
+        let mut index = std::collections::HashMap::new();
+        // Level by level, so that a note nearer the root is seen first.
+        let mut level = vec![(String::new(), root)];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for (prefix, tree) in level {
+                let entries = parse_tree(&read(&tree)?, hex_len / 2)
+                    .ok_or_else(|| GitError::MalformedCommit(tree.to_string()))?;
+                let mut descended: Vec<&[u8]> = Vec::new();
+                for e in &entries {
+                    let Ok(name) = std::str::from_utf8(&e.name) else {
+                        continue;
+                    };
+                    if e.is_tree {
+                        let fanout = name.len() == 2
+                            && prefix.len() + 2 < hex_len
+                            && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                        if fanout && !descended.contains(&e.name.as_slice()) {
+                            descended.push(&e.name);
+                            next.push((format!("{prefix}{name}"), e.id.clone()));
+                        }
+                    } else if prefix.len() + name.len() == hex_len {
+                        index
+                            .entry(format!("{prefix}{name}"))
+                            .or_insert_with(|| e.id.clone());
+                    }
+                }
+            }
+            level = next;
+        }
+        Ok(index)
     }
 }
 

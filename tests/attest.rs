@@ -90,6 +90,8 @@ fn encrypted_key_roundtrip() {
             "HEAD",
             "--artifact",
             "app.bin",
+            "--test-result",
+            "passed",
         ],
         &[],
     );
@@ -109,6 +111,8 @@ fn encrypted_key_roundtrip() {
             "repo",
             "--artifact",
             "app.bin",
+            "--test-result",
+            "passed",
         ],
         &[("GATE_PW", "wrong")],
     );
@@ -212,6 +216,8 @@ fn cosign_key_made_by_an_independent_implementation() {
             "HEAD",
             "--artifact",
             "app.bin",
+            "--test-result",
+            "passed",
         ],
         &[("COSIGN_PASSWORD", "nope")],
     );
@@ -520,6 +526,46 @@ fn usage_errors_exit_2_and_help_has_examples() {
     }
 }
 
+/// Issue 11: `sign` used to record PASSED when the caller said nothing about the tests.
+#[test]
+fn sign_needs_the_test_outcome() {
+    let sb = Sandbox::new();
+    sb.keygen("gate", &[], &[]);
+    let base = [
+        "sign",
+        "--key",
+        "gate.key",
+        "--repo",
+        "repo",
+        "--commit",
+        "HEAD",
+        "--artifact",
+        "app.bin",
+        "--out",
+        "att",
+        "--note",
+    ];
+    let out = sb.run(&base, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--junit") && err.contains("--test-result"),
+        "{err}"
+    );
+    assert!(!sb.path("att").exists(), "nothing is written");
+    let notes = sb.git(&["notes", "--ref", "refs/notes/agentgate", "list"]);
+    assert!(notes.trim().is_empty(), "no note: {notes}");
+    // Either one is enough.
+    let mut failed = base.to_vec();
+    failed.extend(["--test-result", "failed"]);
+    sb.ok(&failed, &[]);
+    let v = sb
+        .verify("att/test-result.sigstore.json", "gate.pub", &[], "app.bin")
+        .unwrap_err();
+    assert_eq!(v, "tests-failed");
+}
+
 #[test]
 fn sign_without_out_prints_json_lines() {
     let sb = Sandbox::new();
@@ -535,6 +581,8 @@ fn sign_without_out_prints_json_lines() {
             "HEAD~1",
             "--artifact",
             "app.bin",
+            "--test-result",
+            "passed",
         ],
         &[],
     );

@@ -161,6 +161,8 @@ fn keyless_signed_push_is_admitted_only_for_the_policys_identity_and_root() {
             "--out",
             out_dir.to_str().unwrap(),
             "--note",
+            "--test-result",
+            "passed",
         ]
         .map(String::from),
     );
@@ -351,6 +353,8 @@ fn keyless_sign_refuses_without_a_token_and_never_with_a_key() {
         &agent,
         "--artifact",
         app.to_str().unwrap(),
+        "--test-result",
+        "passed",
     ];
     // --key and --keyless together, or neither: usage errors.
     let mut both = vec!["sign", "--keyless", "--key", "k.key"];

@@ -103,6 +103,8 @@ fn fifty_concurrent_pushes_one_whole_record_each() {
                     artifact.to_str().unwrap(),
                     "--out",
                     out_dir.to_str().unwrap(),
+                    "--test-result",
+                    "passed",
                 ],
             );
             assert!(

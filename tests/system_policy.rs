@@ -165,7 +165,9 @@ fn shared_hooks_dir_and_system_policy() {
     );
     // install pinned the server-wide policy it found into the shared shim.
     assert!(
-        text.contains(&format!("{SYSTEM_POLICY} loads (named by --config (in the hook shim")),
+        text.contains(&format!(
+            "{SYSTEM_POLICY} loads (named by --config (in the hook shim"
+        )),
         "{v:#}"
     );
     let out = env.agentgate(

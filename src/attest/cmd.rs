@@ -23,9 +23,9 @@ use crate::attest::keys::{KeyAlgorithm, PublicKey, SigningKey};
 use crate::attest::sign::sign_statement;
 use crate::attest::sigstore;
 use crate::attest::statement::{
-    provenance_statement, sha256_reader, test_result_statement, Artifact, JunitSummary,
-    ProvenanceParams, ResourceDescriptor, Source, TestOutcome, TestResult, DIGEST_GIT_COMMIT,
-    DIGEST_SHA256, PREDICATE_TEST_RESULT_V01,
+    bound_provenances, provenance_statement, sha256_reader, test_result_statement, Artifact,
+    JunitSummary, ProvenanceParams, ResourceDescriptor, Source, TestOutcome, TestResult,
+    DIGEST_GIT_COMMIT, DIGEST_SHA256, PREDICATE_TEST_RESULT_V01,
 };
 use crate::attest::verify::{self, VerifiedAttestation, VerifyError};
 
@@ -36,6 +36,10 @@ pub const PROVENANCE_FILE: &str = "provenance.sigstore.json";
 pub const TEST_RESULT_FILE: &str = "test-result.sigstore.json";
 /// SLSA buildType of attestations made by `agentgate sign` (the gate will use its own).
 pub const SIGN_BUILD_TYPE: &str = "https://example.invalid/agentgate/buildtypes/sign/v1";
+/// Why `sign` without an outcome is a usage error: a test result nobody vouched for says
+/// PASSED about tests that may never have run.
+const SIGN_NEEDS_OUTCOME: &str =
+    "sign needs the test outcome: pass --junit FILE (a JUnit XML report) or --test-result passed|failed";
 /// Default builder id of `agentgate sign`; CI should pass its own workload identity.
 pub const SIGN_DEFAULT_BUILDER_ID: &str = "https://example.invalid/agentgate/builders/sign";
 
@@ -53,9 +57,11 @@ Example:
   agentgate sign --key ci-gate.key --commit HEAD --artifact target/release/app \\
       --junit target/junit.xml --out attestations --note
   git push origin refs/notes/agentgate
-  agentgate sign --keyless --commit HEAD --artifact target/release/app --note   # in CI
+  agentgate sign --keyless --commit HEAD --artifact target/release/app --junit junit.xml --note
 
-Writes a SLSA provenance and a test-result attestation (Sigstore bundles, DSSE, in-toto v1).
+Writes a SLSA provenance and a test-result attestation (Sigstore bundles, DSSE, in-toto v1);
+the test result names the provenance of the same run. The test outcome is required: --junit
+(a JUnit XML report) or --test-result passed|failed.
 Without --out or --note the two bundles are printed as JSON Lines.
 Exit codes: 0 signed, 2 error.";
 
@@ -127,7 +133,8 @@ pub struct SignArgs {
     #[arg(long = "artifact", value_name = "PATH", required = true, num_args = 1..)]
     pub artifacts: Vec<PathBuf>,
     /// Test outcome to record; with --junit, failures in the report make it FAILED regardless.
-    /// Default: from --junit, else passed (the caller vouches that its tests passed).
+    /// One of --test-result and --junit is required: nothing is signed as tested unless the
+    /// caller says how the tests went.
     #[arg(long, value_enum)]
     pub test_result: Option<TestResultArg>,
     /// JUnit XML report: passed and failed test names are recorded.
@@ -266,12 +273,25 @@ impl Signer {
         }
     }
 
-    /// Sign both statements; returns their bundles and who signed.
+    /// Sign both statements; returns their bundles and who signed. The test result must name
+    /// this provenance (`test_result_statement` does): the hook counts it only next to it.
     pub fn sign_pair(
         &self,
         provenance: &crate::attest::Statement,
         tests: &crate::attest::Statement,
     ) -> anyhow::Result<(String, String, SignedBy)> {
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            provenance
+                .payload()
+                .context("cannot serialize the statement")?,
+        ));
+        let bound = match tests.test_result() {
+            Some(Ok(r)) => bound_provenances(&r),
+            _ => Vec::new(),
+        };
+        if !bound.contains(&digest) {
+            bail!("the test result does not name the provenance it is signed with (sha256:{digest}); nothing was signed");
+        }
         match self {
             Signer::Key(key) => Ok((
                 sign_statement(key, provenance)?,
@@ -286,7 +306,7 @@ impl Signer {
                 let mut bundles = Vec::new();
                 let mut by = None;
                 for st in [provenance, tests] {
-                    let bytes = serde_json::to_vec(st).context("cannot serialize the statement")?;
+                    let bytes = st.payload().context("cannot serialize the statement")?;
                     let (bundle, verified) = sign_statement_keyless_verified(&bytes, cfg)
                         .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e)))?;
                     bundles.push(bundle);
@@ -666,6 +686,9 @@ pub fn publish_bundles(
 }
 
 pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
+    if args.junit.is_none() && args.test_result.is_none() {
+        bail!(SIGN_NEEDS_OUTCOME);
+    }
     let started_on = Utc::now().trunc_subsecs(0);
     let signer = match &args.key {
         Some(key) => Signer::Key(load_signing_key(
@@ -724,7 +747,8 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
             JunitSummary::default(),
             match args.test_result {
                 Some(TestResultArg::Failed) => TestOutcome::Failed,
-                Some(TestResultArg::Passed) | None => TestOutcome::Passed,
+                Some(TestResultArg::Passed) => TestOutcome::Passed,
+                None => bail!(SIGN_NEEDS_OUTCOME),
             },
         ),
     };
@@ -745,7 +769,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
             builder_id: args.builder_id.clone(),
             build_type: SIGN_BUILD_TYPE.to_string(),
             external_parameters: json!({
-                "source": {"uri": source.uri, "revision": args.commit},
+                "source": {"uri": source.uri, "revision": args.commit, "commit": source.commit},
                 "artifacts": artifacts.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
                 "testResult": outcome.as_str(),
             }),
@@ -761,7 +785,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
             byproducts: Vec::new(),
         },
     );
-    let tests = test_result_statement(&source, &artifacts, &test_result);
+    let tests = test_result_statement(&source, &artifacts, &test_result, &provenance)?;
     let (provenance_bundle, tests_bundle, signed_by) = signer.sign_pair(&provenance, &tests)?;
 
     let written = publish_bundles(

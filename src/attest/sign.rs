@@ -8,7 +8,8 @@ use crate::attest::statement::Statement;
 
 /// Sign `statement` and return the bundle as compact JSON (one line, fit for JSON Lines).
 pub fn sign_statement(key: &SigningKey, statement: &Statement) -> Result<String, KeyError> {
-    let payload = serde_json::to_vec(statement)
+    let payload = statement
+        .payload()
         .map_err(|e| KeyError::Malformed(format!("cannot serialize the statement: {e}")))?;
     let signature = key.sign(&pae(PAYLOAD_TYPE_INTOTO, &payload))?;
     Ok(key_bundle_json(

@@ -18,6 +18,11 @@ pub const PREDICATE_SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// in-toto test-result v0.1 predicate type.
 pub const PREDICATE_TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test-result/v0.1";
 
+/// Media type of a signed in-toto statement; the test result names its provenance with it.
+pub const MEDIA_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
+/// `name` of the test result's `configuration` entry that names its provenance.
+pub const PROVENANCE_BINDING_NAME: &str = "provenance";
+
 /// Digest-set keys (in-toto digest names).
 pub const DIGEST_SHA256: &str = "sha256";
 pub const DIGEST_GIT_COMMIT: &str = "gitCommit";
@@ -68,6 +73,12 @@ impl Statement {
     pub fn test_result(&self) -> Option<Result<TestResult, serde_json::Error>> {
         (self.predicate_type == PREDICATE_TEST_RESULT_V01)
             .then(|| TestResult::deserialize(&self.predicate))
+    }
+
+    /// The bytes that are signed (the DSSE payload). Every signer serializes through here, so
+    /// a test result can name its provenance by the SHA-256 of exactly these bytes.
+    pub fn payload(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 }
 
@@ -232,12 +243,23 @@ pub struct ProvenanceParams {
 }
 
 /// SLSA Provenance v1 statement: subjects are the artifacts, the source commit and tree are the
-/// resolved dependency.
+/// resolved dependency. `externalParameters.source.uri` and `.commit` are always set from
+/// `source`: they declare which dependency is the code that was built (the hook binds a
+/// provenance to that commit only, never to another dependency that names a commit).
 pub fn provenance_statement(
     source: &Source,
     artifacts: &[Artifact],
-    params: ProvenanceParams,
+    mut params: ProvenanceParams,
 ) -> Statement {
+    if !params.external_parameters.is_object() {
+        params.external_parameters = Value::Object(Default::default());
+    }
+    let declared = &mut params.external_parameters["source"];
+    if !declared.is_object() {
+        *declared = Value::Object(Default::default());
+    }
+    declared["uri"] = Value::String(source.uri.clone());
+    declared["commit"] = Value::String(source.commit.clone());
     let dependency = ResourceDescriptor {
         uri: Some(source.uri.clone()),
         digest: BTreeMap::from([
@@ -275,22 +297,67 @@ pub fn provenance_statement(
 }
 
 /// Test-result statement: subjects are the commit, the tree and the artifacts, so the result is
-/// bound to exactly the tested code.
+/// bound to exactly the tested code. Its `configuration` also names `provenance`, the
+/// provenance of the same run, by the SHA-256 of its signed bytes (and its `invocationId`, for
+/// people): the hook counts a test result only next to that provenance, from the same signer,
+/// valid in every respect (age included).
 pub fn test_result_statement(
     source: &Source,
     artifacts: &[Artifact],
     result: &TestResult,
-) -> Statement {
+    provenance: &Statement,
+) -> Result<Statement, serde_json::Error> {
     let mut subject = vec![
         ResourceDescriptor::named(&source.uri, DIGEST_GIT_COMMIT, &source.commit),
         ResourceDescriptor::named(&source.uri, DIGEST_GIT_TREE, &source.tree),
     ];
     subject.extend(artifacts.iter().map(Artifact::subject));
-    Statement::new(
+    let mut result = result.clone();
+    result.configuration.push(provenance_binding(provenance)?);
+    Ok(Statement::new(
         subject,
         PREDICATE_TEST_RESULT_V01,
-        serde_json::to_value(result).unwrap_or(Value::Null),
-    )
+        serde_json::to_value(result)?,
+    ))
+}
+
+/// The `configuration` entry of a test result that names the provenance of its run.
+pub fn provenance_binding(provenance: &Statement) -> Result<ResourceDescriptor, serde_json::Error> {
+    let digest = hex::encode(sha2::Sha256::digest(provenance.payload()?));
+    let invocation = provenance
+        .provenance()
+        .and_then(Result::ok)
+        .and_then(|p| p.run_details.metadata)
+        .and_then(|m| m.invocation_id);
+    let mut annotations = serde_json::json!({"predicateType": provenance.predicate_type});
+    if let Some(id) = invocation {
+        annotations["invocationId"] = Value::String(id);
+    }
+    Ok(ResourceDescriptor {
+        media_type: Some(MEDIA_TYPE_INTOTO.to_string()),
+        annotations: Some(annotations),
+        ..ResourceDescriptor::named(PROVENANCE_BINDING_NAME, DIGEST_SHA256, digest)
+    })
+}
+
+/// The provenance digests (hex SHA-256 of the signed statement) a test result names in its
+/// `configuration`: entries of media type in-toto whose `predicateType` annotation is SLSA
+/// provenance v1.
+pub fn bound_provenances(result: &TestResult) -> Vec<String> {
+    result
+        .configuration
+        .iter()
+        .filter(|d| d.media_type.as_deref() == Some(MEDIA_TYPE_INTOTO))
+        .filter(|d| {
+            d.annotations
+                .as_ref()
+                .and_then(|a| a.get("predicateType"))
+                .and_then(Value::as_str)
+                == Some(PREDICATE_SLSA_PROVENANCE_V1)
+        })
+        .filter_map(|d| d.digest.get(DIGEST_SHA256))
+        .map(|h| h.to_ascii_lowercase())
+        .collect()
 }
 
 /// Streaming SHA-256 of a reader, hex. Large reads keep the hash core busy; sha2 picks SHA-NI
@@ -482,12 +549,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn provenance_shape() {
+    fn provenance(external_parameters: Value) -> Statement {
         let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
             .unwrap()
             .with_timezone(&Utc);
-        let st = provenance_statement(
+        provenance_statement(
             &source(),
             &[Artifact {
                 name: "app".into(),
@@ -496,7 +562,7 @@ mod tests {
             ProvenanceParams {
                 builder_id: "urn:b".into(),
                 build_type: "urn:t".into(),
-                external_parameters: serde_json::json!({"x": 1}),
+                external_parameters,
                 internal_parameters: None,
                 builder_version: BTreeMap::new(),
                 builder_dependencies: vec![],
@@ -505,7 +571,12 @@ mod tests {
                 finished_on: t,
                 byproducts: vec![],
             },
-        );
+        )
+    }
+
+    #[test]
+    fn provenance_shape() {
+        let st = provenance(serde_json::json!({"x": 1, "source": {"revision": "HEAD"}}));
         let v = serde_json::to_value(&st).unwrap();
         assert_eq!(v["_type"], STATEMENT_V1);
         assert_eq!(v["subject"][0]["digest"]["sha256"], "c".repeat(64));
@@ -518,6 +589,22 @@ mod tests {
         );
         assert_eq!(v["predicate"]["runDetails"]["builder"]["id"], "urn:b");
         assert!(st.provenance().unwrap().is_ok());
+        // The declared source is always the source built, whatever the caller passed.
+        let ext = &v["predicate"]["buildDefinition"]["externalParameters"];
+        assert_eq!(ext["x"], 1);
+        assert_eq!(ext["source"]["revision"], "HEAD");
+        assert_eq!(ext["source"]["uri"], source().uri);
+        assert_eq!(ext["source"]["commit"], "a".repeat(40));
+        for other in [
+            Value::Null,
+            serde_json::json!([1]),
+            serde_json::json!({"source": 3}),
+        ] {
+            let v = serde_json::to_value(provenance(other)).unwrap();
+            let src = &v["predicate"]["buildDefinition"]["externalParameters"]["source"];
+            assert_eq!(src["commit"], "a".repeat(40));
+            assert_eq!(src["uri"], source().uri);
+        }
     }
 
     #[test]
@@ -530,9 +617,21 @@ mod tests {
             warned_tests: vec![],
             failed_tests: vec!["b".into()],
         };
-        let st = test_result_statement(&source(), &[], &r);
+        let prov = provenance(serde_json::json!({}));
+        let st = test_result_statement(&source(), &[], &r, &prov).unwrap();
         let v = serde_json::to_value(&st).unwrap();
         assert_eq!(v["predicate"]["result"], "FAILED");
+        // It names the provenance of its run by the digest of exactly the signed bytes.
+        let digest = hex::encode(sha2::Sha256::digest(prov.payload().unwrap()));
+        let binding = &v["predicate"]["configuration"][0];
+        assert_eq!(binding["name"], "provenance");
+        assert_eq!(binding["digest"]["sha256"], digest);
+        assert_eq!(binding["mediaType"], MEDIA_TYPE_INTOTO);
+        assert_eq!(binding["annotations"]["invocationId"], "i");
+        assert_eq!(
+            bound_provenances(&st.test_result().unwrap().unwrap()),
+            vec![digest]
+        );
         assert_eq!(v["predicate"]["failedTests"][0], "b");
         assert_eq!(
             st.subjects_with_digest(DIGEST_GIT_COMMIT, &"A".repeat(40))
@@ -543,6 +642,41 @@ mod tests {
             st.test_result().unwrap().unwrap().result,
             TestOutcome::Failed
         );
+    }
+
+    #[test]
+    fn bound_provenances_need_the_media_type_and_predicate_type() {
+        let entry = |media: Option<&str>, ptype: Value| ResourceDescriptor {
+            media_type: media.map(str::to_string),
+            annotations: Some(serde_json::json!({ "predicateType": ptype })),
+            ..ResourceDescriptor::named("provenance", DIGEST_SHA256, "AB".repeat(32))
+        };
+        let result = |configuration| TestResult {
+            result: TestOutcome::Passed,
+            configuration,
+            url: None,
+            passed_tests: vec![],
+            warned_tests: vec![],
+            failed_tests: vec![],
+        };
+        let good = entry(Some(MEDIA_TYPE_INTOTO), PREDICATE_SLSA_PROVENANCE_V1.into());
+        assert_eq!(
+            bound_provenances(&result(vec![good])),
+            vec!["ab".repeat(32)]
+        );
+        for bad in [
+            entry(None, PREDICATE_SLSA_PROVENANCE_V1.into()),
+            entry(
+                Some("application/json"),
+                PREDICATE_SLSA_PROVENANCE_V1.into(),
+            ),
+            entry(Some(MEDIA_TYPE_INTOTO), PREDICATE_TEST_RESULT_V01.into()),
+            entry(Some(MEDIA_TYPE_INTOTO), Value::Null),
+            ResourceDescriptor::named("provenance", DIGEST_SHA256, "ab".repeat(32)),
+        ] {
+            assert!(bound_provenances(&result(vec![bad])).is_empty());
+        }
+        assert!(bound_provenances(&result(vec![])).is_empty());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::attest::bundle::{parse_key_bundle, reject_duplicate_keys};
 use crate::attest::dsse::{pae, PAYLOAD_TYPE_INTOTO};
 use crate::attest::keys::PublicKey;
 use crate::attest::statement::{
-    Statement, TestOutcome, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE, DIGEST_SHA256,
-    PREDICATE_TEST_RESULT_V01, STATEMENT_V1,
+    bound_provenances, Provenance, Statement, TestOutcome, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE,
+    DIGEST_SHA256, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01, STATEMENT_V1,
 };
 
 /// Why an attestation was not accepted. `code()` is stable: scripts, logs and tests use it.
@@ -65,6 +65,22 @@ pub enum VerifyError {
     CommitMismatch { commit: String },
     #[error("the statement does not attest tree {tree}")]
     TreeMismatch { tree: String },
+    #[error("the provenance declares no source (buildDefinition.externalParameters.source with uri and commit, and a resolvedDependencies entry with that uri and a gitCommit), so it binds no commit")]
+    SourceUndeclared,
+    #[error("the provenance names {named} only as another dependency or subject; the source it built is {declared}")]
+    SourceMismatch { named: String, declared: String },
+    #[error("the provenance declares source commit {declared} but its resolvedDependencies entry for {uri} names {found}")]
+    SourceInconsistent {
+        uri: String,
+        declared: String,
+        found: String,
+    },
+    #[error("the provenance's builder is {found:?}; this signer is trusted only for builder {expected:?}")]
+    BuilderIdMismatch { expected: String, found: String },
+    #[error("the provenance's buildType is {found:?}; this signer is trusted only for buildType {expected:?}")]
+    BuildTypeMismatch { expected: String, found: String },
+    #[error("the test result {0}")]
+    TestResultUnbound(String),
     #[error("the tests failed ({failed} failed test(s) recorded)")]
     TestsFailed { failed: usize },
     #[error("the test result is WARNED, not PASSED")]
@@ -105,6 +121,11 @@ impl VerifyError {
             NoArtifactSubject => "no-artifact-subject",
             CommitMismatch { .. } => "commit-mismatch",
             TreeMismatch { .. } => "tree-mismatch",
+            SourceUndeclared => "source-undeclared",
+            SourceMismatch { .. } | SourceInconsistent { .. } => "source-mismatch",
+            BuilderIdMismatch { .. } => "builder-id-mismatch",
+            BuildTypeMismatch { .. } => "build-type-mismatch",
+            TestResultUnbound(_) => "test-result-unbound",
             TestsFailed { .. } => "tests-failed",
             TestsWarned => "tests-warned",
             AgeUnknown => "age-unknown",
@@ -240,51 +261,229 @@ pub fn check_has_artifact(att: &VerifiedAttestation) -> Result<(), VerifyError> 
     }
 }
 
-/// Does a subject or a provenance resolved dependency carry `algorithm` = `value`?
-fn binds(att: &VerifiedAttestation, algorithm: &str, value: &str) -> Result<bool, VerifyError> {
-    if att
-        .statement
-        .subjects_with_digest(algorithm, value)
-        .next()
-        .is_some()
-    {
-        return Ok(true);
-    }
+/// `buildType` of GitHub Actions' own provenance (actions/attest-build-provenance).
+pub const BUILD_TYPE_GITHUB_WORKFLOW_V1: &str = "https://actions.github.io/buildtypes/workflow/v1";
+
+/// The source a provenance declares it built: its uri, its commit, and the tree of the
+/// `resolvedDependencies` entry with that uri.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredSource {
+    pub uri: String,
+    pub commit: String,
+    pub tree: Option<String>,
+}
+
+/// The statement's predicate as SLSA provenance v1 (None for other predicate types).
+fn provenance_of(att: &VerifiedAttestation) -> Result<Option<Provenance>, VerifyError> {
     match att.statement.provenance() {
-        None => Ok(false),
+        None => Ok(None),
+        Some(Ok(p)) => Ok(Some(p)),
         Some(Err(e)) => Err(VerifyError::PredicateMalformed {
             predicate_type: att.statement.predicate_type.clone(),
             message: e.to_string(),
         }),
-        Some(Ok(p)) => Ok(p
-            .build_definition
+    }
+}
+
+/// The binding rule for provenance: the commit the build declares as its source, and only
+/// that one. Other dependencies (submodules, tools, a commit listed to pass for the source)
+/// bind nothing. Where the source is declared depends on the build type:
+///
+/// - GitHub Actions' workflow buildType: `externalParameters.workflow.repository` at `.ref`,
+///   whose `resolvedDependencies` entry has the uri `git+<repository>@<ref>`;
+/// - any other (agentgate's gate and sign buildTypes): `externalParameters.source.uri` and
+///   `.commit`, which must equal the `gitCommit` of the entry with that uri.
+///
+/// Every entry with the source's uri and a `gitCommit` must agree, and there must be one.
+pub fn declared_source(p: &Provenance) -> Result<DeclaredSource, VerifyError> {
+    let ext = &p.build_definition.external_parameters;
+    let (uri, mut commit) = if p.build_definition.build_type == BUILD_TYPE_GITHUB_WORKFLOW_V1 {
+        let wf = &ext["workflow"];
+        let (Some(repository), Some(git_ref)) = (wf["repository"].as_str(), wf["ref"].as_str())
+        else {
+            return Err(VerifyError::SourceUndeclared);
+        };
+        (format!("git+{repository}@{git_ref}"), None)
+    } else {
+        let src = &ext["source"];
+        let (Some(uri), Some(commit)) = (src["uri"].as_str(), src["commit"].as_str()) else {
+            return Err(VerifyError::SourceUndeclared);
+        };
+        (uri.to_string(), Some(commit.to_string()))
+    };
+    let mut tree: Option<&String> = None;
+    let mut found = false;
+    for d in p
+        .build_definition
+        .resolved_dependencies
+        .iter()
+        .filter(|d| d.uri.as_deref() == Some(uri.as_str()))
+    {
+        let Some(dep_commit) = d.digest.get(DIGEST_GIT_COMMIT) else {
+            continue;
+        };
+        let declared = commit.get_or_insert_with(|| dep_commit.clone());
+        if !dep_commit.eq_ignore_ascii_case(declared) {
+            return Err(VerifyError::SourceInconsistent {
+                uri: uri.to_string(),
+                declared: declared.clone(),
+                found: dep_commit.clone(),
+            });
+        }
+        if let Some(t) = d.digest.get(DIGEST_GIT_TREE) {
+            if tree.is_some_and(|prev| !prev.eq_ignore_ascii_case(t)) {
+                return Err(VerifyError::SourceInconsistent {
+                    uri: uri.to_string(),
+                    declared: commit.clone().unwrap_or_default(),
+                    found: format!("two trees ({} and {t})", tree.map_or("", |s| s.as_str())),
+                });
+            }
+            tree = Some(t);
+        }
+        found = true;
+    }
+    let (true, Some(commit)) = (found, commit) else {
+        return Err(VerifyError::SourceUndeclared);
+    };
+    Ok(DeclaredSource {
+        uri,
+        commit: commit.to_ascii_lowercase(),
+        tree: tree.map(|t| t.to_ascii_lowercase()),
+    })
+}
+
+/// Does the provenance name `algorithm` = `value` anywhere the binding rule does not look (a
+/// subject or another dependency)? Only to tell `source-mismatch` from a plain mismatch.
+fn named_elsewhere(
+    att: &VerifiedAttestation,
+    p: &Provenance,
+    algorithm: &str,
+    value: &str,
+) -> bool {
+    att.statement
+        .subjects_with_digest(algorithm, value)
+        .next()
+        .is_some()
+        || p.build_definition
             .resolved_dependencies
             .iter()
-            .any(|d| d.has_digest(algorithm, value))),
-    }
+            .any(|d| d.has_digest(algorithm, value))
 }
 
-/// The statement attests commit `commit_hex` (a `gitCommit` subject, or the provenance's
-/// resolved source).
+/// The statement attests `algorithm` = `value`: a provenance by its declared source (the commit,
+/// or the tree of the source dependency), any other statement by a subject.
+fn binds(
+    att: &VerifiedAttestation,
+    algorithm: &str,
+    value: &str,
+    mismatch: VerifyError,
+) -> Result<(), VerifyError> {
+    let Some(p) = provenance_of(att)? else {
+        return match att.statement.subjects_with_digest(algorithm, value).next() {
+            Some(_) => Ok(()),
+            None => Err(mismatch),
+        };
+    };
+    let src = declared_source(&p)?;
+    let declared = match algorithm {
+        DIGEST_GIT_COMMIT => Some(&src.commit),
+        _ => src.tree.as_ref(),
+    };
+    if declared.is_some_and(|d| d.eq_ignore_ascii_case(value)) {
+        return Ok(());
+    }
+    if named_elsewhere(att, &p, algorithm, value) {
+        return Err(VerifyError::SourceMismatch {
+            named: value.to_string(),
+            declared: match algorithm {
+                DIGEST_GIT_COMMIT => format!("commit {}", src.commit),
+                _ => format!("tree {}", src.tree.as_deref().unwrap_or("(none declared)")),
+            },
+        });
+    }
+    Err(mismatch)
+}
+
+/// The statement attests commit `commit_hex`: a provenance's declared source commit
+/// ([`declared_source`]), or a `gitCommit` subject of any other statement.
 pub fn check_commit(att: &VerifiedAttestation, commit_hex: &str) -> Result<(), VerifyError> {
-    if binds(att, DIGEST_GIT_COMMIT, commit_hex)? {
-        Ok(())
-    } else {
-        Err(VerifyError::CommitMismatch {
+    binds(
+        att,
+        DIGEST_GIT_COMMIT,
+        commit_hex,
+        VerifyError::CommitMismatch {
             commit: commit_hex.to_string(),
-        })
-    }
+        },
+    )
 }
 
-/// The statement attests tree `tree_hex` (for `bind = "tree"`).
+/// The statement attests tree `tree_hex` (for `bind = "tree"`): the tree of a provenance's
+/// declared source, or a `gitTree` subject of any other statement.
 pub fn check_tree(att: &VerifiedAttestation, tree_hex: &str) -> Result<(), VerifyError> {
-    if binds(att, DIGEST_GIT_TREE, tree_hex)? {
-        Ok(())
-    } else {
-        Err(VerifyError::TreeMismatch {
+    binds(
+        att,
+        DIGEST_GIT_TREE,
+        tree_hex,
+        VerifyError::TreeMismatch {
             tree: tree_hex.to_string(),
-        })
+        },
+    )
+}
+
+/// A provenance claims exactly this builder id and build type (each when given). Other
+/// statements carry neither; they are not checked here.
+pub fn check_builder(
+    att: &VerifiedAttestation,
+    builder_id: Option<&str>,
+    build_type: Option<&str>,
+) -> Result<(), VerifyError> {
+    let Some(p) = provenance_of(att)? else {
+        return Ok(());
+    };
+    if let Some(expected) = builder_id {
+        if p.run_details.builder.id != expected {
+            return Err(VerifyError::BuilderIdMismatch {
+                expected: expected.to_string(),
+                found: p.run_details.builder.id,
+            });
+        }
     }
+    if let Some(expected) = build_type {
+        if p.build_definition.build_type != expected {
+            return Err(VerifyError::BuildTypeMismatch {
+                expected: expected.to_string(),
+                found: p.build_definition.build_type,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The provenances (hex SHA-256 of the signed statement) a test result names as its run's;
+/// `test-result-unbound` if it names none.
+pub fn test_result_provenances(att: &VerifiedAttestation) -> Result<Vec<String>, VerifyError> {
+    check_predicate_type(att, PREDICATE_TEST_RESULT_V01)?;
+    let result = match att.statement.test_result() {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            return Err(VerifyError::PredicateMalformed {
+                predicate_type: PREDICATE_TEST_RESULT_V01.to_string(),
+                message: e.to_string(),
+            })
+        }
+        None => {
+            return Err(VerifyError::TestResultUnbound(
+                "is not a test result".into(),
+            ))
+        }
+    };
+    let bound = bound_provenances(&result);
+    if bound.is_empty() {
+        return Err(VerifyError::TestResultUnbound(format!(
+            "names no provenance of its run (a configuration entry of media type application/vnd.in-toto+json, predicateType {PREDICATE_SLSA_PROVENANCE_V1})"
+        )));
+    }
+    Ok(bound)
 }
 
 /// The statement has this predicate type.
@@ -404,7 +603,212 @@ mod tests {
                 warned_tests: vec![],
                 failed_tests: vec!["t".into()],
             },
+            &provenance(),
         )
+        .unwrap()
+    }
+
+    /// Sign `statement` with a fresh key and verify it: an authenticated attestation.
+    fn verified(statement: &Statement) -> VerifiedAttestation {
+        let k = SigningKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        verify_bundle(
+            sign_statement(&k, statement).unwrap().as_bytes(),
+            &[k.public_key().clone()],
+        )
+        .unwrap()
+    }
+
+    /// The provenance with its predicate edited.
+    fn edited_provenance(f: impl Fn(&mut serde_json::Value)) -> VerifiedAttestation {
+        let mut st = provenance();
+        f(&mut st.predicate);
+        verified(&st)
+    }
+
+    #[test]
+    fn provenance_binds_only_its_declared_source() {
+        let (c, t) = ("c".repeat(40), "d".repeat(40));
+        let other = "9".repeat(40);
+        let att = verified(&provenance());
+        assert_eq!(
+            declared_source(&att.statement.provenance().unwrap().unwrap()).unwrap(),
+            DeclaredSource {
+                uri: "file:///r".into(),
+                commit: c.clone(),
+                tree: Some(t.clone()),
+            }
+        );
+        check_commit(&att, &c.to_ascii_uppercase()).unwrap();
+        check_tree(&att, &t).unwrap();
+
+        // An extra dependency names `other`; the declared source is still `c`.
+        let extra = |v: &mut serde_json::Value| {
+            v["buildDefinition"]["resolvedDependencies"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"uri": "file:///lib", "digest": {"gitCommit": "9".repeat(40), "gitTree": "8".repeat(40)}}));
+        };
+        let att = edited_provenance(extra);
+        check_commit(&att, &c).unwrap();
+        assert_eq!(
+            check_commit(&att, &other).unwrap_err().code(),
+            "source-mismatch"
+        );
+        assert_eq!(
+            check_tree(&att, &"8".repeat(40)).unwrap_err().code(),
+            "source-mismatch"
+        );
+        assert_eq!(
+            check_commit(&att, &"7".repeat(40)).unwrap_err().code(),
+            "commit-mismatch"
+        );
+        assert_eq!(
+            check_tree(&att, &"7".repeat(40)).unwrap_err().code(),
+            "tree-mismatch"
+        );
+
+        // A gitCommit subject on a provenance binds nothing either.
+        let mut st = provenance();
+        st.subject.push(ResourceDescriptor::named(
+            "x",
+            DIGEST_GIT_COMMIT,
+            other.clone(),
+        ));
+        assert_eq!(
+            check_commit(&verified(&st), &other).unwrap_err().code(),
+            "source-mismatch"
+        );
+
+        // The declared commit and the dependency for the declared uri disagree.
+        let att = edited_provenance(|v| {
+            v["buildDefinition"]["externalParameters"]["source"]["commit"] = "9".repeat(40).into()
+        });
+        assert_eq!(
+            check_commit(&att, &other).unwrap_err().code(),
+            "source-mismatch"
+        );
+        assert_eq!(
+            check_commit(&att, &c).unwrap_err().code(),
+            "source-mismatch"
+        );
+        // Two entries for the declared uri with different trees.
+        let att = edited_provenance(|v| {
+            v["buildDefinition"]["resolvedDependencies"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"uri": "file:///r", "digest": {"gitCommit": "c".repeat(40), "gitTree": "8".repeat(40)}}));
+        });
+        assert_eq!(
+            check_commit(&att, &c).unwrap_err().code(),
+            "source-mismatch"
+        );
+
+        // No declared source: no commit is bound.
+        for edit in [
+            (|v: &mut serde_json::Value| {
+                v["buildDefinition"]["externalParameters"] = serde_json::json!({})
+            }) as fn(&mut serde_json::Value),
+            |v| v["buildDefinition"]["externalParameters"]["source"]["commit"] = 7.into(),
+            |v| {
+                v["buildDefinition"]["externalParameters"]["source"]["uri"] =
+                    "file:///elsewhere".into()
+            },
+            |v| v["buildDefinition"]["resolvedDependencies"] = serde_json::json!([]),
+            |v| {
+                v["buildDefinition"]["resolvedDependencies"][0]["digest"] =
+                    serde_json::json!({"gitTree": "d".repeat(40)})
+            },
+        ] {
+            let att = edited_provenance(edit);
+            assert_eq!(
+                check_commit(&att, &c).unwrap_err().code(),
+                "source-undeclared"
+            );
+        }
+    }
+
+    /// GitHub Actions' provenance declares its source as the workflow's repository at its ref.
+    #[test]
+    fn github_workflow_provenance_binds_its_repository_at_its_ref() {
+        let c = "e".repeat(40);
+        let github = |deps: serde_json::Value| {
+            let mut st = provenance();
+            st.predicate["buildDefinition"] = serde_json::json!({
+                "buildType": BUILD_TYPE_GITHUB_WORKFLOW_V1,
+                "externalParameters": {"workflow": {
+                    "ref": "refs/heads/main",
+                    "repository": "https://github.com/acme/app",
+                    "path": ".github/workflows/release.yml",
+                }},
+                "resolvedDependencies": deps,
+            });
+            verified(&st)
+        };
+        let source = |commit: &str| serde_json::json!({"uri": "git+https://github.com/acme/app@refs/heads/main", "digest": {"gitCommit": commit}});
+        let att = github(serde_json::json!([source(&c)]));
+        check_commit(&att, &c).unwrap();
+        assert_eq!(
+            check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+            "commit-mismatch"
+        );
+        let other = serde_json::json!({"uri": "git+https://github.com/acme/lib@refs/heads/main", "digest": {"gitCommit": "f".repeat(40)}});
+        let att = github(serde_json::json!([other, source(&c)]));
+        check_commit(&att, &c).unwrap();
+        assert_eq!(
+            check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+            "source-mismatch"
+        );
+        let att = github(serde_json::json!([source(&c), source(&"f".repeat(40))]));
+        assert_eq!(
+            check_commit(&att, &c).unwrap_err().code(),
+            "source-mismatch"
+        );
+        let att = github(serde_json::json!([other]));
+        assert_eq!(
+            check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
+            "source-undeclared"
+        );
+    }
+
+    #[test]
+    fn builder_constraints() {
+        let att = verified(&provenance());
+        check_builder(&att, None, None).unwrap();
+        check_builder(&att, Some("urn:test"), Some("urn:test")).unwrap();
+        assert_eq!(
+            check_builder(&att, Some("urn:test/other"), None)
+                .unwrap_err()
+                .code(),
+            "builder-id-mismatch"
+        );
+        assert_eq!(
+            check_builder(&att, None, Some("urn:test "))
+                .unwrap_err()
+                .code(),
+            "build-type-mismatch"
+        );
+        // A test result has no builder: nothing to check on it (its provenance is checked).
+        check_builder(&verified(&tests(TestOutcome::Passed)), Some("x"), Some("y")).unwrap();
+    }
+
+    #[test]
+    fn test_result_names_its_provenance() {
+        let prov = verified(&provenance());
+        let att = verified(&tests(TestOutcome::Passed));
+        assert_eq!(
+            test_result_provenances(&att).unwrap(),
+            vec![prov.payload_sha256.clone()]
+        );
+        let mut st = tests(TestOutcome::Passed);
+        st.predicate["configuration"] = serde_json::json!([]);
+        assert_eq!(
+            test_result_provenances(&verified(&st)).unwrap_err().code(),
+            "test-result-unbound"
+        );
+        assert_eq!(
+            test_result_provenances(&prov).unwrap_err().code(),
+            "predicate-type-mismatch"
+        );
     }
 
     #[test]

@@ -113,6 +113,9 @@ impl Sandbox {
             "--out",
             out,
         ];
+        if !extra.contains(&"--test-result") && !extra.contains(&"--junit") {
+            args.extend_from_slice(&["--test-result", "passed"]);
+        }
         args.extend_from_slice(extra);
         self.ok(&args, env);
     }
