@@ -768,14 +768,14 @@ impl<'a> Evaluator<'a> {
             ));
         }
         let scope_each = self.policy.attest.scope == Scope::Each;
-        if !scope_each {
+        if !scope_each && unattested.iter().any(|c| c != tip) {
             let listed: Vec<&str> = unattested
                 .iter()
                 .take(MAX_LISTED)
                 .map(|c| c.short())
                 .collect();
             details.push(format!(
-                "not covered by any attested commit between them and {}: {}{}",
+                "no attested commit lies between these and the new tip {}: {}{}",
                 tip.short(),
                 listed.join(", "),
                 if unattested.len() > MAX_LISTED {
