@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sigstore", sigstore_bundle),
     ("stdin", stdin),
     ("trailers", trailers),
+    ("object", object),
 ];
 
 fn fuzz_key() -> &'static SigningKey {
@@ -251,6 +252,65 @@ pub fn trailers(data: &[u8]) {
         parsed,
         "parse is not deterministic"
     );
+}
+
+/// The commit and tag reader (`object::parse_links`, `read_commit`, `read_tag`) on a raw object.
+/// The first byte picks the repository's hash: even, SHA-1; odd, SHA-256. What `read_commit`
+/// accepts, the walk reads the same way and holds no NUL; what `read_tag` accepts names an id
+/// of the repository's length.
+pub fn object(data: &[u8]) {
+    let Some((&hash, raw)) = data.split_first() else {
+        return;
+    };
+    let id = crate::git::ObjectId::zero(if hash % 2 == 0 { 20 } else { 32 });
+    let links = crate::object::parse_links(&id, raw);
+    match crate::object::read_commit(&id, raw) {
+        Ok(c) => {
+            let Ok(links) = links.as_ref() else {
+                panic!("read_commit accepts what the walk refuses: {links:?}");
+            };
+            assert_eq!(c.tree, links.tree.to_object_id(), "tree");
+            let parents: Vec<_> = links.parents.iter().map(|p| p.to_object_id()).collect();
+            assert_eq!(c.parents, parents, "parents");
+            assert!(!raw.contains(&0), "read_commit accepted a NUL byte");
+            for text in [
+                &c.author.name,
+                &c.author.email,
+                &c.committer.name,
+                &c.committer.email,
+                &c.message,
+            ] {
+                assert!(!text.contains('\0'), "a NUL in what read_commit returns");
+            }
+            for text in [
+                &c.author.name,
+                &c.author.email,
+                &c.committer.name,
+                &c.committer.email,
+            ] {
+                assert!(!text.contains('\n'), "a line feed in an identity: {text:?}");
+            }
+        }
+        Err(e) => {
+            assert!(!e.code().is_empty());
+            let _ = e.to_string();
+        }
+    }
+    match crate::object::read_tag(&id, raw) {
+        Ok(t) => {
+            assert_eq!(
+                t.object.as_str().len(),
+                id.as_str().len(),
+                "tag object id length"
+            );
+            assert!(!raw.contains(&0), "read_tag accepted a NUL byte");
+            assert!(!t.name.contains('\n'));
+        }
+        Err(e) => {
+            assert!(!e.code().is_empty());
+            let _ = e.to_string();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -60,7 +60,8 @@ impl ObjectError {
 pub struct Signature {
     pub name: String,
     pub email: String,
-    /// Seconds since the epoch, as recorded (0 when the line has none).
+    /// Seconds since the epoch, as recorded (saturated; 0 where git shows no date: none, or no
+    /// time zone after it).
     pub time: i64,
 }
 
@@ -90,6 +91,17 @@ impl Oid {
             bytes,
             len: (hex.len() / 2) as u8,
         })
+    }
+
+    /// git's `get_oid_hex`: hex of either case. Only the walk reads ids this way; what is
+    /// judged must be lower case (`read_commit`).
+    fn from_hex_any_case(hex: &[u8]) -> Option<Oid> {
+        let mut lower = [0u8; 64];
+        let lower = lower.get_mut(..hex.len())?;
+        for (l, h) in lower.iter_mut().zip(hex) {
+            *l = h.to_ascii_lowercase();
+        }
+        Oid::from_hex(lower)
     }
 
     pub fn from_bytes(raw: &[u8]) -> Option<Oid> {
@@ -132,8 +144,9 @@ impl std::fmt::Debug for Oid {
 pub struct Links {
     pub tree: Oid,
     pub parents: Vec<Oid>,
-    /// The committer date git sorts the walk by (0 where git finds none).
-    pub time: i64,
+    /// The committer date git sorts the walk by: git's unsigned `timestamp_t`, so a negative
+    /// date wraps around as it does in git (0 where git finds none).
+    pub time: u64,
 }
 
 /// A commit read the way every reader agrees on: canonical headers, message decoded.
@@ -171,9 +184,10 @@ pub struct Tag {
 const COMMIT_STRUCTURAL: &[&[u8]] = &[b"tree", b"parent", b"author", b"committer", b"encoding"];
 const TAG_STRUCTURAL: &[&[u8]] = &[b"object", b"type", b"tag", b"tagger"];
 
-/// `parse_commit_buffer`: git's reading of a commit's links. Object ids must be lower-case hex:
-/// git's parser also takes upper case, but no git writes it, so it is not canonical here. Fails exactly where git's fails
-/// (a first line that is not `tree <id>`, a malformed `parent` line among the first ones).
+/// `parse_commit_buffer`: git's reading of a commit's links. Object ids are read in either case,
+/// as git reads them (`read_commit` refuses upper case, which no git writes). Fails exactly where
+/// git's fails (a first line that is not `tree <id>`, a malformed `parent` line among the first
+/// ones, a `parent` line that ends the object).
 pub fn parse_links(id: &ObjectId, raw: &[u8]) -> Result<Links, ObjectError> {
     let hexsz = id.as_str().len();
     let bad = |header: &str, reason: &str| malformed("commit", id, header, reason);
@@ -181,16 +195,18 @@ pub fn parse_links(id: &ObjectId, raw: &[u8]) -> Result<Links, ObjectError> {
     if raw.len() <= tree_len + 1 || !raw.starts_with(b"tree ") || raw[tree_len] != b'\n' {
         return Err(bad("tree", "the first line is not `tree <id>`"));
     }
-    let tree = Oid::from_hex(&raw[5..tree_len]).ok_or_else(|| bad("tree", "not an object id"))?;
+    let tree =
+        Oid::from_hex_any_case(&raw[5..tree_len]).ok_or_else(|| bad("tree", "not an object id"))?;
     let mut pos = tree_len + 1;
     let parent_len = hexsz + 7;
     let mut parents = Vec::new();
     // git: `while (bufptr + parent_entry_len < tail && !memcmp(bufptr, "parent ", 7))`.
     while pos + parent_len < raw.len() && raw[pos..].starts_with(b"parent ") {
-        if raw[pos + parent_len] != b'\n' {
+        // git also wants a byte after the line feed (`tail <= bufptr + parent_entry_len + 1`).
+        if raw[pos + parent_len] != b'\n' || raw.len() <= pos + parent_len + 1 {
             return Err(bad("parent", "not `parent <id>`"));
         }
-        let p = Oid::from_hex(&raw[pos + 7..pos + parent_len])
+        let p = Oid::from_hex_any_case(&raw[pos + 7..pos + parent_len])
             .ok_or_else(|| bad("parent", "not an object id"))?;
         parents.push(p);
         pos += parent_len + 1;
@@ -202,9 +218,10 @@ pub fn parse_links(id: &ObjectId, raw: &[u8]) -> Result<Links, ObjectError> {
     })
 }
 
-/// git's `parse_commit_date`: the committer line must follow the author line, which must follow
-/// the parents; the date is the number after the last `>` of the committer line.
-fn commit_date(rest: &[u8]) -> i64 {
+/// git's `parse_commit_date` (git 2.41 and later): the committer line must follow the author
+/// line, which must follow the parents; the date is the number after the last `>` of the
+/// committer line, read by `strtoumax` when it starts with a digit or `-`.
+fn commit_date(rest: &[u8]) -> u64 {
     if !rest.starts_with(b"author") {
         return 0;
     }
@@ -230,22 +247,31 @@ fn commit_date(rest: &[u8]) -> i64 {
             break;
         }
     }
-    parse_timestamp(date)
+    match date.first() {
+        Some(b) if b.is_ascii_digit() || *b == b'-' => strtoumax(date),
+        _ => 0,
+    }
 }
 
-/// `strtoumax`-like: an optional sign, then as many digits as there are (0 when none).
-fn parse_timestamp(s: &[u8]) -> i64 {
+/// C's `strtoumax(s, NULL, 10)` on text that starts with a digit or `-`: the digits' value,
+/// `u64::MAX` when it overflows, negated modulo 2^64 after a `-`, 0 when no digit follows.
+fn strtoumax(s: &[u8]) -> u64 {
     let (neg, digits) = match s {
         [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
         _ => (false, s),
     };
-    let mut n: i64 = 0;
+    let mut n: u64 = 0;
     for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
-        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+        match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+        {
+            Some(v) => n = v,
+            None => return u64::MAX,
+        }
     }
     if neg {
-        -n
+        n.wrapping_neg()
     } else {
         n
     }
@@ -272,8 +298,9 @@ struct HeaderLine<'a> {
     value: &'a [u8],
 }
 
-/// Split an object into header lines and the message (after the first empty line).
-fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, &[u8]) {
+/// Split an object into header lines and the message (after the first empty line; None when
+/// no empty line ends the headers).
+fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, Option<&[u8]>) {
     let mut headers = Vec::new();
     let mut pos = 0;
     while pos < raw.len() {
@@ -281,7 +308,7 @@ fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, &[u8]) {
         let line = &raw[pos..eol];
         let next = (eol + 1).min(raw.len());
         if line.is_empty() {
-            return (headers, &raw[next..]);
+            return (headers, Some(&raw[next..]));
         }
         if line[0] != b' ' {
             let (key, value) = match line.iter().position(|&b| b == b' ') {
@@ -292,7 +319,7 @@ fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, &[u8]) {
         }
         pos = eol + 1;
     }
-    (headers, &raw[raw.len()..])
+    (headers, None)
 }
 
 /// Read a commit for judging: canonical headers only, the message and identities decoded as
@@ -357,6 +384,23 @@ pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
             "missing",
         ));
     }
+    // The walk reads ids of either case; no git writes upper case, and not every reader takes it.
+    for h in &headers[..=n_parents] {
+        if h.value.iter().any(u8::is_ascii_uppercase) {
+            return Err(bad(
+                &String::from_utf8_lossy(h.key),
+                "an upper-case object id (git reads it, not every reader does)",
+            ));
+        }
+    }
+    // Without the empty line, `git log --format=%B` reads past the end of the object (what it
+    // shows is whatever follows in memory) while other formats show no message.
+    let Some(raw_message) = raw_message else {
+        return Err(bad(
+            "message",
+            "no empty line ends the headers (git's own readings of the message disagree)",
+        ));
+    };
 
     // What `git log` shows: the whole buffer re-encoded to UTF-8, then parsed again.
     let decoded: Vec<u8>;
@@ -370,16 +414,28 @@ pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
                     reason,
                 })?
                 .into_bytes();
-            let (shown, message) = split_object(&decoded);
-            if shown.len() != headers.len()
-                || shown.iter().zip(&headers).any(|(a, b)| a.key != b.key)
-            {
+            // git cuts its decoded copy at the first NUL, in places and not in others.
+            if decoded.contains(&0) {
                 return Err(bad(
                     "encoding",
-                    "decoding changes the header lines (git would read other headers)",
+                    "decoding yields a NUL byte (git reads only parts of what follows it)",
                 ));
             }
-            (shown, message)
+            let (shown, message) = split_object(&decoded);
+            match message {
+                Some(message)
+                    if shown.len() == headers.len()
+                        && shown.iter().zip(&headers).all(|(a, b)| a.key == b.key) =>
+                {
+                    (shown, message)
+                }
+                _ => {
+                    return Err(bad(
+                        "encoding",
+                        "decoding changes the header lines (git would read other headers)",
+                    ))
+                }
+            }
         }
         _ => (headers, raw_message),
     };
@@ -428,11 +484,23 @@ fn split_ident(line: &[u8]) -> Option<Signature> {
         }
     }
     let digits = date.iter().take_while(|b| b.is_ascii_digit()).count();
+    // git shows no date at all (`%at` is empty) unless a zone follows the digits.
+    let mut zone = &date[digits..];
+    while let [b, rest @ ..] = zone {
+        if is_git_space(*b) {
+            zone = rest;
+        } else {
+            break;
+        }
+    }
+    let dated = digits > 0 && matches!(zone, [b'+' | b'-', d, ..] if d.is_ascii_digit());
     Some(Signature {
         name: String::from_utf8_lossy(&line[..name_end]).into_owned(),
         email: String::from_utf8_lossy(&line[lt + 1..gt]).into_owned(),
-        time: if digits > 0 {
-            parse_timestamp(&date[..digits])
+        time: if dated {
+            date[..digits].iter().fold(0i64, |n, d| {
+                n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+            })
         } else {
             0
         },
@@ -486,33 +554,41 @@ pub fn read_tag(id: &ObjectId, raw: &[u8]) -> Result<Tag, ObjectError> {
     if raw.contains(&0) {
         return Err(bad("message", "a NUL byte"));
     }
-    let (headers, _) = split_object(raw);
-    let first = |i: usize, key: &[u8]| -> Result<&[u8], ObjectError> {
-        match headers.get(i) {
-            Some(h) if h.key == key => Ok(h.value),
-            _ => Err(bad(
-                &String::from_utf8_lossy(key),
-                "missing or out of git's order",
-            )),
+    // git reads `object`, `type` and `tag` at fixed places: each at the start of the line after
+    // the one before, ended by a line feed, in an object of at least `hexsz + 24` bytes.
+    let line = |at: usize, key: &str| -> Result<(&[u8], usize), ObjectError> {
+        let start = at + key.len() + 1;
+        if !raw[at..].starts_with(key.as_bytes()) || raw.get(start - 1) != Some(&b' ') {
+            return Err(bad(key, "missing or out of git's order"));
         }
+        let eol = memchr::memchr(b'\n', &raw[start..])
+            .map(|i| start + i)
+            .ok_or_else(|| bad(key, "no line feed ends it"))?;
+        Ok((&raw[start..eol], eol + 1))
     };
-    let object = first(0, b"object")?;
+    let (object, at) = line(0, "object")?;
     if object.len() != hexsz {
         return Err(bad("object", "not a full object id"));
     }
     let object = Oid::from_hex(object)
         .ok_or_else(|| bad("object", "not an object id"))?
         .to_object_id();
-    let kind = match first(1, b"type")? {
+    let (kind, at) = line(at, "type")?;
+    let kind = match kind {
         b"commit" => ObjectKind::Commit,
         b"tag" => ObjectKind::Tag,
         b"tree" => ObjectKind::Tree,
         b"blob" => ObjectKind::Blob,
         _ => return Err(bad("type", "not commit, tag, tree or blob")),
     };
-    let name = String::from_utf8_lossy(first(2, b"tag")?).into_owned();
-    for (i, h) in headers.iter().enumerate().skip(3) {
-        let allowed_tagger = i == 3 && h.key == b"tagger";
+    let (name, at) = line(at, "tag")?;
+    if raw.len() < hexsz + 24 {
+        return Err(bad("tag", "the tag is shorter than any git reads"));
+    }
+    let name = String::from_utf8_lossy(name).into_owned();
+    let (headers, _) = split_object(&raw[at..]);
+    for (i, h) in headers.iter().enumerate() {
+        let allowed_tagger = i == 0 && h.key == b"tagger";
         if TAG_STRUCTURAL.contains(&h.key) && !allowed_tagger {
             let what = String::from_utf8_lossy(h.key);
             return Err(bad(
@@ -645,6 +721,73 @@ mod tests {
         }
     }
 
+    /// Findings of tests/objects_differential.rs: git's walk reads ids of either case, wants a
+    /// byte after the last parent line, and reads the commit date as an unsigned `strtoumax`
+    /// only where it starts with a digit or `-`.
+    #[test]
+    fn walk_reading_follows_git_exactly() {
+        let raw = commit(
+            &format!(
+                "tree {}\nparent {}\nauthor A <a@x> 5 +0000\ncommitter A <a@x> 7 +0000\n",
+                T.to_uppercase(),
+                P1
+            ),
+            "x\n",
+        );
+        let links = parse_links(&id(), &raw).unwrap();
+        assert_eq!(links.tree, Oid::from_hex(T.as_bytes()).unwrap());
+        match read_commit(&id(), &raw) {
+            Err(ObjectError::Malformed { header, .. }) => assert_eq!(header, "tree"),
+            other => panic!("{other:?}"),
+        }
+        let raw = format!("tree {T}\nparent {P1}\n").into_bytes();
+        assert!(
+            parse_links(&id(), &raw).is_err(),
+            "a parent line that ends the object"
+        );
+        let date = |d: &str| {
+            let raw = format!("tree {T}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> {d}\n\n");
+            parse_links(&id(), raw.as_bytes()).unwrap().time
+        };
+        assert_eq!(date("7 +0000"), 7);
+        assert_eq!(date("+7 +0000"), 0);
+        assert_eq!(date("-7 +0000"), 7u64.wrapping_neg());
+        assert_eq!(date("99999999999999999999999 +0000"), u64::MAX);
+        assert_eq!(date("-18446744073709551615 +0000"), 1);
+        assert_eq!(date("- 7 +0000"), 0);
+    }
+
+    #[test]
+    fn what_git_log_reads_differently_is_malformed() {
+        let headers = format!("tree {T}\nauthor A <a@x> 1 -0100\ncommitter A <a@x> 1 -0100\n");
+        // No empty line after the headers: `%B` shows memory past the object.
+        match read_commit(&id(), headers.as_bytes()) {
+            Err(ObjectError::Malformed { header, .. }) => assert_eq!(header, "message"),
+            other => panic!("{other:?}"),
+        }
+        // UTF-7 `+AAA-` decodes to a NUL, where git cuts what it shows.
+        let raw = commit(&format!("{headers}encoding UTF-7\n"), "a +AAA- b\n");
+        match read_commit(&id(), &raw) {
+            Err(ObjectError::Malformed { header, .. }) => assert_eq!(header, "encoding"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn identity_dates_need_a_zone_as_in_git() {
+        for (line, time) in [
+            ("A <a@b> 17 +0100", 17),
+            ("A <a@b> 17+0100", 17),
+            ("A <a@b> 17", 0),
+            ("A <a@b> 17 0100", 0),
+            ("A <a@b> 17 +", 0),
+            ("A <a@b> 17x -0100", 0),
+            ("A <a@b> 99999999999999999999 +0000", i64::MAX),
+        ] {
+            assert_eq!(split_ident(line.as_bytes()).unwrap().time, time, "{line}");
+        }
+    }
+
     #[test]
     fn identities_as_git_splits_them() {
         let s = split_ident(b"Name  Surname \t<mail@x> 1700000000 -0100").unwrap();
@@ -756,6 +899,18 @@ mod tests {
                 format!("object {P1}\ntype commit\ntag v1\nx y\ntagger A <a@x> 1 +0000\n\n"),
                 "tagger",
             ),
+            // What git's parse_tag_buffer cannot read at all.
+            (format!("object {P1}\ntype tag\ntag \n"), "tag"),
+            (
+                format!("object {P1}\ntype commit\ntag\ntagger A <a@x> 1 +0000\n\n"),
+                "tag",
+            ),
+            (
+                format!(" x\nobject {P1}\ntype commit\ntag v1\n\n"),
+                "object",
+            ),
+            (format!("object {P1}\n x\ntype commit\ntag v1\n\n"), "type"),
+            (format!("object {P1}\ntype commit\ntag v1.0.0-long"), "tag"),
         ] {
             match read_tag(&id(), raw.as_bytes()) {
                 Err(ObjectError::Malformed { header: h, .. }) => assert_eq!(h, header, "{raw}"),

@@ -81,7 +81,7 @@ struct Walker<'a> {
     hidden: HashSet<Oid>,
     nodes: HashMap<Oid, Node>,
     /// (committer time, insertion order reversed, id): newest first, then first seen.
-    queue: BinaryHeap<(i64, Reverse<u64>, Oid)>,
+    queue: BinaryHeap<(u64, Reverse<u64>, Oid)>,
     seq: u64,
     interesting_queued: usize,
     /// Uninteresting marks for commits not read yet.
@@ -178,7 +178,7 @@ impl Walker<'_> {
         let mut batch = Vec::with_capacity(BATCH);
         let mut slop = SLOP;
         // The date of the last interesting commit taken (git's `date` in limit_list).
-        let mut last_date = i64::MAX;
+        let mut last_date = u64::MAX;
         while let Some((time, _, id)) = self.queue.pop() {
             let (uninteresting, parents, raw) = {
                 let n = self

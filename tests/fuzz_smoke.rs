@@ -186,3 +186,8 @@ fn stdin() {
 fn trailers() {
     run("trailers");
 }
+
+#[test]
+fn object() {
+    run("object");
+}

@@ -177,7 +177,10 @@ fn an_attested_commit_below_the_tip_covers_the_agent_commits_below_it() {
     let h = s.env.commit(&s.work, "b.txt", "human: later work");
     // Without an attestation anywhere: refused, naming the uncovered agent commit.
     let err = s.refused(&["origin", "main"], "agent-commit-unattested");
-    assert!(err.contains("no attested commit lies between these and the new tip"), "{err}");
+    assert!(
+        err.contains("no attested commit lies between these and the new tip"),
+        "{err}"
+    );
     assert_eq!(
         s.server_rev("refs/heads/main").as_deref(),
         Some(s.base.as_str())
