@@ -4,10 +4,9 @@
 
 use std::time::Instant;
 
-use agentgate::config::{Detect, Require};
-use agentgate::detect::{Detector, PRESET_KNOWN_AGENTS};
-use agentgate::git::{Commit, ObjectId};
-use agentgate::trailers::{parse, TrailerConfig};
+use agentgate_git::{Commit, ObjectId};
+use agentgate_policy::detect::{Detect, Detector, Require, PRESET_KNOWN_AGENTS};
+use agentgate_policy::trailers::{parse, TrailerConfig};
 
 fn corpus() -> Vec<Vec<u8>> {
     (0..10_000)
@@ -43,7 +42,7 @@ fn main() {
     let id = ObjectId::zero(20);
     let commits: Vec<Commit> = raw
         .iter()
-        .map(|r| agentgate::object::read_commit(&id, r).unwrap())
+        .map(|r| agentgate_git::object::read_commit(&id, r).unwrap())
         .collect();
     let tc = TrailerConfig::default();
     let detector = Detector::new(&Detect {
@@ -55,7 +54,7 @@ fn main() {
     let parse_ns = median_ns_per_item(15, raw.len(), || {
         raw.iter()
             .map(|r| {
-                agentgate::object::read_commit(&id, r)
+                agentgate_git::object::read_commit(&id, r)
                     .unwrap()
                     .message
                     .len()

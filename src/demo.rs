@@ -6,6 +6,8 @@ use std::process::{Command, ExitCode, Output, Stdio};
 
 use anyhow::{bail, Context};
 
+use crate::cli::demo::DemoArgs;
+
 /// The policy the demo server runs with.
 pub const DEMO_POLICY: &str = r#"version = 1
 
@@ -16,16 +18,6 @@ refs = ["refs/heads/main", "refs/tags/v*"]
 presets = ["known-agents"]
 "#;
 
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Keep the demo directory instead of deleting it.
-    #[arg(long)]
-    pub keep: bool,
-    /// Create the demo in this (new or empty) directory instead of a temporary one.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-}
-
 struct Demo {
     root: PathBuf,
     home: PathBuf,
@@ -34,7 +26,7 @@ struct Demo {
 impl Demo {
     /// `git` isolated from the user's configuration, with fixed identities and dates.
     fn git(&self, dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
-        let out = crate::git::git_command()
+        let out = agentgate_git::git_command()
             .current_dir(dir)
             .args(args)
             .env_remove("GIT_DIR")
@@ -162,7 +154,44 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
+/// The story, step by step; each step prints what a user would see.
 fn run(d: &Demo) -> anyhow::Result<ExitCode> {
+    let server = start_server(d)?;
+    let work = d.root.join("work");
+    let pushes = pushes_before_the_gate(d, &work)?;
+    let gated = gate_in_ci(d, &work)?;
+
+    println!("\n== 6. Now main accepts the agent commit: its tip is attested by the trusted gate");
+    let attested_ok = d.push(&work, "main")?;
+
+    let verified_ok = verify_by_hand(d, &work, &gated)?;
+    show_audit_log(&server)?;
+
+    let ok = pushes.human_ok
+        && pushes.agent_refused
+        && pushes.branch_ok
+        && pushes.ff_refused
+        && gated.notes_ok
+        && attested_ok
+        && verified_ok;
+    println!(
+        "\n{}",
+        if ok {
+            "demo: every step behaved as expected"
+        } else {
+            "demo: a step did not behave as expected (see above)"
+        }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A bare server repository with the hook installed, a policy trusting a fresh gate key, and a
+/// clone of it to work in. Returns the server's path.
+fn start_server(d: &Demo) -> anyhow::Result<PathBuf> {
     let server = d.root.join("server.git");
     let work = d.root.join("work");
     println!("== A throwaway Git server with agentgate installed");
@@ -179,7 +208,6 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
     )?;
     let policy = server.join("agentgate.toml");
     // The CI gate's key pair; the server trusts its public half.
-    let gate_key = d.root.join("gate.key");
     d.agentgate(&["keygen", "--out", path_str(&d.root.join("gate"))?])?;
     std::fs::write(
         &policy,
@@ -213,35 +241,67 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
         ],
     )?;
     d.git_ok(&work, &["checkout", "-q", "-b", "main"])?;
+    Ok(server)
+}
 
+/// What the pushes before the gate showed.
+struct Pushes {
+    human_ok: bool,
+    agent_refused: bool,
+    branch_ok: bool,
+    ff_refused: bool,
+}
+
+/// Steps 1 to 4: a human commit accepted, an agent commit refused on main, accepted on an
+/// unprotected branch, and still refused when main is fast-forwarded to it.
+fn pushes_before_the_gate(d: &Demo, work: &Path) -> anyhow::Result<Pushes> {
     println!("\n== 1. A human commit to main is accepted");
     let c = d.commit(
-        &work,
+        work,
         ("Ada Lovelace", "ada@example.com"),
         "README",
         "Start the project",
     )?;
     println!("commit {c} by Ada Lovelace <ada@example.com>");
-    let human_ok = d.push(&work, "main")?;
+    let human_ok = d.push(work, "main")?;
 
     println!("\n== 2. An AI-agent commit to main is refused");
     let c = d.commit(
-        &work,
+        work,
         ("Ada Lovelace", "ada@example.com"),
         "engine.rs",
         "Add the analytical engine\n\nCo-Authored-By: Claude <noreply@anthropic.com>",
     )?;
     println!("commit {c} with trailer \"Co-Authored-By: Claude <noreply@anthropic.com>\"");
-    let agent_refused = !d.push(&work, "main")?;
+    let agent_refused = !d.push(work, "main")?;
 
     println!("\n== 3. The same commit on an unprotected branch is accepted");
-    let branch_ok = d.push(&work, "HEAD:refs/heads/agent/engine")?;
+    let branch_ok = d.push(work, "HEAD:refs/heads/agent/engine")?;
 
     println!("\n== 4. ...but fast-forwarding main to it later is still refused");
-    let ff_refused = !d.push(&work, "main")?;
+    let ff_refused = !d.push(work, "main")?;
+    Ok(Pushes {
+        human_ok,
+        agent_refused,
+        branch_ok,
+        ff_refused,
+    })
+}
 
+/// What the gate produced.
+struct Gated {
+    head: String,
+    attestations: PathBuf,
+    notes_ok: bool,
+}
+
+/// Step 5: CI gates exactly that commit (a clean checkout built, tested and signed) and pushes
+/// the attestation.
+fn gate_in_ci(d: &Demo, work: &Path) -> anyhow::Result<Gated> {
     println!("\n== 5. CI gates exactly that commit: a clean checkout is built, tested and signed");
-    let head = d.git_ok(&work, &["rev-parse", "HEAD"])?;
+    let gate_key = d.root.join("gate.key");
+    let head = d.git_ok(work, &["rev-parse", "HEAD"])?;
+    let short = head.get(..7).unwrap_or(&head);
     let attestations = d.root.join("attestations");
     // The gate isolates the build with bubblewrap and refuses to build without it. So that the
     // demo still tells its story on a laptop without bwrap, it then says so and runs the gate
@@ -252,8 +312,7 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
         println!("   This demo gate runs with --danger-no-sandbox; a CI gate refuses instead.)");
     }
     println!(
-        "$ agentgate gate --key gate.key --commit {} --build 'cp engine.rs engine.bin' --test 'test -s engine.bin' --artifact engine.bin --out attestations --note{}",
-        &head[..7],
+        "$ agentgate gate --key gate.key --commit {short} --build 'cp engine.rs engine.bin' --test 'test -s engine.bin' --artifact engine.bin --out attestations --note{}",
         if unisolated.is_some() { " --danger-no-sandbox" } else { "" }
     );
     let mut gate_args = vec![
@@ -261,7 +320,7 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
         "--key",
         path_str(&gate_key)?,
         "--repo",
-        path_str(&work)?,
+        path_str(work)?,
         "--commit",
         &head,
         "--build",
@@ -281,31 +340,36 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
     for line in gated.lines() {
         println!("  {line}");
     }
-    // The build copied engine.rs, so the committed file has the artifact's bytes.
-    let artifact = work.join("engine.rs");
-    let notes_ok = d.push(&work, "refs/notes/agentgate")?;
+    let notes_ok = d.push(work, "refs/notes/agentgate")?;
+    Ok(Gated {
+        head,
+        attestations,
+        notes_ok,
+    })
+}
 
-    println!("\n== 6. Now main accepts the agent commit: its tip is attested by the trusted gate");
-    let attested_ok = d.push(&work, "main")?;
-
+/// Step 7: a release manager verifies the artifact offline against the gate's public key.
+fn verify_by_hand(d: &Demo, work: &Path, gated: &Gated) -> anyhow::Result<bool> {
     println!("\n== 7. A release manager verifies the artifact by hand, offline");
     println!(
         "$ agentgate verify --bundle attestations/provenance.sigstore.json --key gate.pub --commit {} engine.bin",
-        &head[..7]
+        gated.head.get(..7).unwrap_or(&gated.head)
     );
+    // The build copied engine.rs, so the committed file has the artifact's bytes.
+    let artifact = work.join("engine.rs");
     let verified = d.agentgate(&[
         "verify",
         "--bundle",
-        path_str(&attestations.join("provenance.sigstore.json"))?,
+        path_str(&gated.attestations.join("provenance.sigstore.json"))?,
         "--key",
         path_str(&d.root.join("gate.pub"))?,
         "--repo",
-        path_str(&work)?,
+        path_str(work)?,
         "--commit",
-        &head,
+        &gated.head,
         path_str(&artifact)?,
     ]);
-    let verified_ok = match verified {
+    Ok(match verified {
         Ok(text) => {
             for line in text.lines() {
                 println!("  {line}");
@@ -316,40 +380,24 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
             println!("  {e:#}");
             false
         }
-    };
+    })
+}
 
+/// The audit log, one line per ref decision.
+fn show_audit_log(server: &Path) -> anyhow::Result<()> {
     println!("\n== The audit log (one JSON line per ref decision)");
     let log =
         std::fs::read_to_string(server.join("agentgate").join("audit.jsonl")).unwrap_or_default();
     for line in log.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
+        let new = v["new"].as_str().unwrap_or("?");
         println!(
             "  {} {} {} [{}]",
             v["decision"].as_str().unwrap_or("?"),
             v["ref"].as_str().unwrap_or("?"),
-            &v["new"].as_str().unwrap_or("?")[..7],
+            new.get(..7).unwrap_or(new),
             v["code"].as_str().unwrap_or("?")
         );
     }
-
-    let ok = human_ok
-        && agent_refused
-        && branch_ok
-        && ff_refused
-        && notes_ok
-        && attested_ok
-        && verified_ok;
-    println!(
-        "\n{}",
-        if ok {
-            "demo: every step behaved as expected"
-        } else {
-            "demo: a step did not behave as expected (see above)"
-        }
-    );
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(())
 }

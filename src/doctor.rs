@@ -3,33 +3,19 @@
 //! itself) and says what to fix. It changes nothing: the audit log is checked by opening and
 //! locking it, never by writing a record.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
+use agentgate_git::{Repo, VersionError, BASELINE_FILE};
+use agentgate_policy::audit::audit_path;
+use agentgate_policy::config::{self, Policy, SignerKind, SYSTEM_POLICY};
+use agentgate_policy::error_chain;
 use serde::Serialize;
 
-use crate::config::{Policy, SignerKind, SYSTEM_POLICY};
-use crate::install::{self, HookKind, Layout};
+use crate::cli::doctor::DoctorArgs;
+use crate::install::{self, HookKind, Layout, ShimInfo};
 
 /// The oldest git that quarantines pushed objects (and so lets the hook read exactly them).
 const MIN_GIT: (u32, u32) = (2, 11);
-
-#[derive(Debug, clap::Args)]
-pub struct DoctorArgs {
-    /// The bare repository to check.
-    #[arg(long, value_name = "BARE")]
-    pub repo: Option<PathBuf>,
-    /// A hooks directory shared through `core.hooksPath`.
-    #[arg(long, value_name = "DIR")]
-    pub hooks_dir: Option<PathBuf>,
-    /// Check this policy instead of the one the hook would find.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Print the checks as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +26,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Warn => "warn",
@@ -87,39 +73,6 @@ impl Checks {
     }
 }
 
-pub fn doctor(a: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    let report = run(a);
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        serde_json::to_writer(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        for c in &report.checks {
-            writeln!(out, "{:<4}  {:<12}  {}", c.status.label(), c.id, c.message)?;
-            if let Some(fix) = &c.fix {
-                writeln!(out, "{:<4}  {:<12}  fix: {fix}", "", "")?;
-            }
-        }
-        let problems = report
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Fail)
-            .count();
-        writeln!(
-            out,
-            "{} check(s), {} problem(s){}",
-            report.checks.len(),
-            problems,
-            if problems == 0 {
-                ": pushes will be gated"
-            } else {
-                ""
-            }
-        )?;
-    }
-    Ok(ExitCode::from(if report.ok { 0 } else { 1 }))
-}
-
 /// Run every check.
 pub fn run(a: &DoctorArgs) -> Report {
     let mut c = Checks::default();
@@ -130,7 +83,7 @@ pub fn run(a: &DoctorArgs) -> Report {
         .as_deref()
         .map(|r| std::path::absolute(r).unwrap_or(r.to_path_buf()));
     let repo = match &repo_dir {
-        Some(dir) => match crate::git::Repo::open(Some(dir)) {
+        Some(dir) => match Repo::open(Some(dir)) {
             Ok(r) if r.git_dir().join("objects").is_dir() => {
                 check_owner(&mut c, dir);
                 Some(r)
@@ -171,7 +124,7 @@ pub fn run(a: &DoctorArgs) -> Report {
             check_baseline(&mut c, r);
         }
         match (&git_dir, &policy.audit_log) {
-            (Some(gd), _) => check_audit(&mut c, &crate::push::audit_path(Some(&policy), gd)),
+            (Some(gd), _) => check_audit(&mut c, &audit_path(Some(&policy), gd)),
             (None, Some(log)) => check_audit(&mut c, log),
             (None, None) => c.ok(
                 "audit-log",
@@ -191,23 +144,15 @@ pub fn run(a: &DoctorArgs) -> Report {
 }
 
 fn check_git(c: &mut Checks) {
-    let out = crate::git::git_command().arg("--version").output();
-    let text = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        Ok(o) => {
-            return c.fail(
-                "git-version",
-                format!(
-                    "`git --version` failed: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ),
-                "install git 2.11 or later",
-            )
+    let text = match agentgate_git::version() {
+        Ok(text) => text,
+        Err(e @ VersionError::Failed(_)) => {
+            return c.fail("git-version", e.to_string(), "install git 2.11 or later")
         }
-        Err(e) => {
+        Err(e @ VersionError::Spawn(_)) => {
             return c.fail(
                 "git-version",
-                format!("cannot run git: {e}"),
+                e.to_string(),
                 "install git 2.11 or later and put it on the hook's PATH",
             )
         }
@@ -280,7 +225,42 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 }
 
 /// Check every place a hook can be; returns the shims found (healthy or not).
-fn check_hooks(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<install::ShimInfo> {
+fn check_hooks(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<ShimInfo> {
+    let places = hook_places(c, repo, a);
+    if places.is_empty() {
+        return vec![];
+    }
+    let mut found = Vec::new();
+    for (what, path) in &places {
+        if let Some(info) = check_hook_file(c, repo, what, path) {
+            found.push(info);
+        }
+    }
+    if found.is_empty() {
+        let target = match (repo, &a.hooks_dir) {
+            (Some(r), _) => format!("--repo {}", r.display()),
+            (None, Some(d)) => format!("--hooks-dir {}", d.display()),
+            (None, None) => "--repo BARE".into(),
+        };
+        c.fail(
+            "hook",
+            format!(
+                "no agentgate hook in {}",
+                places
+                    .iter()
+                    .map(|(_, p)| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("agentgate install {target}"),
+        );
+    }
+    found
+}
+
+/// Every place a hook for this installation can be, named (`plain pre-receive`,
+/// `hooks-dir update`, ...). Warns about agentgate hooks that `core.hooksPath` makes git skip.
+fn hook_places(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<(String, PathBuf)> {
     let mut places: Vec<(String, PathBuf)> = Vec::new();
     if let Some(dir) = &a.hooks_dir {
         let dir = std::path::absolute(dir).unwrap_or(dir.clone());
@@ -319,142 +299,152 @@ fn check_hooks(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<insta
             }
         }
     }
-    if places.is_empty() {
-        return vec![];
-    }
-    let mut found = Vec::new();
-    for (what, path) in &places {
-        let Ok(meta) = std::fs::metadata(path) else {
-            continue;
-        };
-        let text = std::fs::read(path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let Some(info) = install::parse_shim(&text) else {
-            if what.starts_with("plain") || what.starts_with("hooks-dir") {
-                c.ok(
-                    "hook",
-                    format!(
-                        "{} is another program's hook ({what}); agentgate is not in it",
-                        path.display()
-                    ),
-                );
-            }
-            continue;
-        };
-        let mut healthy = true;
-        if !is_executable(&meta) {
-            healthy = false;
-            c.fail(
-                "hook",
-                format!(
-                    "{} ({what}) is not executable: git skips it, so pushes are not gated",
-                    path.display()
-                ),
-                format!("chmod 755 {}", path.display()),
-            );
-        }
-        match std::fs::metadata(&info.binary) {
-            Ok(m) if is_executable(&m) => {}
-            Ok(_) => {
-                healthy = false;
-                c.fail(
-                    "hook",
-                    format!(
-                        "{} runs {}, which is not executable: every push is refused",
-                        path.display(),
-                        info.binary.display()
-                    ),
-                    format!(
-                        "chmod 755 {}, or reinstall: agentgate install ...",
-                        info.binary.display()
-                    ),
-                );
-            }
-            Err(_) => {
-                healthy = false;
-                c.fail(
-                    "hook",
-                    format!("{} runs {}, which does not exist: every push is refused", path.display(), info.binary.display()),
-                    "reinstall the hook with the agentgate binary you keep: agentgate install --binary /usr/local/bin/agentgate ...",
-                );
-            }
-        }
-        if info.chained {
-            let chained = install::chained_path(path);
-            match std::fs::metadata(&chained) {
-                Ok(m) if is_executable(&m) => c.ok(
-                    "hook",
-                    format!("{} runs first (the hook that was there before agentgate)", chained.display()),
-                ),
-                Ok(_) => c.warn(
-                    "hook",
-                    format!("{} is not executable, so it is skipped (as git skipped it before agentgate)", chained.display()),
-                    format!("chmod 755 {} if it should run", chained.display()),
-                ),
-                Err(_) => {
-                    healthy = false;
-                    c.fail(
-                        "hook",
-                        format!("{} chains to {}, which is missing: every push is refused", path.display(), chained.display()),
-                        format!("put the old hook back at {}, or reinstall: agentgate uninstall ... && agentgate install ...", chained.display()),
-                    );
-                }
-            }
-        }
-        if healthy {
+    places
+}
+
+/// One hook file: another program's (noted for the plain places), or ours, checked: it runs,
+/// the binary it names runs, the hook it chains to is there, Gitea's dispatcher exists.
+fn check_hook_file(
+    c: &mut Checks,
+    repo: Option<&Path>,
+    what: &str,
+    path: &Path,
+) -> Option<ShimInfo> {
+    let meta = std::fs::metadata(path).ok()?;
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let Some(info) = install::parse_shim(&text) else {
+        if what.starts_with("plain") || what.starts_with("hooks-dir") {
             c.ok(
                 "hook",
-                format!("{} ({what}) runs {}", path.display(), info.binary.display()),
+                format!(
+                    "{} is another program's hook ({what}); agentgate is not in it",
+                    path.display()
+                ),
             );
         }
-        if what.starts_with("gitea") {
-            if let Some(repo) = repo {
-                let dispatcher = repo.join("hooks").join(if what.ends_with("update") {
-                    "update"
-                } else {
-                    "pre-receive"
-                });
-                if !dispatcher.exists() {
-                    c.warn(
-                        "hook",
-                        format!("{} does not exist: Gitea's own hook runs the .d directory; without it {} never runs", dispatcher.display(), path.display()),
-                        "let Gitea write its hooks (Site Administration > Resynchronize git hooks), or use the plain layout",
-                    );
-                }
-            }
-        }
-        found.push(info);
-    }
-    if found.is_empty() {
-        let target = match (repo, &a.hooks_dir) {
-            (Some(r), _) => format!("--repo {}", r.display()),
-            (None, Some(d)) => format!("--hooks-dir {}", d.display()),
-            (None, None) => "--repo BARE".into(),
-        };
+        return None;
+    };
+    let mut healthy = true;
+    if !is_executable(&meta) {
+        healthy = false;
         c.fail(
             "hook",
             format!(
-                "no agentgate hook in {}",
-                places
-                    .iter()
-                    .map(|(_, p)| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{} ({what}) is not executable: git skips it, so pushes are not gated",
+                path.display()
             ),
-            format!("agentgate install {target}"),
+            format!("chmod 755 {}", path.display()),
         );
     }
-    found
+    healthy &= check_shim_binary(c, path, &info);
+    if info.chained {
+        healthy &= check_chained(c, path);
+    }
+    if healthy {
+        c.ok(
+            "hook",
+            format!("{} ({what}) runs {}", path.display(), info.binary.display()),
+        );
+    }
+    if what.starts_with("gitea") {
+        if let Some(repo) = repo {
+            check_gitea_dispatcher(c, repo, what, path);
+        }
+    }
+    Some(info)
+}
+
+/// The binary a shim runs exists and is executable; false (after saying why) when not.
+fn check_shim_binary(c: &mut Checks, path: &Path, info: &ShimInfo) -> bool {
+    match std::fs::metadata(&info.binary) {
+        Ok(m) if is_executable(&m) => true,
+        Ok(_) => {
+            c.fail(
+                "hook",
+                format!(
+                    "{} runs {}, which is not executable: every push is refused",
+                    path.display(),
+                    info.binary.display()
+                ),
+                format!(
+                    "chmod 755 {}, or reinstall: agentgate install ...",
+                    info.binary.display()
+                ),
+            );
+            false
+        }
+        Err(_) => {
+            c.fail(
+                "hook",
+                format!("{} runs {}, which does not exist: every push is refused", path.display(), info.binary.display()),
+                "reinstall the hook with the agentgate binary you keep: agentgate install --binary /usr/local/bin/agentgate ...",
+            );
+            false
+        }
+    }
+}
+
+/// The foreign hook a shim chains to is there; false (after saying why) when it is missing.
+fn check_chained(c: &mut Checks, path: &Path) -> bool {
+    let chained = install::chained_path(path);
+    match std::fs::metadata(&chained) {
+        Ok(m) if is_executable(&m) => {
+            c.ok(
+                "hook",
+                format!(
+                    "{} runs first (the hook that was there before agentgate)",
+                    chained.display()
+                ),
+            );
+            true
+        }
+        Ok(_) => {
+            c.warn(
+                "hook",
+                format!(
+                    "{} is not executable, so it is skipped (as git skipped it before agentgate)",
+                    chained.display()
+                ),
+                format!("chmod 755 {} if it should run", chained.display()),
+            );
+            true
+        }
+        Err(_) => {
+            c.fail(
+                "hook",
+                format!("{} chains to {}, which is missing: every push is refused", path.display(), chained.display()),
+                format!("put the old hook back at {}, or reinstall: agentgate uninstall ... && agentgate install ...", chained.display()),
+            );
+            false
+        }
+    }
+}
+
+/// Gitea runs a `.d` directory only through its own hook script.
+fn check_gitea_dispatcher(c: &mut Checks, repo: &Path, what: &str, path: &Path) {
+    let dispatcher = repo.join("hooks").join(if what.ends_with("update") {
+        "update"
+    } else {
+        "pre-receive"
+    });
+    if !dispatcher.exists() {
+        c.warn(
+            "hook",
+            format!("{} does not exist: Gitea's own hook runs the .d directory; without it {} never runs", dispatcher.display(), path.display()),
+            "let Gitea write its hooks (Site Administration > Resynchronize git hooks), or use the plain layout",
+        );
+    }
 }
 
 fn check_policy(
     c: &mut Checks,
     explicit: Option<&Path>,
-    repo: Option<&crate::git::Repo>,
+    repo: Option<&Repo>,
     git_dir: Option<&Path>,
 ) -> Option<Policy> {
-    let located = crate::push::locate_policy(explicit, repo.map(Ok), git_dir);
+    let located = config::locate_for(explicit, repo.map(Ok), git_dir);
     let (path, why) = match located {
         Ok(l) => (l.path, l.source.describe()),
         Err(e) => {
@@ -485,7 +475,7 @@ fn check_policy(
                 format!(
                     "{} ({why}) does not load: {}; every push is refused",
                     path.display(),
-                    crate::push::error_chain(&e)
+                    error_chain(&e)
                 ),
                 "fix the policy; `agentgate doctor` again shows the file, line and column",
             );
@@ -532,8 +522,8 @@ fn check_signers(c: &mut Checks, policy: &Policy) {
 
 /// The baseline: commits on protected refs when agentgate was installed, never judged. Listed, so
 /// an admin sees exactly what is exempt.
-fn check_baseline(c: &mut Checks, repo: &crate::git::Repo) {
-    let path = repo.git_dir().join(crate::git::BASELINE_FILE);
+fn check_baseline(c: &mut Checks, repo: &Repo) {
+    let path = repo.git_dir().join(BASELINE_FILE);
     match repo.baseline() {
         Ok(ids) if ids.is_empty() && path.symlink_metadata().is_err() => c.warn(
             "baseline",
@@ -551,13 +541,13 @@ fn check_baseline(c: &mut Checks, repo: &crate::git::Repo) {
         ),
         Err(e) => c.fail(
             "baseline",
-            crate::push::error_chain(&e),
+            error_chain(&e),
             "fix or remove the file (removing it makes every commit judged), then re-record it with agentgate install --baseline-only",
         ),
     }
 }
 
-fn check_notes(c: &mut Checks, repo: &crate::git::Repo, policy: &Policy) {
+fn check_notes(c: &mut Checks, repo: &Repo, policy: &Policy) {
     let notes = &policy.attest.notes_ref;
     if policy.protect.matching(notes).is_none() {
         c.warn(
@@ -578,14 +568,14 @@ fn check_notes(c: &mut Checks, repo: &crate::git::Repo, policy: &Policy) {
                 format!(
                     "{notes} points at {} which cannot be read: {}",
                     id.short(),
-                    crate::push::error_chain(&e)
+                    error_chain(&e)
                 ),
                 "check the repository (git fsck) and the notes ref",
             ),
         },
         Err(e) => c.fail(
             "notes",
-            format!("cannot read {notes}: {}", crate::push::error_chain(&e)),
+            format!("cannot read {notes}: {}", error_chain(&e)),
             "check the repository (git fsck)",
         ),
     }

@@ -5,18 +5,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::audit;
-use crate::config::{self, Policy, PolicyError};
-use crate::evidence::PolicyAttestations;
-use crate::git::{GitError, ObjectId, Repo};
-use crate::hook::{
-    self, AttestationSource, Code, Evaluator, EvidenceError, RefDecision, RefUpdate,
-};
+use agentgate_git::{ObjectId, Repo};
+use agentgate_policy::attestations::{attestation_source, notes_commit, AttestationsError};
+use agentgate_policy::audit::{self, default_audit_path};
+use agentgate_policy::config::{self, load_for};
+use agentgate_policy::decision::{self, Code, Evaluator, RefDecision, RefUpdate, StdinError};
+use agentgate_policy::error_chain;
 
-/// Exit codes of the hook commands.
-pub const EXIT_ACCEPT: u8 = 0;
-pub const EXIT_REFUSE: u8 = 1;
-pub const EXIT_CONFIG: u8 = 2;
+use crate::exit::{OK as EXIT_ACCEPT, REFUSED as EXIT_REFUSE, USAGE as EXIT_CONFIG};
 
 /// Which hook we run as (recorded in the audit log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,71 +37,6 @@ pub fn message_prefix() -> &'static str {
     } else {
         ""
     }
-}
-
-/// Find the policy for a repository. `repo` is None when no repository is involved (a shared
-/// hooks directory); `Some(Err)` when it could not be opened: then only `--config` or
-/// `$AGENTGATE_CONFIG` can name the policy, because the repository's own settings cannot be
-/// read and skipping them could pick a weaker policy.
-pub fn locate_policy(
-    explicit: Option<&Path>,
-    repo: Option<Result<&Repo, &GitError>>,
-    git_dir: Option<&Path>,
-) -> Result<config::Located, PolicyError> {
-    let repo_config = || -> Result<Option<PathBuf>, String> {
-        use std::os::unix::ffi::OsStringExt as _;
-        match repo {
-            None => Ok(None),
-            Some(Ok(r)) => r
-                .config_bytes("agentgate.config")
-                .map(|v| v.map(|b| PathBuf::from(std::ffi::OsString::from_vec(b))))
-                .map_err(|e| error_chain(&e)),
-            Some(Err(e)) => Err(error_chain(e)),
-        }
-    };
-    config::locate(explicit, &repo_config, git_dir)
-}
-
-/// Find and load the policy for `repo`.
-pub fn load_policy(
-    explicit: Option<&Path>,
-    repo: Option<Result<&Repo, &GitError>>,
-    git_dir: Option<&Path>,
-) -> Result<Policy, PolicyError> {
-    Policy::load(&locate_policy(explicit, repo, git_dir)?.path)
-}
-
-/// The audit log a policy names, or `$GIT_DIR/agentgate/audit.jsonl`.
-pub fn audit_path(policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
-    policy
-        .and_then(|p| p.audit_log.clone())
-        .unwrap_or_else(|| default_audit_path(git_dir))
-}
-
-/// Where the hook looks for attestations: the notes commit `notes` (the value the push itself
-/// sets for the notes ref, or its current value) and the policy's `attestations_dir`, checked
-/// as of `now`.
-pub fn attestation_source<'a>(
-    repo: &'a Repo,
-    policy: &'a Policy,
-    notes: Option<ObjectId>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Box<dyn AttestationSource + 'a>, EvidenceError> {
-    Ok(Box::new(PolicyAttestations::new(repo, policy, notes, now)?))
-}
-
-/// The notes commit attestations are read from: the new value when this push updates the notes
-/// ref (its objects are in the quarantine), else the ref's current value.
-pub fn notes_commit(
-    repo: &Repo,
-    policy: &Policy,
-    updates: &[RefUpdate],
-) -> Result<Option<ObjectId>, GitError> {
-    let name = &policy.attest.notes_ref;
-    if let Some(u) = updates.iter().find(|u| &u.refname == name) {
-        return Ok((!u.new.is_zero()).then(|| u.new.clone()));
-    }
-    repo.ref_target(name)
 }
 
 /// Refuse every update for one reason.
@@ -168,7 +99,7 @@ fn set_step(shared: &Shared, step: impl Into<String>) {
 pub fn run_hook(
     mode: Mode,
     config: Option<&Path>,
-    input: Result<Vec<RefUpdate>, hook::StdinError>,
+    input: Result<Vec<RefUpdate>, StdinError>,
     err: &mut dyn Write,
 ) -> u8 {
     let start = std::time::Instant::now();
@@ -184,7 +115,7 @@ pub fn run_hook(
             let _ = writeln!(
                 err,
                 "{prefix}agentgate: refused [{}] {e}",
-                Code::StdinMalformed.as_str()
+                Code::StdinMalformed
             );
             let _ = writeln!(
                 err,
@@ -211,7 +142,7 @@ pub fn run_hook(
             let _ = writeln!(
                 err,
                 "{prefix}agentgate: refused [{}] cannot start the decision thread",
-                Code::InternalError.as_str()
+                Code::InternalError
             );
             return EXIT_REFUSE;
         }
@@ -287,11 +218,11 @@ pub fn run_hook(
     };
     let mut records = audit::records(&decisions, &cx);
     if let Err(e) = audit::append(&log, &mut records) {
-        let _ = write!(err, "{}", hook::render(&decisions, prefix));
+        let _ = write!(err, "{}", decision::render(&decisions, prefix));
         let _ = writeln!(
             err,
             "{prefix}agentgate: refused [{}] {}; no decision is made without an audit record",
-            Code::AuditFailed.as_str(),
+            Code::AuditFailed,
             error_chain(&e)
         );
         return if exit == EXIT_CONFIG {
@@ -300,13 +231,8 @@ pub fn run_hook(
             EXIT_REFUSE
         };
     }
-    let _ = write!(err, "{}", hook::render(&decisions, prefix));
+    let _ = write!(err, "{}", decision::render(&decisions, prefix));
     exit
-}
-
-/// The audit log when no policy names one: `$GIT_DIR/agentgate/audit.jsonl`.
-fn default_audit_path(git_dir: &Path) -> PathBuf {
-    git_dir.join("agentgate").join("audit.jsonl")
 }
 
 /// Everything the hook decides, on the decision thread: open the repository, load the policy,
@@ -322,14 +248,14 @@ fn decide_all(
     set_step(shared, "opening the repository");
     let repo = Repo::open_from_env();
     set_step(shared, "loading the policy");
-    let policy = load_policy(config, Some(repo.as_ref()), Some(git_dir));
+    let policy = load_for(config, Some(repo.as_ref()), Some(git_dir));
     if let Ok(p) = &policy {
         if let Ok(mut s) = shared.lock() {
             s.timeout = Some(p.hook_timeout);
             s.policy = Some(PolicyInfo {
                 path: p.source.clone(),
                 digest: p.digest.clone(),
-                audit_log: audit_path(Some(p), git_dir),
+                audit_log: audit::audit_path(Some(p), git_dir),
                 notes_ref: p.attest.notes_ref.clone(),
             });
         }
@@ -338,7 +264,7 @@ fn decide_all(
         (_, Err(e)) => {
             let d = refuse_all(
                 updates,
-                Code::from_policy_error(e),
+                e.code(),
                 "the agentgate policy cannot be loaded, so every push is refused".into(),
                 vec![format!("{e:#}")],
                 "this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)",
@@ -359,7 +285,7 @@ fn decide_all(
             }
             set_step(shared, "reading the attestations");
             let source = notes_commit(repo, policy, updates)
-                .map_err(EvidenceError::from)
+                .map_err(AttestationsError::from)
                 .and_then(|n| {
                     if let Ok(mut s) = shared.lock() {
                         s.notes = n.clone();
@@ -394,16 +320,4 @@ fn decide_all(
             }
         }
     }
-}
-
-/// `e` and its causes, joined by ": ".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }

@@ -6,7 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use agentgate_git::{hooks_path_setting, RefValue, Repo, BASELINE_FILE};
+use agentgate_policy::config::{self, Policy};
+use agentgate_policy::decision::strip_namespaces;
 use anyhow::{bail, Context};
+
+use crate::cli::install::{InstallArgs, Target, UninstallArgs};
 
 /// The shims, embedded so the binary can install itself anywhere.
 const PRE_RECEIVE_SHIM: &str = include_str!("../hooks/pre-receive");
@@ -58,59 +63,9 @@ impl HookKind {
     }
 }
 
-/// Where to install: a bare repository, or a hooks directory that repositories share through
-/// `core.hooksPath`.
-#[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
-pub struct Target {
-    /// The bare repository.
-    #[arg(long, value_name = "BARE")]
-    pub repo: Option<PathBuf>,
-    /// A hooks directory shared by many repositories through `core.hooksPath` (plain layout).
-    #[arg(long, value_name = "DIR")]
-    pub hooks_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct InstallArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Policy file the hook reads. Default: the one the hook would find now (the repository's
-    /// git config agentgate.config, $GIT_DIR/agentgate.toml, /etc/agentgate/policy.toml). Either
-    /// way the shim names it with --config, so nothing in a pusher's environment can change it.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Do not pin the policy: look for it at every push (for a shared --hooks-dir whose
-    /// repositories each have their own). $AGENTGATE_CONFIG then counts too: never let pushers
-    /// set it (no `AcceptEnv AGENTGATE_*` in sshd).
-    #[arg(long, conflicts_with = "config")]
-    pub discover: bool,
-    /// Only record the baseline of --repo (the protected tips as they are now, never judged:
-    /// see `agentgate doctor`); install no hook. For repositories served by a shared
-    /// --hooks-dir.
-    #[arg(long, requires = "repo")]
-    pub baseline_only: bool,
-    #[arg(long, value_enum, default_value = "plain")]
-    pub layout: Layout,
-    /// Which git hook to install.
-    #[arg(long, value_enum, default_value = "pre-receive")]
-    pub hook: HookKind,
-    /// The agentgate binary the shim runs (default: this one).
-    #[arg(long, value_name = "PATH")]
-    pub binary: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct UninstallArgs {
-    #[command(flatten)]
-    pub target: Target,
-    #[arg(long, value_enum, default_value = "plain")]
-    pub layout: Layout,
-    #[arg(long, value_enum, default_value = "pre-receive")]
-    pub hook: HookKind,
-}
-
-/// Quote for a POSIX shell.
+/// Quote for a POSIX shell: one single-quoted word, `'` written as `'\''`. The installed shim
+/// is a file format ([`parse_shim`] and doctor read it back), so this stays exactly what it
+/// has always written rather than `shlex`'s quoting, which leaves plain words bare.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -167,17 +122,7 @@ pub fn parse_shim(text: &str) -> Option<ShimInfo> {
 /// The hooks directory git uses for a repository: `core.hooksPath` if set (relative to the
 /// repository, as git resolves it for a bare repository), else `hooks/`.
 pub fn hooks_dir(repo: &Path) -> PathBuf {
-    let configured = crate::git::git_command()
-        .arg("-C")
-        .arg(repo)
-        .args(["config", "--get", "core.hooksPath"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
-        .filter(|s| !s.is_empty());
-    match configured {
+    match hooks_path_setting(repo) {
         Some(p) => {
             let p = expand_tilde(&p);
             if p.is_absolute() {
@@ -330,10 +275,10 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     // Refuse to install a hook that would refuse every push because its policy is broken.
     let policy = match &repo {
         Some(repo) => {
-            let r = crate::git::Repo::open(Some(repo))?;
-            crate::push::load_policy(config.as_deref(), Some(Ok(&r)), Some(repo))
+            let r = Repo::open(Some(repo))?;
+            config::load_for(config.as_deref(), Some(Ok(&r)), Some(repo))
         }
-        None => crate::push::load_policy(config.as_deref(), None, None),
+        None => config::load_for(config.as_deref(), None, None),
     }
     .context("the hook would refuse every push: fix the policy first")?;
     // Pin what was validated: the shim passes --config, which wins over $AGENTGATE_CONFIG and
@@ -442,23 +387,19 @@ pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
 /// before agentgate judged any push. Nothing reachable from them is judged later; everything
 /// newer must keep the promise. An existing baseline is kept: re-installing must not quietly
 /// widen what is exempt. Owned like the repository, so the hook (run as its owner) can read it.
-fn record_baseline(repo: &Path, policy: &crate::config::Policy) -> anyhow::Result<()> {
-    let r = crate::git::Repo::open(Some(repo))?;
-    let path = r.git_dir().join(crate::git::BASELINE_FILE);
+fn record_baseline(repo: &Path, policy: &Policy) -> anyhow::Result<()> {
+    let r = Repo::open(Some(repo))?;
+    let path = r.git_dir().join(BASELINE_FILE);
     if path.symlink_metadata().is_ok() {
         println!("kept the existing baseline {}", path.display());
         return Ok(());
     }
     let mut lines = Vec::new();
     for e in r.ref_snapshot()? {
-        let crate::git::RefValue::Direct(id) = &e.value else {
+        let RefValue::Direct(id) = &e.value else {
             continue;
         };
-        if policy
-            .protect
-            .matching(crate::hook::strip_namespaces(&e.name))
-            .is_none()
-        {
+        if policy.protect.matching(strip_namespaces(&e.name)).is_none() {
             continue;
         }
         // A protected ref that is not a commit holds no history to exempt.

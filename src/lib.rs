@@ -1,23 +1,17 @@
-//! agentgate: refuse pushes of AI-agent commits to protected refs unless a compile-test-sign
-//! gate attested exactly that code. The same library is the hook, the CI signer and the
-//! verifier; `cli` is the only module that talks to a terminal.
+//! agentgate's faces: the command line ([`cli`], one file per command), the server hook's
+//! runner ([`hook_runner`]), the compile-test-sign gate ([`gate`]), signing shared by `sign`
+//! and `gate` ([`signing`]), [`install`], [`doctor`] and [`demo`]. The only crate that prints
+//! or chooses exit codes; the decisions themselves are agentgate-policy's, the formats and
+//! crypto agentgate-formats', and every repository access agentgate-git's (ARCHITECTURE.md).
 
-pub mod attest;
-pub mod audit;
 pub mod cli;
-pub mod config;
+#[cfg(feature = "gate")]
 pub mod demo;
-pub mod detect;
 pub mod doctor;
-pub mod evidence;
-#[doc(hidden)]
-pub mod fuzzing;
+pub mod exit;
+#[cfg(feature = "gate")]
 pub mod gate;
-pub mod git;
-pub mod hook;
+pub mod hook_runner;
 pub mod install;
-pub mod object;
-pub mod push;
-pub mod replay;
-pub mod trailers;
-pub mod walk;
+pub mod signing;
+mod terminal;

@@ -1,12 +1,10 @@
 //! `keygen`, `sign` and `verify` run as the real binary against real git repositories in temp
 //! dirs, isolated from the developer's git config. Refusals are asserted by code, not prose.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::{b64, Sandbox, FIXTURES};
 use base64::Engine as _;
-use common::{b64, Sandbox, FIXTURES};
 
 fn roundtrip(sb: &Sandbox, key: &str, pubkey: &str, extra: &[&str], env: &[(&str, &str)]) {
     sb.sign(key, "att", extra, env);
@@ -341,7 +339,7 @@ fn refusals_each_have_their_code() {
     // A hint naming another key (the signature itself is still gate's).
     let other_hint = {
         let pem = std::fs::read_to_string(sb.path("other.pub")).unwrap();
-        agentgate::attest::PublicKey::from_pem(&pem)
+        agentgate_formats::PublicKey::from_pem(&pem)
             .unwrap()
             .hint()
             .to_string()

@@ -5,24 +5,22 @@
 //! Statements a well-behaved signer would never write are signed in-process with the
 //! trusted key, so only the rule under test can refuse them.
 
-mod common;
-
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
 
-use agentgate::attest::keys::SigningKey;
-use agentgate::attest::sign::sign_statement;
-use agentgate::attest::statement::{
+use crate::common::*;
+use agentgate_formats::keys::SigningKey;
+use agentgate_formats::sign::sign_statement;
+use agentgate_formats::statement::{
     provenance_statement, test_result_statement, Artifact, ProvenanceParams, Source, Statement,
     TestOutcome, TestResult,
 };
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
-use common::*;
 
 const MAIN: &str = "refs/heads/main";
-const SIGN_BUILD_TYPE: &str = agentgate::attest::cmd::SIGN_BUILD_TYPE;
+const SIGN_BUILD_TYPE: &str = agentgate::cli::sign::SIGN_BUILD_TYPE;
 const GATE_BUILD_TYPE: &str = agentgate::gate::GATE_BUILD_TYPE;
 
 fn refused_with(stderr: &str, code: &str) -> bool {
@@ -332,7 +330,8 @@ fn example_policy_parses_with_constraints() {
         )
         .replacen("# builder_id = ", "builder_id = ", 1)
         .replacen("# build_type = ", "build_type = ", 1);
-    let policy = agentgate::config::Policy::parse(&text, &env.path().join("policy.toml")).unwrap();
+    let policy =
+        agentgate_policy::config::Policy::parse(&text, &env.path().join("policy.toml")).unwrap();
     assert_eq!(policy.attest.threshold, 1);
     assert_eq!(
         policy.signers[0].build_type.as_deref(),

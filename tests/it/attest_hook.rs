@@ -1,9 +1,7 @@
 //! The hook with attestations: real pushes refused, then admitted by a gate's signed bundles
 //! carried in git notes; every forged, replayed or failing attestation refused with its code.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 struct Setup {

@@ -1,8 +1,6 @@
 //! `agentgate audit verify`: decisions re-derived from the repository, tampering detected.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn verify(env: &Env, log: &std::path::Path) -> (i32, serde_json::Value) {
     let out = env.agentgate(

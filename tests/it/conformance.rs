@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentgate::attest::sigstore::{
-    self, ArtifactInput, IdentityMatch, PublicKey, SignerPolicy, SigstoreError,
+use agentgate_formats::sigstore::{
+    self, ArtifactInput, IdentityMatch, ManagedKey, SignerPolicy, SigstoreError,
 };
 use serde_json::Value;
 use sha2::Digest as _;
@@ -204,7 +204,7 @@ fn dsse_bundle_returns_the_in_toto_payload() {
     )
     .expect("DSSE happy path verifies");
     let (payload_type, payload) = v.payload.expect("DSSE payload is returned");
-    assert_eq!(payload_type, sigstore::IN_TOTO_PAYLOAD_TYPE);
+    assert_eq!(payload_type, agentgate_formats::dsse::PAYLOAD_TYPE_INTOTO);
     let statement: Value = serde_json::from_slice(&payload).unwrap();
     assert!(statement["subject"].is_array());
 }
@@ -287,7 +287,7 @@ fn identity_exact_and_anchored_regex() {
 
 #[test]
 fn keyless_bundle_with_a_key_policy_is_refused() {
-    let key = PublicKey::from_pem(
+    let key = ManagedKey::from_pem(
         std::str::from_utf8(&vector("managed-key-happy-path", "key.pub")).unwrap(),
     )
     .unwrap();
@@ -310,7 +310,7 @@ fn managed_key_with_a_different_valid_key_is_refused() {
         .public_key_der()
         .unwrap()
         .to_pem();
-    let key = PublicKey::from_pem(&other).unwrap();
+    let key = ManagedKey::from_pem(&other).unwrap();
     let err = sigstore::verify(
         &vector("managed-key-happy-path", "bundle.sigstore.json"),
         &default_artifact(),

@@ -3,9 +3,7 @@
 //! running `agentgate pre-receive` with GIT_DIR set as git does). Each case asserts the stable
 //! refusal code and that the protected ref on the server did not move.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

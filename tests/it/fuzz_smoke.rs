@@ -1,12 +1,12 @@
 //! The fuzz targets on the stable toolchain, for CI: every committed corpus file under
 //! `fuzz/corpus/<target>/` goes through the same function the libFuzzer target calls
-//! (`agentgate::fuzzing`), then a fixed number of deterministic mutations of those files (a
+//! (`agentgate_fuzz_targets`), then a fixed number of deterministic mutations of those files (a
 //! xorshift generator with a fixed seed, so a failure reproduces exactly). A panic fails the test
 //! and names the input.
 
 use std::path::{Path, PathBuf};
 
-use agentgate::fuzzing::TARGETS;
+use agentgate_fuzz_targets::TARGETS;
 
 /// Mutations per target (deterministic).
 const MUTATIONS: usize = 2_000;
@@ -157,7 +157,7 @@ fn every_target_has_a_corpus_and_a_test() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         assert!(
             TARGETS.iter().any(|(t, _)| *t == name),
-            "fuzz target {name} is not in agentgate::fuzzing::TARGETS"
+            "fuzz target {name} is not in agentgate_fuzz_targets::TARGETS"
         );
     }
 }

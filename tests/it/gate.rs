@@ -4,13 +4,11 @@
 //! and its directory to its stderr, and the test writes them to EXPORT_DIR from the kept log:
 //! the artifact's bytes can then be checked against `sha256sum` and `agentgate verify`.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common::{b64, Sandbox};
 use base64::Engine as _;
-use common::{b64, Sandbox};
 
 const MAIN_C: &str = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
 
@@ -152,7 +150,7 @@ impl Project {
         let mut cmd = Command::new("git");
         cmd.args(["notes", "--ref", "refs/notes/agentgate", "list"])
             .current_dir(self.sb.path("repo"));
-        common::isolate(&mut cmd, self.sb.dir.path());
+        crate::common::isolate(&mut cmd, self.sb.dir.path());
         String::from_utf8(cmd.output().unwrap().stdout).unwrap()
     }
 }
@@ -746,7 +744,7 @@ fn ci_gate_policy_snippet_is_a_valid_policy() {
 /// and main accepts it because its tip is attested.
 #[test]
 fn gated_agent_commit_is_accepted_on_main() {
-    let env = common::Env::new();
+    let env = crate::common::Env::new();
     let out = env.agentgate(env.path(), &["keygen", "--out", "ci-gate"]);
     assert!(out.status.success(), "{}", text(&out));
     let server = env.server_with(

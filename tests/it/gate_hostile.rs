@@ -10,15 +10,13 @@
 //! what it reaches: the logs are its only way out of the sandbox, and the test looks for the
 //! secrets there (and in everything else the gate writes) and for the effects outside.
 
-mod common;
-
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 const HOSTILE_SH: &str = r#"#!/bin/bash
 # Usage: hostile.sh PHASE KEY HOME GATE_BIN PORT TAG. Everything it reaches goes to stdout.
@@ -228,7 +226,7 @@ impl Hostile {
             .prefix(&format!("hostile-{tag}-"))
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
-        std::fs::copy(common::BIN, bin_dir.path().join("agentgate")).unwrap();
+        std::fs::copy(crate::common::BIN, bin_dir.path().join("agentgate")).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         Hostile {
@@ -288,7 +286,7 @@ impl Hostile {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_REPOSITORY", "acme/app");
-        common::isolate(&mut cmd, self.sb.dir.path());
+        crate::common::isolate(&mut cmd, self.sb.dir.path());
         for (name, value) in &self.env_secrets {
             let name = if *name == "passphrase" {
                 "GATE_PW"
@@ -429,7 +427,7 @@ fn hostile_build_reaches_nothing_in_the_default_sandbox() {
             .unwrap();
     use base64::Engine as _;
     let st: serde_json::Value = serde_json::from_slice(
-        &common::b64()
+        &crate::common::b64()
             .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
             .unwrap(),
     )

@@ -1,8 +1,6 @@
 //! The hook end to end: real `git push` into bare repositories with the hook installed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn refused_with(stderr: &str, code: &str) -> bool {
     stderr.contains(&format!("agentgate: refused [{code}]"))

@@ -2,9 +2,7 @@
 //! there before agentgate keeps running (and refusing) in front of it, uninstall puts it back
 //! exactly, and doctor tells a healthy installation from a broken one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 

@@ -4,13 +4,11 @@
 //! Runs only with `AGENTGATE_INTEROP=1` (after `scripts/install-interop-deps.sh`); with the
 //! variable set, missing tools are a failure, never a skip.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::{b64, Sandbox};
 use base64::Engine as _;
-use common::{b64, Sandbox};
 
 const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 
@@ -116,7 +114,7 @@ fn third_party_verifiers_accept_ours_and_reject_tampered() {
         assert_eq!(code, 1, "{tool} accepted a bundle under the wrong key");
     }
     // The same, with the hint and keyid rewritten to name that key: only the signature stops it.
-    let hint = agentgate::attest::PublicKey::from_pem(
+    let hint = agentgate_formats::PublicKey::from_pem(
         &std::fs::read_to_string(sb.path("p256-other.pub")).unwrap(),
     )
     .unwrap()

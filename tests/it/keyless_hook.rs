@@ -9,10 +9,8 @@
 //! `scripts/install-keyless-mock.sh` installs it); otherwise each test says it skipped.
 #![cfg(feature = "keyless-sign")]
 
-mod common;
-
-use common::mock::{interop_enabled, Mock};
-use common::*;
+use crate::common::mock::{interop_enabled, Mock};
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

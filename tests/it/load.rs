@@ -2,9 +2,7 @@
 //! whole audit record per decision and a clean `audit verify`; an audit log that cannot be
 //! written refuses the push (`audit-failed`) instead of accepting it unrecorded.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

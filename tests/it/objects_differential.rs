@@ -1,4 +1,4 @@
-//! Differential test of the object reader (`agentgate::object`) against git itself.
+//! Differential test of the object reader (`agentgate_git::object`) against git itself.
 //!
 //! A seeded generator writes thousands of hostile raw commits and tags (headers duplicated,
 //! missing or out of order, signature and mergetag blocks whose continuation lines read like
@@ -20,11 +20,9 @@
 //! counts; `AGENTGATE_OBJDIFF_SEED=<n>` and `AGENTGATE_OBJDIFF_SCALE=<n>` explore other and
 //! larger corpora (CI runs the fixed seed at scale 1).
 
-mod common;
-
-use agentgate::git::ObjectId;
-use agentgate::object::{parse_links, read_commit, read_tag, ObjectError};
-use common::Env;
+use crate::common::Env;
+use agentgate_git::object::{parse_links, read_commit, read_tag, ObjectError};
+use agentgate_git::ObjectId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;

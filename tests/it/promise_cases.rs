@@ -4,9 +4,7 @@
 //! when protected; the baseline recorded at installation is exempt. The randomized proof is
 //! tests/promise_model.rs; these are the cases worth naming.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 struct S {

@@ -8,14 +8,13 @@
 //! target/promise-model-repro-N.sh (shrinking takes at most `AGENTGATE_MODEL_SHRINK_SECS`,
 //! default 120, in all; 0 skips it).
 
-mod common;
-mod promise;
-
 use std::time::{Duration, Instant};
 
-use promise::ops::{Bind, Hook, Op, Policy, Require, Scope, Site, Style, TreeSpec, Update, Value};
-use promise::oracle::protected;
-use promise::world::World;
+use crate::promise::ops::{
+    Bind, Hook, Op, Policy, Require, Scope, Site, Style, TreeSpec, Update, Value,
+};
+use crate::promise::oracle::protected;
+use crate::promise::world::World;
 
 fn target_dir() -> std::path::PathBuf {
     let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -37,17 +36,18 @@ fn env_list(name: &str) -> Option<Vec<u64>> {
 
 #[test]
 fn promise_holds_under_random_pushes() {
-    let seeds = env_list("AGENTGATE_MODEL_SEED").unwrap_or(promise::DEFAULT_SEEDS.to_vec());
+    let seeds = env_list("AGENTGATE_MODEL_SEED").unwrap_or(crate::promise::DEFAULT_SEEDS.to_vec());
     let pushes = env_list("AGENTGATE_MODEL_PUSHES")
         .map(|v| v[0] as usize)
-        .unwrap_or(promise::DEFAULT_PUSHES);
+        .unwrap_or(crate::promise::DEFAULT_PUSHES);
     let t = Instant::now();
-    let results = promise::run_all(&seeds, pushes);
-    let mut report = promise::summary(&results, t.elapsed().as_secs_f64());
+    let results = crate::promise::run_all(&seeds, pushes);
+    let mut report = crate::promise::summary(&results, t.elapsed().as_secs_f64());
     let shrink_secs = env_list("AGENTGATE_MODEL_SHRINK_SECS").map_or(120, |v| v[0]);
-    for (i, (class, seed, script)) in promise::repros(&results, Duration::from_secs(shrink_secs))
-        .iter()
-        .enumerate()
+    for (i, (class, seed, script)) in
+        crate::promise::repros(&results, Duration::from_secs(shrink_secs))
+            .iter()
+            .enumerate()
     {
         let path = target_dir().join(format!("promise-model-repro-{}.sh", i + 1));
         let _ = std::fs::write(&path, script);

@@ -7,9 +7,7 @@
 //! A missing program fails the test when `CI` is set (`scripts/install-test-deps.sh` installs
 //! them); otherwise the test prints a `SKIP` line and passes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,7 @@
 //! on its absence; cargo runs test binaries one at a time). It takes a lock so that two runs on
 //! one machine do not overlap, and puts back whatever was there before.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 const SYSTEM_POLICY: &str = "/etc/agentgate/policy.toml";

@@ -1,4 +1,4 @@
-//! Differential test: `agentgate::trailers::parse` against real git's
+//! Differential test: `agentgate_policy::trailers::parse` against real git's
 //! `git log --format='%(trailers:only,unfold)'` on thousands of generated and hand-written
 //! commit messages, under several repository configs.
 //!
@@ -6,7 +6,7 @@
 //! stream (`data <len>` keeps messages byte-exact: no cleanup, no added newline), and one
 //! `git log` prints every commit's trailers with control-character delimiters.
 
-use agentgate::trailers::{parse, TrailerConfig};
+use agentgate_policy::trailers::{parse, TrailerConfig};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -160,8 +160,9 @@ fn git_trailers(
         "git log printed a different number of commits"
     );
 
-    let cfg = git2::Config::open(&repo.join(".git/config")).expect("open repo config");
-    let ours = TrailerConfig::try_from_git_config(&cfg).expect("read trailer config");
+    let entries = agentgate_git::config_file_entries(&repo.join(".git/config"))
+        .expect("read the repository's config");
+    let ours = TrailerConfig::from_config(&entries);
     (parsed, ours)
 }
 

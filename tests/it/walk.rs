@@ -4,12 +4,9 @@
 //! where it reaches them) must act exactly like `^stop` for the stops that are ancestors of the
 //! tip, and not at all for the others.
 
-mod common;
-
-use agentgate::git::Repo;
-use agentgate::object::Oid;
-use agentgate::walk::{walk, Limits};
-use common::*;
+use crate::common::*;
+use agentgate_git::walk::{walk, Limits};
+use agentgate_git::{Oid, Repo};
 use std::collections::BTreeSet;
 use std::collections::HashSet;
 use std::io::Write;

@@ -11,7 +11,7 @@ use sigstore_types::{
     SignatureBytes, SignatureContent, VerificationMaterial, VerificationMaterialContent,
 };
 
-use crate::attest::verify::VerifyError;
+use crate::reason::VerifyError;
 
 /// The media type agentgate writes.
 pub const MEDIA_TYPE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -45,7 +45,7 @@ pub fn key_bundle_json(hint: &str, payload_type: &str, payload: &[u8], signature
 }
 
 /// The bundles stored in a git note (JSON Lines, one bundle per line, appended over time).
-/// Blank lines are skipped; every other line is a candidate for [`crate::attest::verify_bundle`].
+/// Blank lines are skipped; every other line is a candidate for [`crate::verify_bundle`].
 pub fn note_bundles(note: &str) -> impl Iterator<Item = &str> {
     note.lines().map(str::trim).filter(|l| !l.is_empty())
 }
@@ -273,7 +273,10 @@ mod tests {
     }
 
     fn code(json: &str) -> &'static str {
-        parse_key_bundle(json.as_bytes()).unwrap_err().code()
+        parse_key_bundle(json.as_bytes())
+            .unwrap_err()
+            .code()
+            .as_str()
     }
 
     #[test]

@@ -170,6 +170,14 @@ pub fn key_hint(spki_der: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki_der))
 }
 
+/// 16 random bytes in hex, from the same generator as the keys: a label (an invocation id),
+/// not a secret, so a failing generator leaves zeros rather than an error.
+pub fn random_label() -> String {
+    let mut b = [0u8; 16];
+    let _ = SystemRandom::new().fill(&mut b);
+    hex::encode(b)
+}
+
 enum Inner {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),

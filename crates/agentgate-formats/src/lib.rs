@@ -1,19 +1,20 @@
-//! Gate attestations: keys, in-toto statements, DSSE envelopes in Sigstore bundles, signing and
-//! verification. The hook calls [`verify::verify_bundle`] and the `verify::check_*` functions;
-//! the CI signer calls [`sign::sign_statement`].
+//! Gate attestations as data: in-toto statements, DSSE envelopes in Sigstore bundles, keys,
+//! signing, key-based verification and offline Sigstore (keyless) verification. The hook calls
+//! [`verify::verify_bundle`] / [`verify::verify_sigstore`] and the `verify::check_*` functions;
+//! the CI signer calls [`sign::sign_statement`]. No git, no command line, no printing, no
+//! processes: what this crate says about a bundle depends on its bytes and the trust given.
 
 pub mod bundle;
-pub mod cmd;
 pub mod dsse;
-#[cfg(feature = "keyless-sign")]
-pub mod keyless;
 pub mod keys;
+pub mod reason;
 pub mod sign;
 pub mod sigstore;
 pub mod statement;
 pub mod verify;
 
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};
+pub use reason::{AttestationCode, VerifyError};
 pub use sign::sign_statement;
 pub use statement::{ResourceDescriptor, Statement, TestOutcome};
-pub use verify::{verify_bundle, VerifiedAttestation, VerifyError};
+pub use verify::{verify_bundle, VerifiedAttestation, VerifiedSigner};

@@ -1,10 +1,10 @@
 //! Signing: an in-toto statement becomes a DSSE envelope signed over PAE, inside a key-based
 //! Sigstore bundle.
 
-use crate::attest::bundle::key_bundle_json;
-use crate::attest::dsse::{pae, PAYLOAD_TYPE_INTOTO};
-use crate::attest::keys::{KeyError, SigningKey};
-use crate::attest::statement::Statement;
+use crate::bundle::key_bundle_json;
+use crate::dsse::{pae, PAYLOAD_TYPE_INTOTO};
+use crate::keys::{KeyError, SigningKey};
+use crate::statement::Statement;
 
 /// Sign `statement` and return the bundle as compact JSON (one line, fit for JSON Lines).
 pub fn sign_statement(key: &SigningKey, statement: &Statement) -> Result<String, KeyError> {

@@ -15,8 +15,8 @@ use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier}
 
 pub use sigstore_trust_root::TrustedRoot;
 
-/// The DSSE payload type of an in-toto statement.
-pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+use crate::dsse::PAYLOAD_TYPE_INTOTO;
+use crate::reason::AttestationCode;
 
 /// The Sigstore public-good production trusted root, embedded at build time (no network).
 pub fn public_good_root() -> Result<TrustedRoot, SigstoreError> {
@@ -107,13 +107,14 @@ impl fmt::Display for IdentityMatch {
     }
 }
 
-/// A public key for managed-key bundles (SPKI: ECDSA P-256/P-384, Ed25519, RSA).
+/// A public key for managed-key bundles (SPKI: ECDSA P-256/P-384, Ed25519, RSA): any key
+/// Sigstore verifies, where [`crate::keys::PublicKey`] is one agentgate signs with.
 #[derive(Debug, Clone)]
-pub struct PublicKey {
+pub struct ManagedKey {
     der: DerPublicKey,
 }
 
-impl PublicKey {
+impl ManagedKey {
     /// Parse an SPKI PEM (`-----BEGIN PUBLIC KEY-----`), as cosign writes `cosign.pub`.
     pub fn from_pem(pem: &str) -> Result<Self, SigstoreError> {
         let der =
@@ -135,9 +136,7 @@ impl PublicKey {
 
     /// The key hint as cosign computes it: standard base64 of SHA-256 over the DER SPKI.
     pub fn hint(&self) -> String {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(self.der.as_bytes()))
+        crate::keys::key_hint(self.der.as_bytes())
     }
 }
 
@@ -145,7 +144,7 @@ impl PublicKey {
 #[derive(Debug, Clone)]
 pub enum SignerPolicy {
     /// A managed key known out of band; the bundle carries only a hint.
-    Key(PublicKey),
+    Key(ManagedKey),
     /// A keyless signer: a Fulcio certificate for this OIDC issuer and subject.
     Identity {
         /// The OIDC issuer, compared exactly.
@@ -279,28 +278,28 @@ pub enum SigstoreError {
 
 impl SigstoreError {
     /// A stable kebab-case code for this refusal.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> AttestationCode {
         match self {
-            Self::Read { .. } => "sigstore-read",
-            Self::ArtifactDigest(_) => "sigstore-artifact-digest",
-            Self::PublicKey(_) => "sigstore-public-key",
-            Self::TrustedRoot(_) => "sigstore-trusted-root",
-            Self::BundleParse(_) => "sigstore-bundle-parse",
-            Self::MaterialKind(_) => "sigstore-material-kind",
-            Self::CertificateChainShape(_) => "sigstore-chain-shape",
-            Self::MissingInclusionProof(_) => "sigstore-no-inclusion-proof",
-            Self::DsseShape(_) => "sigstore-dsse-shape",
-            Self::Certificate(_) => "sigstore-certificate",
-            Self::TransparencyLog(_) => "sigstore-tlog",
-            Self::Timestamp(_) => "sigstore-timestamp",
-            Self::Signature(_) => "sigstore-signature",
-            Self::ArtifactMismatch(_) => "sigstore-artifact-mismatch",
-            Self::Bundle(_) => "sigstore-bundle",
-            Self::Incomplete(_) => "sigstore-incomplete",
-            Self::UnknownLog { .. } => "sigstore-unknown-log",
-            Self::LogOutsideValidity { .. } => "sigstore-log-validity",
-            Self::IssuerMismatch { .. } => "sigstore-issuer-mismatch",
-            Self::IdentityMismatch { .. } => "sigstore-identity-mismatch",
+            Self::Read { .. } => AttestationCode::SigstoreRead,
+            Self::ArtifactDigest(_) => AttestationCode::SigstoreArtifactDigest,
+            Self::PublicKey(_) => AttestationCode::SigstorePublicKey,
+            Self::TrustedRoot(_) => AttestationCode::SigstoreTrustedRoot,
+            Self::BundleParse(_) => AttestationCode::SigstoreBundleParse,
+            Self::MaterialKind(_) => AttestationCode::SigstoreMaterialKind,
+            Self::CertificateChainShape(_) => AttestationCode::SigstoreChainShape,
+            Self::MissingInclusionProof(_) => AttestationCode::SigstoreNoInclusionProof,
+            Self::DsseShape(_) => AttestationCode::SigstoreDsseShape,
+            Self::Certificate(_) => AttestationCode::SigstoreCertificate,
+            Self::TransparencyLog(_) => AttestationCode::SigstoreTlog,
+            Self::Timestamp(_) => AttestationCode::SigstoreTimestamp,
+            Self::Signature(_) => AttestationCode::SigstoreSignature,
+            Self::ArtifactMismatch(_) => AttestationCode::SigstoreArtifactMismatch,
+            Self::Bundle(_) => AttestationCode::SigstoreBundle,
+            Self::Incomplete(_) => AttestationCode::SigstoreIncomplete,
+            Self::UnknownLog { .. } => AttestationCode::SigstoreUnknownLog,
+            Self::LogOutsideValidity { .. } => AttestationCode::SigstoreLogValidity,
+            Self::IssuerMismatch { .. } => AttestationCode::SigstoreIssuerMismatch,
+            Self::IdentityMismatch { .. } => AttestationCode::SigstoreIdentityMismatch,
         }
     }
 
@@ -611,133 +610,14 @@ fn check_log_validity(
 /// Step 5. The DSSE `keyid` is unsigned and ignored.
 fn check_dsse_shape(bundle: &Bundle) -> Result<(), SigstoreError> {
     if let SignatureContent::DsseEnvelope(env) = &bundle.content {
-        if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        if env.payload_type != PAYLOAD_TYPE_INTOTO {
             return Err(SigstoreError::DsseShape(format!(
-                "payload type {:?} is not {IN_TOTO_PAYLOAD_TYPE}",
+                "payload type {:?} is not {PAYLOAD_TYPE_INTOTO}",
                 env.payload_type
             )));
         }
     }
     Ok(())
-}
-
-/// `agentgate verify-bundle`: the sigstore-conformance CLI protocol
-/// (`verify-bundle [--staging] --bundle F (--certificate-identity I --certificate-oidc-issuer U
-/// | --key PEM) [--trusted-root F] FILE_OR_sha256:HEX`), judged by exit code.
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 verified, 1 refused, 2 unusable arguments or inputs.\n\n\
-Example:\n  agentgate verify-bundle --bundle app.sigstore.json \\\n    \
---certificate-identity https://github.com/acme/app/.github/workflows/gate.yml@refs/heads/main \\\n    \
---certificate-oidc-issuer https://token.actions.githubusercontent.com app.tar.gz"
-)]
-#[command(group(clap::ArgGroup::new("signer").required(true).args(["key", "certificate_identity", "certificate_identity_regexp"])))]
-pub struct VerifyBundleArgs {
-    /// The Sigstore bundle (JSON).
-    #[arg(long, value_name = "FILE")]
-    pub bundle: PathBuf,
-    /// Managed-key bundles: the signer's SPKI PEM public key.
-    #[arg(long, value_name = "PEM", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer"])]
-    pub key: Option<PathBuf>,
-    /// Keyless bundles: the certificate identity (SAN), matched exactly.
-    #[arg(
-        long,
-        value_name = "IDENTITY",
-        requires = "certificate_oidc_issuer",
-        conflicts_with = "certificate_identity_regexp"
-    )]
-    pub certificate_identity: Option<String>,
-    /// Keyless bundles: a regex the whole certificate identity must match (anchored).
-    #[arg(long, value_name = "REGEX", requires = "certificate_oidc_issuer")]
-    pub certificate_identity_regexp: Option<String>,
-    /// Keyless bundles: the OIDC issuer, matched exactly.
-    #[arg(long, value_name = "URL")]
-    pub certificate_oidc_issuer: Option<String>,
-    /// A custom trusted root (trusted_root.json) instead of the embedded public-good root.
-    /// Takes precedence over --staging (the conformance suite may pass both).
-    #[arg(long, value_name = "FILE")]
-    pub trusted_root: Option<PathBuf>,
-    /// Use the embedded Sigstore staging trusted root.
-    #[arg(long)]
-    pub staging: bool,
-    /// The artifact file, or `sha256:<hex>` of it.
-    #[arg(value_name = "FILE_OR_sha256:HEX")]
-    pub artifact: String,
-}
-
-/// Run `agentgate verify-bundle`: exit 0 when the bundle verifies, 1 when it does not; errors
-/// in the arguments or unusable inputs are returned (the caller exits 2).
-pub fn verify_bundle_cmd(args: &VerifyBundleArgs) -> anyhow::Result<std::process::ExitCode> {
-    use anyhow::Context as _;
-    let policy = match (&args.key, &args.certificate_oidc_issuer) {
-        (Some(key), _) => SignerPolicy::Key(PublicKey::from_pem_file(key)?),
-        (None, Some(issuer)) => {
-            let identity = match (
-                &args.certificate_identity,
-                &args.certificate_identity_regexp,
-            ) {
-                (Some(exact), _) => IdentityMatch::Exact(exact.clone()),
-                (None, Some(re)) => IdentityMatch::regex(re)
-                    .with_context(|| format!("invalid --certificate-identity-regexp {re:?}"))?,
-                (None, None) => anyhow::bail!(
-                    "--certificate-identity or --certificate-identity-regexp is required"
-                ),
-            };
-            SignerPolicy::Identity {
-                issuer: issuer.clone(),
-                identity,
-            }
-        }
-        (None, None) => anyhow::bail!("--key or --certificate-oidc-issuer is required"),
-    };
-    let trusted_root = match (&args.trusted_root, args.staging) {
-        (Some(path), _) => trusted_root_from_file(path)?,
-        (None, true) => staging_root()?,
-        (None, false) => public_good_root()?,
-    };
-    let artifact = ArtifactInput::from_cli_arg(&args.artifact)?;
-    let bundle = std::fs::read(&args.bundle)
-        .with_context(|| format!("cannot read bundle {}", args.bundle.display()))?;
-    match verify(&bundle, &artifact, &policy, &trusted_root) {
-        Ok(v) => {
-            let issuer = v
-                .issuer
-                .as_deref()
-                .map(|i| format!(" (issuer {i})"))
-                .unwrap_or_default();
-            println!("OK: signed by {}{issuer}", v.signer);
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        // Unusable inputs are usage/configuration errors (exit 2), not verdicts on the bundle.
-        Err(
-            e @ (SigstoreError::Read { .. }
-            | SigstoreError::ArtifactDigest(_)
-            | SigstoreError::PublicKey(_)
-            | SigstoreError::TrustedRoot(_)),
-        ) => Err(anyhow::anyhow!("[{}] {}", e.code(), error_chain(&e))),
-        Err(e) => {
-            eprintln!(
-                "agentgate: verification failed [{}]: {}",
-                e.code(),
-                error_chain(&e)
-            );
-            Ok(std::process::ExitCode::from(1))
-        }
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
@@ -848,7 +728,7 @@ mod tests {
             MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExRRST79+PsrRBnGAI4cMu6Omz2Jh\n\
             fwlMW+gIutNKVRaMyS4rQKvgngc5p8UbLj55pVHhIoAxi/SRgURZI0J3Xw==\n\
             -----END PUBLIC KEY-----\n";
-        let key = PublicKey::from_pem(pem).unwrap();
+        let key = ManagedKey::from_pem(pem).unwrap();
         assert_eq!(key.hint(), "TLMsSDfG3ajPsWge+z/vX5T/zluXnmvbkTkwLIV68Tk=");
     }
 
@@ -860,7 +740,7 @@ mod tests {
             "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
         ] {
             assert!(
-                matches!(PublicKey::from_pem(bad), Err(SigstoreError::PublicKey(_))),
+                matches!(ManagedKey::from_pem(bad), Err(SigstoreError::PublicKey(_))),
                 "{bad:?}"
             );
         }

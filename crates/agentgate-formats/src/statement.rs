@@ -254,12 +254,18 @@ pub fn provenance_statement(
     if !params.external_parameters.is_object() {
         params.external_parameters = Value::Object(Default::default());
     }
-    let declared = &mut params.external_parameters["source"];
-    if !declared.is_object() {
-        *declared = Value::Object(Default::default());
+    if let Value::Object(ext) = &mut params.external_parameters {
+        let declared = ext
+            .entry("source")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !declared.is_object() {
+            *declared = Value::Object(Default::default());
+        }
+        if let Value::Object(declared) = declared {
+            declared.insert("uri".into(), Value::String(source.uri.clone()));
+            declared.insert("commit".into(), Value::String(source.commit.clone()));
+        }
     }
-    declared["uri"] = Value::String(source.uri.clone());
-    declared["commit"] = Value::String(source.commit.clone());
     let dependency = ResourceDescriptor {
         uri: Some(source.uri.clone()),
         digest: BTreeMap::from([
@@ -330,8 +336,8 @@ pub fn provenance_binding(provenance: &Statement) -> Result<ResourceDescriptor, 
         .and_then(|p| p.run_details.metadata)
         .and_then(|m| m.invocation_id);
     let mut annotations = serde_json::json!({"predicateType": provenance.predicate_type});
-    if let Some(id) = invocation {
-        annotations["invocationId"] = Value::String(id);
+    if let (Some(id), Some(map)) = (invocation, annotations.as_object_mut()) {
+        map.insert("invocationId".into(), Value::String(id));
     }
     Ok(ResourceDescriptor {
         media_type: Some(MEDIA_TYPE_INTOTO.to_string()),
@@ -372,7 +378,9 @@ pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<String> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        hasher.update(&buf[..n]);
+        hasher.update(buf.get(..n).ok_or_else(|| {
+            std::io::Error::other("the reader claims more bytes than it had room for")
+        })?);
     }
     Ok(hex::encode(hasher.finalize()))
 }

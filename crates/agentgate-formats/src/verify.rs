@@ -6,148 +6,62 @@
 use chrono::{DateTime, Duration, Utc};
 use sha2::Digest as _;
 
-use crate::attest::bundle::{parse_key_bundle, reject_duplicate_keys};
-use crate::attest::dsse::{pae, PAYLOAD_TYPE_INTOTO};
-use crate::attest::keys::PublicKey;
-use crate::attest::statement::{
+use crate::bundle::{parse_key_bundle, reject_duplicate_keys};
+use crate::dsse::{pae, PAYLOAD_TYPE_INTOTO};
+use crate::keys::PublicKey;
+pub use crate::reason::{AttestationCode, VerifyError};
+use crate::sigstore::{self, ArtifactInput, SignerPolicy, SigstoreError, TrustedRoot};
+use crate::statement::{
     bound_provenances, Provenance, Statement, TestOutcome, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE,
     DIGEST_SHA256, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01, STATEMENT_V1,
 };
 
-/// Why an attestation was not accepted. `code()` is stable: scripts, logs and tests use it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    #[error("the bundle is not valid: {0}")]
-    BundleMalformed(String),
-    #[error("unsupported bundle media type `{0}`")]
-    MediaTypeUnsupported(String),
-    #[error("the bundle carries a certificate, not a public-key hint (keyless bundles need --certificate-identity)")]
-    NotKeyBased,
-    #[error("the bundle holds a message signature, not a DSSE envelope with an in-toto statement")]
-    NotDsse,
-    #[error("the DSSE envelope has no signature")]
-    SignatureMissing,
-    #[error("the DSSE envelope has {0} signatures; a bundle must carry exactly one")]
-    SignaturesMultiple(usize),
-    #[error("unsupported DSSE payload type `{0}` (expected application/vnd.in-toto+json)")]
-    PayloadTypeUnsupported(String),
-    #[error("no trusted keys are configured, so nothing can verify")]
-    NoTrustedKeys,
-    #[error("the DSSE signature's keyid `{keyid}` differs from the bundle's key hint `{hint}`")]
-    KeyIdMismatch { keyid: String, hint: String },
-    #[error(
-        "the signature is valid for trusted key {key} but the bundle's hint names key `{hint}`"
-    )]
-    KeyHintMismatch { hint: String, key: String },
-    #[error(
-        "the bundle was signed by key `{hint}`, which is none of the {trusted} trusted key(s)"
-    )]
-    UntrustedSigner { hint: String, trusted: usize },
-    #[error("the signature does not verify with the trusted key `{hint}` (the payload or signature was altered)")]
-    SignatureInvalid { hint: String },
-    #[error("the signed payload is not an in-toto statement: {0}")]
-    StatementMalformed(String),
-    #[error("unsupported statement type `{0}` (expected https://in-toto.io/Statement/v1)")]
-    StatementTypeUnsupported(String),
-    #[error("the predicate of type {predicate_type} is malformed: {message}")]
-    PredicateMalformed {
-        predicate_type: String,
-        message: String,
-    },
-    #[error("the statement has predicate type {found}, expected {expected}")]
-    PredicateTypeMismatch { expected: String, found: String },
-    #[error("the artifact (sha256:{sha256}) is not a subject of the statement")]
-    ArtifactNotSubject { sha256: String },
-    #[error("the statement has no sha256 artifact subject")]
-    NoArtifactSubject,
-    #[error("the statement does not attest commit {commit}")]
-    CommitMismatch { commit: String },
-    #[error("the statement does not attest tree {tree}")]
-    TreeMismatch { tree: String },
-    #[error("the provenance declares no source (buildDefinition.externalParameters.source with uri and commit, and a resolvedDependencies entry with that uri and a gitCommit), so it binds no commit")]
-    SourceUndeclared,
-    #[error("the provenance names {named} only as another dependency or subject; the source it built is {declared}")]
-    SourceMismatch { named: String, declared: String },
-    #[error("the provenance declares source commit {declared} but its resolvedDependencies entry for {uri} names {found}")]
-    SourceInconsistent {
-        uri: String,
-        declared: String,
-        found: String,
-    },
-    #[error("the provenance's builder is {found:?}; this signer is trusted only for builder {expected:?}")]
-    BuilderIdMismatch { expected: String, found: String },
-    #[error("the provenance's buildType is {found:?}; this signer is trusted only for buildType {expected:?}")]
-    BuildTypeMismatch { expected: String, found: String },
-    #[error("the test result {0}")]
-    TestResultUnbound(String),
-    #[error("the tests failed ({failed} failed test(s) recorded)")]
-    TestsFailed { failed: usize },
-    #[error("the test result is WARNED, not PASSED")]
-    TestsWarned,
-    #[error("the statement records no signing time (runDetails.metadata.finishedOn)")]
-    AgeUnknown,
-    #[error("the attestation is from {at}, older than the allowed {max_age_secs} s")]
-    TooOld {
-        at: DateTime<Utc>,
-        max_age_secs: i64,
-    },
-    #[error("the attestation claims a time in the future ({at})")]
-    TimeInFuture { at: DateTime<Utc> },
-}
-
-impl VerifyError {
-    /// Stable kebab-case code.
-    pub fn code(&self) -> &'static str {
-        use VerifyError::*;
-        match self {
-            BundleMalformed(_) => "bundle-malformed",
-            MediaTypeUnsupported(_) => "bundle-media-type-unsupported",
-            NotKeyBased => "bundle-not-key-based",
-            NotDsse => "bundle-not-dsse",
-            SignatureMissing => "signature-missing",
-            SignaturesMultiple(_) => "signatures-multiple",
-            PayloadTypeUnsupported(_) => "payload-type-unsupported",
-            NoTrustedKeys => "no-trusted-keys",
-            KeyIdMismatch { .. } => "keyid-mismatch",
-            KeyHintMismatch { .. } => "key-hint-mismatch",
-            UntrustedSigner { .. } => "untrusted-signer",
-            SignatureInvalid { .. } => "signature-invalid",
-            StatementMalformed(_) => "statement-malformed",
-            StatementTypeUnsupported(_) => "statement-type-unsupported",
-            PredicateMalformed { .. } => "predicate-malformed",
-            PredicateTypeMismatch { .. } => "predicate-type-mismatch",
-            ArtifactNotSubject { .. } => "artifact-not-subject",
-            NoArtifactSubject => "no-artifact-subject",
-            CommitMismatch { .. } => "commit-mismatch",
-            TreeMismatch { .. } => "tree-mismatch",
-            SourceUndeclared => "source-undeclared",
-            SourceMismatch { .. } | SourceInconsistent { .. } => "source-mismatch",
-            BuilderIdMismatch { .. } => "builder-id-mismatch",
-            BuildTypeMismatch { .. } => "build-type-mismatch",
-            TestResultUnbound(_) => "test-result-unbound",
-            TestsFailed { .. } => "tests-failed",
-            TestsWarned => "tests-warned",
-            AgeUnknown => "age-unknown",
-            TooOld { .. } => "attestation-too-old",
-            TimeInFuture { .. } => "attestation-in-future",
-        }
-    }
-}
-
-/// A statement whose signature verified with a trusted key.
+/// A statement whose signature verified: only [`verify_bundle`] and [`verify_sigstore`] build
+/// one (the fields are private), so holding one means the signature checked out for the signer
+/// it names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedAttestation {
-    /// Hint (base64 SHA-256 of the SPKI) of the trusted key that verified the signature.
-    pub signer_hint: String,
-    /// Index of that key in the `trusted_keys` slice given to [`verify_bundle`].
-    pub signer_index: usize,
-    pub statement: Statement,
+    signer: VerifiedSigner,
+    statement: Statement,
     /// Hex SHA-256 of the DSSE payload (the statement bytes as signed).
-    pub payload_sha256: String,
+    payload_sha256: String,
+}
+
+/// Who signed a verified attestation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerifiedSigner {
+    /// A trusted key.
+    Key {
+        /// Its index in the `trusted_keys` slice given to [`verify_bundle`].
+        index: usize,
+        /// Its hint (base64 SHA-256 of the SPKI).
+        hint: String,
+    },
+    /// A Sigstore identity: a Fulcio certificate's subject, logged in a transparency log.
+    Identity {
+        /// The certificate identity (SAN).
+        identity: String,
+        /// The certificate's OIDC issuer.
+        issuer: Option<String>,
+        /// Every authenticated signing time (RFC 3161 timestamps, SET-backed log times).
+        signed_times: Vec<DateTime<Utc>>,
+    },
 }
 
 impl VerifiedAttestation {
+    pub fn signer(&self) -> &VerifiedSigner {
+        &self.signer
+    }
+
+    pub fn statement(&self) -> &Statement {
+        &self.statement
+    }
+
+    /// Hex SHA-256 of the signed statement: what a test result names its provenance by.
+    pub fn payload_sha256(&self) -> &str {
+        &self.payload_sha256
+    }
+
     pub fn predicate_type(&self) -> &str {
         &self.statement.predicate_type
     }
@@ -158,6 +72,14 @@ impl VerifiedAttestation {
     pub fn claimed_time(&self) -> Option<DateTime<Utc>> {
         let md = self.statement.provenance()?.ok()?.run_details.metadata?;
         md.finished_on.or(md.started_on)
+    }
+
+    /// The earliest authenticated signing time (Sigstore identities only).
+    pub fn signed_time(&self) -> Option<DateTime<Utc>> {
+        match &self.signer {
+            VerifiedSigner::Identity { signed_times, .. } => signed_times.iter().min().copied(),
+            VerifiedSigner::Key { .. } => None,
+        }
     }
 }
 
@@ -188,9 +110,10 @@ pub fn verify_bundle(
         return Err(VerifyError::NoTrustedKeys);
     }
     let message = pae(&bundle.payload_type, &bundle.payload);
-    let Some(index) = trusted_keys
+    let Some((index, signer)) = trusted_keys
         .iter()
-        .position(|k| k.verify(&message, &bundle.signature))
+        .enumerate()
+        .find(|(_, k)| k.verify(&message, &bundle.signature))
     else {
         return Err(
             match trusted_keys.iter().find(|k| k.hint() == bundle.hint) {
@@ -204,7 +127,6 @@ pub fn verify_bundle(
             },
         );
     };
-    let signer = &trusted_keys[index];
     // 5. A valid signature under a hint naming another key means the bundle was edited.
     if bundle.hint != signer.hint() {
         return Err(VerifyError::KeyHintMismatch {
@@ -215,10 +137,57 @@ pub fn verify_bundle(
     // 6. The statement.
     let statement = parse_statement(&bundle.payload)?;
     Ok(VerifiedAttestation {
-        signer_hint: signer.hint().to_string(),
-        signer_index: index,
+        signer: VerifiedSigner::Key {
+            index,
+            hint: signer.hint().to_string(),
+        },
         statement,
         payload_sha256: hex::encode(sha2::Sha256::digest(&bundle.payload)),
+    })
+}
+
+/// Why a Sigstore (certificate) bundle is not a verified attestation.
+#[derive(Debug, thiserror::Error)]
+pub enum SigstoreAttestationError {
+    /// The bundle did not verify for the signer (see [`sigstore::verify`]).
+    #[error(transparent)]
+    Sigstore(#[from] SigstoreError),
+    /// It verified, but it holds no in-toto statement ([`VerifyError::NotDsse`], or a statement
+    /// [`parse_statement`] refuses).
+    #[error(transparent)]
+    Statement(#[from] VerifyError),
+}
+
+impl SigstoreAttestationError {
+    pub fn code(&self) -> AttestationCode {
+        match self {
+            SigstoreAttestationError::Sigstore(e) => e.code(),
+            SigstoreAttestationError::Statement(e) => e.code(),
+        }
+    }
+}
+
+/// Verify a Sigstore bundle as an attestation: [`sigstore::verify`] for `policy` under `root`,
+/// then its DSSE payload parsed as strictly as a key-based bundle's ([`parse_statement`]).
+pub fn verify_sigstore(
+    bundle_json: &[u8],
+    artifact: &ArtifactInput,
+    policy: &SignerPolicy,
+    root: &TrustedRoot,
+) -> Result<VerifiedAttestation, SigstoreAttestationError> {
+    let verified = sigstore::verify(bundle_json, artifact, policy, root)?;
+    let Some((_, payload)) = verified.payload else {
+        return Err(VerifyError::NotDsse.into());
+    };
+    let statement = parse_statement(&payload)?;
+    Ok(VerifiedAttestation {
+        signer: VerifiedSigner::Identity {
+            identity: verified.signer,
+            issuer: verified.issuer,
+            signed_times: verified.signed_times,
+        },
+        statement,
+        payload_sha256: hex::encode(sha2::Sha256::digest(&payload)),
     })
 }
 
@@ -549,9 +518,9 @@ pub fn check_age(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attest::keys::{KeyAlgorithm, SigningKey};
-    use crate::attest::sign::sign_statement;
-    use crate::attest::statement::*;
+    use crate::keys::{KeyAlgorithm, SigningKey};
+    use crate::sign::sign_statement;
+    use crate::statement::*;
 
     fn source() -> Source {
         Source {
@@ -631,7 +600,7 @@ mod tests {
         let other = "9".repeat(40);
         let att = verified(&provenance());
         assert_eq!(
-            declared_source(&att.statement.provenance().unwrap().unwrap()).unwrap(),
+            declared_source(&att.statement().provenance().unwrap().unwrap()).unwrap(),
             DeclaredSource {
                 uri: "file:///r".into(),
                 commit: c.clone(),
@@ -652,19 +621,19 @@ mod tests {
         check_commit(&att, &c).unwrap();
         assert_eq!(
             check_commit(&att, &other).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
         assert_eq!(
             check_tree(&att, &"8".repeat(40)).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
         assert_eq!(
             check_commit(&att, &"7".repeat(40)).unwrap_err().code(),
-            "commit-mismatch"
+            AttestationCode::CommitMismatch
         );
         assert_eq!(
             check_tree(&att, &"7".repeat(40)).unwrap_err().code(),
-            "tree-mismatch"
+            AttestationCode::TreeMismatch
         );
 
         // A gitCommit subject on a provenance binds nothing either.
@@ -676,7 +645,7 @@ mod tests {
         ));
         assert_eq!(
             check_commit(&verified(&st), &other).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
 
         // The declared commit and the dependency for the declared uri disagree.
@@ -685,11 +654,11 @@ mod tests {
         });
         assert_eq!(
             check_commit(&att, &other).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
         assert_eq!(
             check_commit(&att, &c).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
         // Two entries for the declared uri with different trees.
         let att = edited_provenance(|v| {
@@ -700,7 +669,7 @@ mod tests {
         });
         assert_eq!(
             check_commit(&att, &c).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
 
         // No declared source: no commit is bound.
@@ -722,7 +691,7 @@ mod tests {
             let att = edited_provenance(edit);
             assert_eq!(
                 check_commit(&att, &c).unwrap_err().code(),
-                "source-undeclared"
+                AttestationCode::SourceUndeclared
             );
         }
     }
@@ -749,24 +718,24 @@ mod tests {
         check_commit(&att, &c).unwrap();
         assert_eq!(
             check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
-            "commit-mismatch"
+            AttestationCode::CommitMismatch
         );
         let other = serde_json::json!({"uri": "git+https://github.com/acme/lib@refs/heads/main", "digest": {"gitCommit": "f".repeat(40)}});
         let att = github(serde_json::json!([other, source(&c)]));
         check_commit(&att, &c).unwrap();
         assert_eq!(
             check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
         let att = github(serde_json::json!([source(&c), source(&"f".repeat(40))]));
         assert_eq!(
             check_commit(&att, &c).unwrap_err().code(),
-            "source-mismatch"
+            AttestationCode::SourceMismatch
         );
         let att = github(serde_json::json!([other]));
         assert_eq!(
             check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
-            "source-undeclared"
+            AttestationCode::SourceUndeclared
         );
     }
 
@@ -779,13 +748,13 @@ mod tests {
             check_builder(&att, Some("urn:test/other"), None)
                 .unwrap_err()
                 .code(),
-            "builder-id-mismatch"
+            AttestationCode::BuilderIdMismatch
         );
         assert_eq!(
             check_builder(&att, None, Some("urn:test "))
                 .unwrap_err()
                 .code(),
-            "build-type-mismatch"
+            AttestationCode::BuildTypeMismatch
         );
         // A test result has no builder: nothing to check on it (its provenance is checked).
         check_builder(&verified(&tests(TestOutcome::Passed)), Some("x"), Some("y")).unwrap();
@@ -803,11 +772,11 @@ mod tests {
         st.predicate["configuration"] = serde_json::json!([]);
         assert_eq!(
             test_result_provenances(&verified(&st)).unwrap_err().code(),
-            "test-result-unbound"
+            AttestationCode::TestResultUnbound
         );
         assert_eq!(
             test_result_provenances(&prov).unwrap_err().code(),
-            "predicate-type-mismatch"
+            AttestationCode::PredicateTypeMismatch
         );
     }
 
@@ -819,23 +788,28 @@ mod tests {
             let b = sign_statement(&k, &provenance()).unwrap();
             let keys = [other.public_key().clone(), k.public_key().clone()];
             let att = verify_bundle(b.as_bytes(), &keys).unwrap();
-            assert_eq!(att.signer_index, 1);
-            assert_eq!(att.signer_hint, k.public_key().hint());
+            assert_eq!(
+                att.signer(),
+                &VerifiedSigner::Key {
+                    index: 1,
+                    hint: k.public_key().hint().to_string()
+                }
+            );
             check_artifact(&att, &"E".repeat(64)).unwrap();
             check_has_artifact(&att).unwrap();
             check_commit(&att, &"c".repeat(40)).unwrap();
             check_tree(&att, &"d".repeat(40)).unwrap();
             assert_eq!(
                 check_commit(&att, &"f".repeat(40)).unwrap_err().code(),
-                "commit-mismatch"
+                AttestationCode::CommitMismatch
             );
             assert_eq!(
                 check_artifact(&att, &"0".repeat(64)).unwrap_err().code(),
-                "artifact-not-subject"
+                AttestationCode::ArtifactNotSubject
             );
             assert_eq!(
                 check_tests_passed(&att).unwrap_err().code(),
-                "predicate-type-mismatch"
+                AttestationCode::PredicateTypeMismatch
             );
             let now = at("2026-01-02T00:00:00Z");
             check_age(&att, Duration::days(2), Duration::minutes(5), now).unwrap();
@@ -843,7 +817,7 @@ mod tests {
                 check_age(&att, Duration::hours(1), Duration::minutes(5), now)
                     .unwrap_err()
                     .code(),
-                "attestation-too-old"
+                AttestationCode::AttestationTooOld
             );
             assert_eq!(
                 check_age(
@@ -854,7 +828,7 @@ mod tests {
                 )
                 .unwrap_err()
                 .code(),
-                "attestation-in-future"
+                AttestationCode::AttestationInFuture
             );
         }
     }
@@ -865,8 +839,8 @@ mod tests {
         let keys = [k.public_key().clone()];
         for (outcome, code) in [
             (TestOutcome::Passed, None),
-            (TestOutcome::Warned, Some("tests-warned")),
-            (TestOutcome::Failed, Some("tests-failed")),
+            (TestOutcome::Warned, Some(AttestationCode::TestsWarned)),
+            (TestOutcome::Failed, Some(AttestationCode::TestsFailed)),
         ] {
             let att = verify_bundle(
                 sign_statement(&k, &tests(outcome)).unwrap().as_bytes(),
@@ -880,7 +854,7 @@ mod tests {
                 check_age(&att, Duration::days(1), Duration::zero(), Utc::now())
                     .unwrap_err()
                     .code(),
-                "age-unknown"
+                AttestationCode::AgeUnknown
             );
         }
     }
@@ -898,7 +872,10 @@ mod tests {
         let keys = [k.public_key().clone()];
         let b = sign_statement(&k, &provenance()).unwrap();
         let code = |json: &str, keys: &[PublicKey]| {
-            verify_bundle(json.as_bytes(), keys).unwrap_err().code()
+            verify_bundle(json.as_bytes(), keys)
+                .unwrap_err()
+                .code()
+                .as_str()
         };
 
         assert_eq!(code(&b, &[]), "no-trusted-keys");
@@ -1000,7 +977,7 @@ mod tests {
         let keys = [k.public_key().clone()];
         let sign_raw = |payload: &[u8]| {
             let sig = k.sign(&pae(PAYLOAD_TYPE_INTOTO, payload)).unwrap();
-            crate::attest::bundle::key_bundle_json(
+            crate::bundle::key_bundle_json(
                 k.public_key().hint(),
                 PAYLOAD_TYPE_INTOTO,
                 payload,
@@ -1011,6 +988,7 @@ mod tests {
             verify_bundle(sign_raw(p).as_bytes(), &keys)
                 .unwrap_err()
                 .code()
+                .as_str()
         };
         assert_eq!(code(b"nope"), "statement-malformed");
         assert_eq!(

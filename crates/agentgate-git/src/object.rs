@@ -22,7 +22,7 @@
 //! convert the bytes (an unknown encoding, bytes invalid in it), git would show the raw bytes,
 //! and agentgate refuses rather than guess ([`ObjectError::EncodingUnsupported`]).
 
-use crate::git::{ObjectId, ObjectKind};
+use crate::id::{ObjectId, ObjectKind};
 
 /// Why a commit or tag cannot be read the way every reader would agree on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,16 +43,6 @@ pub enum ObjectError {
         encoding: String,
         reason: String,
     },
-}
-
-impl ObjectError {
-    /// The stable refusal code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ObjectError::Malformed { .. } => "object-malformed",
-            ObjectError::EncodingUnsupported { .. } => "encoding-unsupported",
-        }
-    }
 }
 
 /// An author, committer or tagger as `git log` shows it (`%an`, `%ae`, `%at`).
@@ -79,13 +69,14 @@ impl Oid {
             return None;
         }
         let mut bytes = [0u8; 32];
-        for (i, pair) in hex.chunks_exact(2).enumerate() {
-            let nib = |c: u8| match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            };
-            bytes[i] = nib(pair[0])? << 4 | nib(pair[1])?;
+        let nib = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            let &[hi, lo] = pair else { return None };
+            *byte = nib(hi)? << 4 | nib(lo)?;
         }
         Some(Oid {
             bytes,
@@ -109,7 +100,7 @@ impl Oid {
             return None;
         }
         let mut bytes = [0u8; 32];
-        bytes[..raw.len()].copy_from_slice(raw);
+        bytes.get_mut(..raw.len())?.copy_from_slice(raw);
         Some(Oid {
             bytes,
             len: raw.len() as u8,
@@ -117,7 +108,10 @@ impl Oid {
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        // `len` is 20 or 32 by construction.
+        self.bytes
+            .get(..usize::from(self.len))
+            .unwrap_or(&self.bytes)
     }
 
     pub fn to_object_id(self) -> ObjectId {
@@ -192,29 +186,35 @@ pub fn parse_links(id: &ObjectId, raw: &[u8]) -> Result<Links, ObjectError> {
     let hexsz = id.as_str().len();
     let bad = |header: &str, reason: &str| malformed("commit", id, header, reason);
     let tree_len = hexsz + 5;
-    if raw.len() <= tree_len + 1 || !raw.starts_with(b"tree ") || raw[tree_len] != b'\n' {
+    if raw.len() <= tree_len + 1 || !raw.starts_with(b"tree ") || raw.get(tree_len) != Some(&b'\n')
+    {
         return Err(bad("tree", "the first line is not `tree <id>`"));
     }
-    let tree =
-        Oid::from_hex_any_case(&raw[5..tree_len]).ok_or_else(|| bad("tree", "not an object id"))?;
-    let mut pos = tree_len + 1;
+    let tree = raw
+        .get(5..tree_len)
+        .and_then(Oid::from_hex_any_case)
+        .ok_or_else(|| bad("tree", "not an object id"))?;
+    // What follows the line just read (git's `bufptr`).
+    let mut rest = tail(raw, tree_len + 1);
     let parent_len = hexsz + 7;
     let mut parents = Vec::new();
     // git: `while (bufptr + parent_entry_len < tail && !memcmp(bufptr, "parent ", 7))`.
-    while pos + parent_len < raw.len() && raw[pos..].starts_with(b"parent ") {
+    while parent_len < rest.len() && rest.starts_with(b"parent ") {
         // git also wants a byte after the line feed (`tail <= bufptr + parent_entry_len + 1`).
-        if raw[pos + parent_len] != b'\n' || raw.len() <= pos + parent_len + 1 {
+        if rest.get(parent_len) != Some(&b'\n') || rest.len() <= parent_len + 1 {
             return Err(bad("parent", "not `parent <id>`"));
         }
-        let p = Oid::from_hex_any_case(&raw[pos + 7..pos + parent_len])
+        let p = rest
+            .get(7..parent_len)
+            .and_then(Oid::from_hex_any_case)
             .ok_or_else(|| bad("parent", "not an object id"))?;
         parents.push(p);
-        pos += parent_len + 1;
+        rest = tail(rest, parent_len + 1);
     }
     Ok(Links {
         tree,
         parents,
-        time: commit_date(&raw[pos..]),
+        time: commit_date(rest),
     })
 }
 
@@ -228,18 +228,18 @@ fn commit_date(rest: &[u8]) -> u64 {
     let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
         return 0;
     };
-    let line = &rest[nl + 1..];
+    let line = tail(rest, nl + 1);
     if line.len() <= 9 || !line.starts_with(b"committer") {
         return 0;
     }
     let Some(eol) = line.iter().position(|&b| b == b'\n') else {
         return 0;
     };
-    let line = &line[..eol];
+    let line = head(line, eol);
     let Some(gt) = line.iter().rposition(|&b| b == b'>') else {
         return 0;
     };
-    let mut date = &line[gt + 1..];
+    let mut date = tail(line, gt + 1);
     while let [b, rest @ ..] = date {
         if is_git_space(*b) {
             date = rest;
@@ -282,6 +282,17 @@ fn is_git_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// `s` from `from` on; empty past its end. Every caller passes an index inside `s` (or at its
+/// end): this is slicing that cannot panic, not a way to skip bytes.
+fn tail(s: &[u8], from: usize) -> &[u8] {
+    s.get(from..).unwrap_or_default()
+}
+
+/// `s` up to `to`; all of `s` past its end (callers pass an index inside `s`).
+fn head(s: &[u8], to: usize) -> &[u8] {
+    s.get(..to).unwrap_or(s)
+}
+
 fn malformed(kind: &'static str, id: &ObjectId, header: &str, reason: &str) -> ObjectError {
     ObjectError::Malformed {
         kind,
@@ -302,22 +313,22 @@ struct HeaderLine<'a> {
 /// no empty line ends the headers).
 fn split_object(raw: &[u8]) -> (Vec<HeaderLine<'_>>, Option<&[u8]>) {
     let mut headers = Vec::new();
-    let mut pos = 0;
-    while pos < raw.len() {
-        let eol = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i);
-        let line = &raw[pos..eol];
-        let next = (eol + 1).min(raw.len());
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let eol = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let (line, after) = rest.split_at(eol);
+        // Past the line feed (nothing left when the object ends without one).
+        rest = tail(after, 1);
         if line.is_empty() {
-            return (headers, Some(&raw[next..]));
+            return (headers, Some(rest));
         }
-        if line[0] != b' ' {
+        if line.first() != Some(&b' ') {
             let (key, value) = match line.iter().position(|&b| b == b' ') {
-                Some(i) => (&line[..i], &line[i + 1..]),
-                None => (line, &line[line.len()..]),
+                Some(i) => (head(line, i), tail(line, i + 1)),
+                None => (line, &[][..]),
             };
             headers.push(HeaderLine { key, value });
         }
-        pos = eol + 1;
     }
     (headers, None)
 }
@@ -385,7 +396,7 @@ pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
         ));
     }
     // The walk reads ids of either case; no git writes upper case, and not every reader takes it.
-    for h in &headers[..=n_parents] {
+    for h in headers.iter().take(n_parents + 1) {
         if h.value.iter().any(u8::is_ascii_uppercase) {
             return Err(bad(
                 &String::from_utf8_lossy(h.key),
@@ -469,13 +480,17 @@ pub fn read_commit(id: &ObjectId, raw: &[u8]) -> Result<Commit, ObjectError> {
 /// to the next `>`, the date after the last `>`. None where git's fails (it then shows nothing).
 fn split_ident(line: &[u8]) -> Option<Signature> {
     let lt = line.iter().position(|&b| b == b'<')?;
-    let mut name_end = lt;
-    while name_end > 0 && is_git_space(line[name_end - 1]) {
-        name_end -= 1;
-    }
-    let gt = lt + 1 + line[lt + 1..].iter().position(|&b| b == b'>')?;
+    let name = head(line, lt);
+    let name = head(
+        name,
+        name.iter()
+            .rposition(|&b| !is_git_space(b))
+            .map_or(0, |i| i + 1),
+    );
+    let after_lt = tail(line, lt + 1);
+    let email = head(after_lt, after_lt.iter().position(|&b| b == b'>')?);
     let last_gt = line.iter().rposition(|&b| b == b'>')?;
-    let mut date = &line[last_gt + 1..];
+    let mut date = tail(line, last_gt + 1);
     while let [b, rest @ ..] = date {
         if is_git_space(*b) {
             date = rest;
@@ -485,7 +500,7 @@ fn split_ident(line: &[u8]) -> Option<Signature> {
     }
     let digits = date.iter().take_while(|b| b.is_ascii_digit()).count();
     // git shows no date at all (`%at` is empty) unless a zone follows the digits.
-    let mut zone = &date[digits..];
+    let (digits, mut zone) = date.split_at(digits);
     while let [b, rest @ ..] = zone {
         if is_git_space(*b) {
             zone = rest;
@@ -493,12 +508,12 @@ fn split_ident(line: &[u8]) -> Option<Signature> {
             break;
         }
     }
-    let dated = digits > 0 && matches!(zone, [b'+' | b'-', d, ..] if d.is_ascii_digit());
+    let dated = !digits.is_empty() && matches!(zone, [b'+' | b'-', d, ..] if d.is_ascii_digit());
     Some(Signature {
-        name: String::from_utf8_lossy(&line[..name_end]).into_owned(),
-        email: String::from_utf8_lossy(&line[lt + 1..gt]).into_owned(),
+        name: String::from_utf8_lossy(name).into_owned(),
+        email: String::from_utf8_lossy(email).into_owned(),
         time: if dated {
-            date[..digits].iter().fold(0i64, |n, d| {
+            digits.iter().fold(0i64, |n, d| {
                 n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
             })
         } else {
@@ -515,7 +530,7 @@ fn is_utf8_label(label: &[u8]) -> bool {
     {
         return false;
     }
-    let rest = &label[3..];
+    let rest = tail(label, 3);
     let rest = rest.strip_prefix(b"-").unwrap_or(rest);
     rest == b"8"
 }
@@ -558,13 +573,12 @@ pub fn read_tag(id: &ObjectId, raw: &[u8]) -> Result<Tag, ObjectError> {
     // the one before, ended by a line feed, in an object of at least `hexsz + 24` bytes.
     let line = |at: usize, key: &str| -> Result<(&[u8], usize), ObjectError> {
         let start = at + key.len() + 1;
-        if !raw[at..].starts_with(key.as_bytes()) || raw.get(start - 1) != Some(&b' ') {
+        if !tail(raw, at).starts_with(key.as_bytes()) || raw.get(start - 1) != Some(&b' ') {
             return Err(bad(key, "missing or out of git's order"));
         }
-        let eol = memchr::memchr(b'\n', &raw[start..])
-            .map(|i| start + i)
-            .ok_or_else(|| bad(key, "no line feed ends it"))?;
-        Ok((&raw[start..eol], eol + 1))
+        let value = tail(raw, start);
+        let eol = memchr::memchr(b'\n', value).ok_or_else(|| bad(key, "no line feed ends it"))?;
+        Ok((head(value, eol), start + eol + 1))
     };
     let (object, at) = line(0, "object")?;
     if object.len() != hexsz {
@@ -586,7 +600,7 @@ pub fn read_tag(id: &ObjectId, raw: &[u8]) -> Result<Tag, ObjectError> {
         return Err(bad("tag", "the tag is shorter than any git reads"));
     }
     let name = String::from_utf8_lossy(name).into_owned();
-    let (headers, _) = split_object(&raw[at..]);
+    let (headers, _) = split_object(tail(raw, at));
     for (i, h) in headers.iter().enumerate() {
         let allowed_tagger = i == 0 && h.key == b"tagger";
         if TAG_STRUCTURAL.contains(&h.key) && !allowed_tagger {

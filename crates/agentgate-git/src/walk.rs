@@ -16,8 +16,27 @@ use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use crate::git::{GitError, ObjectKind, ObjectRead};
+use crate::backend::{BackendError, ObjectRead};
+use crate::id::ObjectKind;
 use crate::object::{self, Commit, ObjectError, Oid};
+use crate::repo::ReadError;
+
+/// Why a walk stopped without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    /// A commit on the way could not be read (missing, not a commit, or not parsable by git).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The walk itself failed (the detection thread panicked).
+    #[error("running git walk: {0}")]
+    Internal(String),
+}
+
+impl From<BackendError> for WalkError {
+    fn from(e: BackendError) -> Self {
+        WalkError::Read(e.into())
+    }
+}
 
 /// What to walk.
 pub struct Limits<'a> {
@@ -90,13 +109,13 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn read(&mut self, id: Oid) -> Result<(Vec<u8>, object::Links), GitError> {
+    fn read(&mut self, id: Oid) -> Result<(Vec<u8>, object::Links), ReadError> {
         let (kind, data) = self
             .objects
             .read(&id)?
-            .ok_or_else(|| GitError::NotFound(id.to_object_id().to_string()))?;
+            .ok_or_else(|| ReadError::NotFound(id.to_object_id().to_string()))?;
         if kind != ObjectKind::Commit {
-            return Err(GitError::NotACommit {
+            return Err(ReadError::NotACommit {
                 id: id.to_object_id().to_string(),
                 kind: kind.to_string(),
             });
@@ -106,7 +125,7 @@ impl Walker<'_> {
     }
 
     /// Add `id` to the walk, or mark it (and what it reaches, as far as read) uninteresting.
-    fn insert(&mut self, id: Oid, mut uninteresting: bool) -> Result<(), GitError> {
+    fn insert(&mut self, id: Oid, mut uninteresting: bool) -> Result<(), ReadError> {
         if !uninteresting && (self.limits.stops.contains(&id) || self.hidden.contains(&id)) {
             self.reached.insert(id);
             uninteresting = true;
@@ -170,7 +189,7 @@ impl Walker<'_> {
         &mut self,
         taken: &mut Vec<Oid>,
         hand_over: &mut dyn FnMut(Batch) -> bool,
-    ) -> Result<Batch, GitError> {
+    ) -> Result<Batch, WalkError> {
         for h in self.limits.hidden {
             self.insert(*h, true)?;
         }
@@ -184,7 +203,7 @@ impl Walker<'_> {
                 let n = self
                     .nodes
                     .get_mut(&id)
-                    .ok_or_else(|| GitError::NotFound(id.to_object_id().to_string()))?;
+                    .ok_or_else(|| ReadError::NotFound(id.to_object_id().to_string()))?;
                 n.flags &= !IN_QUEUE;
                 let u = n.flags & SEEN_UNINTERESTING != 0;
                 (u, n.parents.clone(), n.raw.take())
@@ -232,7 +251,7 @@ pub fn walk<T: Send>(
     objects: &mut dyn ObjectRead,
     limits: &Limits<'_>,
     visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
-) -> Result<Walked<T>, GitError> {
+) -> Result<Walked<T>, WalkError> {
     let mut walker = Walker {
         objects,
         limits,
@@ -245,7 +264,7 @@ pub fn walk<T: Send>(
         reached: HashSet::new(),
     };
     let mut taken = Vec::new();
-    let found = std::thread::scope(|s| -> Result<Found<T>, GitError> {
+    let found = std::thread::scope(|s| -> Result<Found<T>, WalkError> {
         type Worker<'s, T> = (
             std::sync::mpsc::SyncSender<Batch>,
             std::thread::ScopedJoinHandle<'s, Found<T>>,
@@ -272,10 +291,9 @@ pub fn walk<T: Send>(
             None => Vec::new(),
             Some((tx, handle)) => {
                 drop(tx);
-                handle.join().map_err(|_| GitError::Command {
-                    args: "walk".into(),
-                    message: "the detection thread panicked".into(),
-                })?
+                handle
+                    .join()
+                    .map_err(|_| WalkError::Internal("the detection thread panicked".into()))?
             }
         };
         // The last, partial batch (the whole walk, for a small push) on this thread.
@@ -294,9 +312,11 @@ pub fn walk<T: Send>(
         if n.flags & SEEN_UNINTERESTING != 0 {
             continue;
         }
-        let result = found.remove(&id).ok_or_else(|| GitError::Command {
-            args: "walk".into(),
-            message: format!("commit {} was walked but not judged", id.to_object_id()),
+        let result = found.remove(&id).ok_or_else(|| {
+            WalkError::Internal(format!(
+                "commit {} was walked but not judged",
+                id.to_object_id()
+            ))
         })?;
         commits.push(Entering {
             id,

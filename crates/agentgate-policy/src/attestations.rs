@@ -22,19 +22,102 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use sha2::Digest as _;
 
-use crate::attest::sigstore::{self, ArtifactInput, SignerPolicy};
-use crate::attest::statement::{DIGEST_GIT_COMMIT, DIGEST_GIT_TREE};
-use crate::attest::verify::{self as v, VerifiedAttestation, VerifyError};
-use crate::attest::PublicKey;
+use agentgate_formats::sigstore::{ArtifactInput, SignerPolicy};
+use agentgate_formats::statement::{DIGEST_GIT_COMMIT, DIGEST_GIT_TREE};
+use agentgate_formats::verify::{
+    self as v, SigstoreAttestationError, VerifiedAttestation, VerifiedSigner, VerifyError,
+};
+use agentgate_formats::{AttestationCode, PublicKey};
+use agentgate_git::{NotesError, ObjectId, ObjectKind, ReadError, RefError, Repo};
+
 use crate::config::{
     Bind, Policy, Signer, SignerKind, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01,
 };
-use crate::git::{GitError, ObjectId, ObjectKind, Repo};
-use crate::hook::{
-    AttestationReport, AttestationSource, AttestationVerdict, CommitRef, EvidenceError,
-};
+use crate::decision::RefUpdate;
+
+/// One attestation looked at for one commit, and what came of it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttestationReport {
+    /// The commit the attestation was needed for.
+    pub commit: ObjectId,
+    /// Where it was found (`refs/notes/agentgate@<notes commit>:<line>` or a file path).
+    pub source: String,
+    /// `ok` when it admitted the commit, else the stable code of why not.
+    pub result: AttestationCode,
+    /// The signer that admitted it, or the reason it failed.
+    pub detail: String,
+}
+
+/// The answer to "is this commit attested?".
+pub struct AttestationVerdict {
+    pub admitted: bool,
+    pub examined: Vec<AttestationReport>,
+}
+
+/// Why attestations could not be looked at (the push is refused).
+#[derive(Debug, thiserror::Error)]
+pub enum AttestationsError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Notes(#[from] NotesError),
+    #[error(transparent)]
+    Refs(#[from] RefError),
+    #[error("cannot read the attestations directory {path}")]
+    Dir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A commit that needs an attestation: what an attestation can bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRef {
+    pub id: ObjectId,
+    pub tree: ObjectId,
+}
+
+/// Where attestations come from; the hook asks once per commit that needs one.
+pub trait AttestationSource {
+    fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, AttestationsError>;
+    /// A cheap check (nothing is verified) that is true whenever `check` could admit the
+    /// commit: some candidate attestation exists for it. Never false when `check` could say
+    /// admitted; the default (always true) is the safe answer for sources that cannot tell.
+    fn may_have(&self, commit: &CommitRef) -> Result<bool, AttestationsError> {
+        let _ = commit;
+        Ok(true)
+    }
+    /// Where it looks, for messages ("refs/notes/agentgate").
+    fn describe(&self) -> String;
+}
+
+/// Where the hook looks for attestations: the notes commit `notes` (the value the push itself
+/// sets for the notes ref, or its current value) and the policy's `attestations_dir`, checked
+/// as of `now`.
+pub fn attestation_source<'a>(
+    repo: &'a Repo,
+    policy: &'a Policy,
+    notes: Option<ObjectId>,
+    now: DateTime<Utc>,
+) -> Result<Box<dyn AttestationSource + 'a>, AttestationsError> {
+    Ok(Box::new(PolicyAttestations::new(repo, policy, notes, now)?))
+}
+
+/// The notes commit attestations are read from: the new value when this push updates the notes
+/// ref (its objects are in the quarantine), else the ref's current value.
+pub fn notes_commit(
+    repo: &Repo,
+    policy: &Policy,
+    updates: &[RefUpdate],
+) -> Result<Option<ObjectId>, RefError> {
+    let name = &policy.attest.notes_ref;
+    if let Some(u) = updates.iter().find(|u| &u.refname == name) {
+        return Ok((!u.new.is_zero()).then(|| u.new.clone()));
+    }
+    repo.ref_target(name)
+}
 
 /// Bundles larger than this are refused unread (`bundle-too-large`); real ones are a few KiB.
 pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
@@ -47,10 +130,24 @@ const MAX_DIR_FILE_BYTES: u64 = 64 << 20;
 const CLOCK_SKEW_SECS: i64 = 300;
 
 /// Why a candidate failed: its stable code and a sentence.
-type Failure = (String, String);
+struct Failure {
+    code: AttestationCode,
+    detail: String,
+}
 
-fn failure(e: &VerifyError) -> Failure {
-    (e.code().to_string(), e.to_string())
+impl Failure {
+    fn new(code: AttestationCode, detail: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Failure {
+        Failure::new(e.code(), e.to_string())
+    }
 }
 
 /// A bundle whose signature checked out for the signer at `signer` (its index in the policy),
@@ -58,8 +155,6 @@ fn failure(e: &VerifyError) -> Failure {
 struct Authenticated {
     signer: usize,
     att: VerifiedAttestation,
-    /// The authenticated signing time (keyless only).
-    signed_time: Option<DateTime<Utc>>,
 }
 
 /// A bundle that passed every check of its own.
@@ -120,7 +215,7 @@ impl<'a> PolicyAttestations<'a> {
         policy: &'a Policy,
         notes: Option<ObjectId>,
         now: DateTime<Utc>,
-    ) -> Result<Self, EvidenceError> {
+    ) -> Result<Self, AttestationsError> {
         let (key_signers, keys): (Vec<usize>, Vec<PublicKey>) = policy
             .signers
             .iter()
@@ -136,19 +231,19 @@ impl<'a> PolicyAttestations<'a> {
             match repo.object_kind(n)? {
                 Some(ObjectKind::Commit) => {}
                 Some(kind) => {
-                    return Err(GitError::NotACommit {
+                    return Err(ReadError::NotACommit {
                         id: n.to_string(),
                         kind: kind.to_string(),
                     }
                     .into())
                 }
-                None => return Err(GitError::NotFound(n.to_string()).into()),
+                None => return Err(ReadError::NotFound(n.to_string()).into()),
             }
         }
         // A missing or unreadable directory refuses now; its bundles are read on first use, so
         // a push that needs no attestation does not pay for them.
         if let Some(d) = &policy.attest.attestations_dir {
-            std::fs::read_dir(d).map_err(|source| EvidenceError::Dir {
+            std::fs::read_dir(d).map_err(|source| AttestationsError::Dir {
                 path: d.clone(),
                 source,
             })?;
@@ -165,7 +260,7 @@ impl<'a> PolicyAttestations<'a> {
         })
     }
 
-    fn notes_index(&self) -> Result<Option<&HashMap<String, ObjectId>>, EvidenceError> {
+    fn notes_index(&self) -> Result<Option<&HashMap<String, ObjectId>>, AttestationsError> {
         let Some(notes) = &self.notes else {
             return Ok(None);
         };
@@ -176,7 +271,7 @@ impl<'a> PolicyAttestations<'a> {
         Ok(Some(self.notes_index.get_or_init(|| index)))
     }
 
-    fn dir_index(&self) -> Result<Option<&DirIndex>, EvidenceError> {
+    fn dir_index(&self) -> Result<Option<&DirIndex>, AttestationsError> {
         let Some(dir) = &self.policy.attest.attestations_dir else {
             return Ok(None);
         };
@@ -197,7 +292,7 @@ impl<'a> PolicyAttestations<'a> {
         targets
     }
 
-    fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate<'_>>, EvidenceError> {
+    fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate<'_>>, AttestationsError> {
         let mut out = Vec::new();
         if let (Some(notes), Some(index)) = (&self.notes, self.notes_index()?) {
             for target in self.targets(commit) {
@@ -238,11 +333,16 @@ impl<'a> PolicyAttestations<'a> {
                 .collect();
             named.sort_unstable();
             named.dedup();
-            out.extend(named.into_iter().map(|i| Candidate {
-                source: Cow::Borrowed(dir.bundles[i].source.as_str()),
-                bytes: Cow::Borrowed(dir.bundles[i].bytes.as_slice()),
-                oversize: None,
-            }));
+            out.extend(
+                named
+                    .into_iter()
+                    .filter_map(|i| dir.bundles.get(i))
+                    .map(|b| Candidate {
+                        source: Cow::Borrowed(b.source.as_str()),
+                        bytes: Cow::Borrowed(b.bytes.as_slice()),
+                        oversize: None,
+                    }),
+            );
             out.extend(dir.oversize.iter().map(|(source, size)| Candidate {
                 source: Cow::Borrowed(source.as_str()),
                 bytes: Cow::Borrowed(&[][..]),
@@ -256,61 +356,67 @@ impl<'a> PolicyAttestations<'a> {
     /// afterwards, among the other candidates).
     fn examine(&self, commit: &CommitRef, bytes: &[u8]) -> Result<Passed, Failure> {
         if bytes.len() > MAX_BUNDLE_BYTES {
-            return Err((
-                "bundle-too-large".into(),
+            return Err(Failure::new(
+                AttestationCode::BundleTooLarge,
                 format!("{} bytes (limit {MAX_BUNDLE_BYTES})", bytes.len()),
             ));
         }
-        let Authenticated {
-            signer,
-            att,
-            signed_time,
-        } = self.authenticate(bytes)?;
+        let Authenticated { signer, att } = self.authenticate(bytes)?;
         match self.policy.attest.bind {
-            Bind::Commit => v::check_commit(&att, commit.id.as_str()).map_err(|e| failure(&e))?,
+            Bind::Commit => v::check_commit(&att, commit.id.as_str())?,
             Bind::Tree => v::check_tree(&att, commit.tree.as_str())
-                .or_else(|_| v::check_commit(&att, commit.id.as_str()))
-                .map_err(|e| failure(&e))?,
+                .or_else(|_| v::check_commit(&att, commit.id.as_str()))?,
         }
-        v::check_has_artifact(&att).map_err(|e| failure(&e))?;
+        v::check_has_artifact(&att)?;
         let predicate_type = att.predicate_type().to_string();
         let needs_provenance = if predicate_type == PREDICATE_TEST_RESULT_V01 {
-            v::check_tests_passed(&att).map_err(|e| failure(&e))?;
-            Some(v::test_result_provenances(&att).map_err(|e| failure(&e))?)
+            v::check_tests_passed(&att)?;
+            Some(v::test_result_provenances(&att)?)
         } else {
             None
         };
         if let Some(max_age) = self.policy.attest.max_age {
-            let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
-            let skew = chrono::Duration::seconds(CLOCK_SKEW_SECS);
-            match signed_time {
-                // Keyless: the authenticated signing time (Rekor / RFC 3161).
-                Some(at) => {
-                    if at > self.now + skew {
-                        return Err(failure(&VerifyError::TimeInFuture { at }));
-                    }
-                    if self.now - at > max_age {
-                        return Err(failure(&VerifyError::TooOld {
-                            at,
-                            max_age_secs: max_age.num_seconds(),
-                        }));
-                    }
-                }
-                // Key-based: the signer's own clock, carried in the provenance. A test result
-                // has no time of its own: it counts only next to its run's provenance, which
-                // is checked here.
-                None if predicate_type == PREDICATE_SLSA_PROVENANCE_V1 => {
-                    v::check_age(&att, max_age, skew, self.now).map_err(|e| failure(&e))?
-                }
-                None => {}
-            }
+            self.check_age(&att, &predicate_type, max_age)?;
         }
         Ok(Passed {
             signer,
             predicate_type,
-            payload_sha256: att.payload_sha256,
+            payload_sha256: att.payload_sha256().to_string(),
             needs_provenance,
         })
+    }
+
+    /// `max_age`: keyless bundles by their authenticated signing time (Rekor / RFC 3161),
+    /// key-based provenances by the signer's own clock, carried in the provenance. A key-based
+    /// test result has no time of its own: it counts only next to its run's provenance, which
+    /// is checked here.
+    fn check_age(
+        &self,
+        att: &VerifiedAttestation,
+        predicate_type: &str,
+        max_age: std::time::Duration,
+    ) -> Result<(), Failure> {
+        let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        let skew = chrono::Duration::seconds(CLOCK_SKEW_SECS);
+        match att.signed_time() {
+            Some(at) => {
+                if at > self.now + skew {
+                    return Err(VerifyError::TimeInFuture { at }.into());
+                }
+                if self.now - at > max_age {
+                    return Err(VerifyError::TooOld {
+                        at,
+                        max_age_secs: max_age.num_seconds(),
+                    }
+                    .into());
+                }
+            }
+            None if predicate_type == PREDICATE_SLSA_PROVENANCE_V1 => {
+                v::check_age(att, max_age, skew, self.now)?
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// Check the signature against the trusted signers (key-based bundles against the keys,
@@ -318,29 +424,29 @@ impl<'a> PolicyAttestations<'a> {
     /// provenance's builder against that signer's constraints. A bundle belongs to at most one
     /// signer: the first in the policy it satisfies.
     fn authenticate(&self, bytes: &[u8]) -> Result<Authenticated, Failure> {
-        let keyless = is_certificate_bundle(bytes);
-        if !keyless {
-            let att = v::verify_bundle(bytes, &self.keys).map_err(|e| failure(&e))?;
-            let signer = self.key_signers[att.signer_index];
-            constraints(&self.policy.signers[signer], &att).map_err(|e| failure(&e))?;
-            return Ok(Authenticated {
-                signer,
-                att,
-                signed_time: None,
-            });
+        if !is_certificate_bundle(bytes) {
+            let att = v::verify_bundle(bytes, &self.keys)?;
+            let VerifiedSigner::Key { index, .. } = att.signer() else {
+                return Err(VerifyError::NotKeyBased.into());
+            };
+            let signer = *self.key_signers.get(*index).ok_or_else(|| {
+                Failure::new(AttestationCode::UntrustedSigner, "no such trusted key")
+            })?;
+            constraints(self.signer(signer)?, &att)?;
+            return Ok(Authenticated { signer, att });
         }
         // The hook has no artifact: verify the signature, certificate and log entries with the
         // statement's own first sha256 subject as the artifact (the signature covers the
         // statement, so this selects nothing an attacker controls), then check the statement.
         let subject = first_sha256_subject(bytes).ok_or_else(|| {
-            (
-                "no-artifact-subject".to_string(),
-                "the statement has no sha256 subject".to_string(),
+            Failure::new(
+                AttestationCode::NoArtifactSubject,
+                "the statement has no sha256 subject",
             )
         })?;
-        let mut last = (
-            "untrusted-signer".to_string(),
-            "no keyless signer is configured".to_string(),
+        let mut last = Failure::new(
+            AttestationCode::UntrustedSigner,
+            "no keyless signer is configured",
         );
         let mut constrained: Option<Failure> = None;
         for (index, signer) in self.policy.signers.iter().enumerate() {
@@ -357,82 +463,85 @@ impl<'a> PolicyAttestations<'a> {
                 issuer: issuer.clone(),
                 identity: identity.clone(),
             };
-            match sigstore::verify(bytes, &ArtifactInput::Sha256(subject), &policy, root) {
-                Ok(verified) => {
-                    let Some((_, payload)) = verified.payload else {
-                        return Err((
-                            "bundle-not-dsse".into(),
-                            "a message signature is not an attestation".into(),
-                        ));
-                    };
-                    // The same strict parse as key-based bundles: duplicate keys, another
-                    // statement type.
-                    let statement = v::parse_statement(&payload).map_err(|e| failure(&e))?;
-                    let att = VerifiedAttestation {
-                        signer_hint: verified.signer.clone(),
-                        signer_index: 0,
-                        statement,
-                        payload_sha256: hex::encode(sha2::Sha256::digest(&payload)),
-                    };
+            match v::verify_sigstore(bytes, &ArtifactInput::Sha256(subject), &policy, root) {
+                Ok(att) => {
                     if let Err(e) = constraints(signer, &att) {
-                        let (code, detail) = failure(&e);
-                        constrained
-                            .get_or_insert((code, format!("signer {:?}: {detail}", signer.name)));
+                        constrained.get_or_insert(Failure::new(
+                            e.code(),
+                            format!("signer {:?}: {e}", signer.name),
+                        ));
                         continue;
                     }
-                    let at = verified.signed_times.iter().min().copied();
-                    return Ok(Authenticated {
-                        signer: index,
-                        att,
-                        signed_time: at,
-                    });
+                    return Ok(Authenticated { signer: index, att });
                 }
-                Err(e) => {
-                    last = (
-                        e.code().to_string(),
-                        format!("signer {:?}: {e}", signer.name),
-                    )
+                // It verified, and is no attestation: no other signer can make it one.
+                Err(SigstoreAttestationError::Statement(VerifyError::NotDsse)) => {
+                    return Err(Failure::new(
+                        AttestationCode::BundleNotDsse,
+                        "a message signature is not an attestation",
+                    ))
+                }
+                // The same strict parse as key-based bundles: duplicate keys, another
+                // statement type.
+                Err(SigstoreAttestationError::Statement(e)) => return Err(e.into()),
+                Err(SigstoreAttestationError::Sigstore(e)) => {
+                    last = Failure::new(e.code(), format!("signer {:?}: {e}", signer.name))
                 }
             }
         }
         Err(constrained.unwrap_or(last))
     }
-}
 
-/// A signer's constraints on what its provenance claims.
-fn constraints(signer: &Signer, att: &VerifiedAttestation) -> Result<(), VerifyError> {
-    v::check_builder(
-        att,
-        signer.builder_id.as_deref(),
-        signer.build_type.as_deref(),
-    )
-}
+    /// The policy's signer at `index` (indexes come from the policy's own list).
+    fn signer(&self, index: usize) -> Result<&Signer, Failure> {
+        self.policy.signers.get(index).ok_or_else(|| {
+            Failure::new(
+                AttestationCode::UntrustedSigner,
+                "no such signer in the policy",
+            )
+        })
+    }
 
-impl AttestationSource for PolicyAttestations<'_> {
-    fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, EvidenceError> {
-        let candidates = self.candidates(commit)?;
-        let total = candidates.len();
-        let mut results: Vec<(String, Result<Passed, Failure>)> = candidates
+    /// The signer's name, for messages.
+    fn signer_name(&self, index: usize) -> &str {
+        self.policy
+            .signers
+            .get(index)
+            .map_or("?", |s| s.name.as_str())
+    }
+
+    /// Examine each candidate (at most [`MAX_CANDIDATES`], newest first) on its own.
+    fn examine_all(
+        &self,
+        commit: &CommitRef,
+        candidates: Vec<Candidate<'_>>,
+    ) -> Vec<(String, Result<Passed, Failure>)> {
+        candidates
             .into_iter()
             .take(MAX_CANDIDATES)
             .map(|c| {
                 let result = match c.oversize {
-                    Some(size) => Err(("bundle-too-large".to_string(), format!("{size} bytes"))),
+                    Some(size) => Err(Failure::new(
+                        AttestationCode::BundleTooLarge,
+                        format!("{size} bytes"),
+                    )),
                     None => self.examine(commit, &c.bytes),
                 };
                 (c.source.into_owned(), result)
             })
-            .collect();
+            .collect()
+    }
 
-        // A test result counts only next to the provenance of its own run: signed by the same
-        // signer, valid for this commit in every respect (age included).
+    /// A test result counts only next to the provenance of its own run: signed by the same
+    /// signer, valid for this commit in every respect (age included). The others fail here.
+    fn bind_test_results(&self, results: &mut [(String, Result<Passed, Failure>)]) {
         let provenances: Vec<(usize, String)> = results
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok())
             .filter(|p| p.predicate_type == PREDICATE_SLSA_PROVENANCE_V1)
             .map(|p| (p.signer, p.payload_sha256.clone()))
             .collect();
-        for (_, result) in &mut results {
+        for (_, result) in results {
             let unbound = match result {
                 Ok(Passed {
                     signer,
@@ -445,72 +554,50 @@ impl AttestationSource for PolicyAttestations<'_> {
                     Some(format!(
                         "names sha256:{} as the provenance of its run, and no valid provenance of signer {:?} for this commit has that digest",
                         bound.join(", sha256:"),
-                        self.policy.signers[*signer].name
+                        self.signer_name(*signer)
                     ))
                 }
                 _ => None,
             };
             if let Some(detail) = unbound {
-                *result = Err(failure(&VerifyError::TestResultUnbound(detail)));
+                *result = Err(VerifyError::TestResultUnbound(detail).into());
             }
         }
+    }
 
-        let mut examined = Vec::new();
-        // Per signer (index in the policy): the predicate types it covers.
-        let mut covered: Vec<Vec<String>> = vec![Vec::new(); self.policy.signers.len()];
-        for (source, result) in results {
-            let (result, detail) = match result {
-                Ok(p) => {
-                    let detail = format!(
-                        "{} signed by {}",
-                        p.predicate_type, self.policy.signers[p.signer].name
-                    );
-                    if !covered[p.signer].contains(&p.predicate_type) {
-                        covered[p.signer].push(p.predicate_type);
-                    }
-                    ("ok".to_string(), detail)
-                }
-                Err(f) => f,
-            };
-            examined.push(AttestationReport {
-                commit: commit.id.clone(),
-                source,
-                result,
-                detail,
-            });
-        }
-        if total > MAX_CANDIDATES {
-            examined.push(AttestationReport {
-                commit: commit.id.clone(),
-                source: "(limit)".into(),
-                result: "too-many-candidates".into(),
-                detail: format!(
-                    "{} older candidate(s) not examined (limit {MAX_CANDIDATES})",
-                    total - MAX_CANDIDATES
-                ),
-            });
-        }
-
+    /// The verdict: enough distinct signers (`threshold`), each covering every required
+    /// predicate type with bundles that passed every check. Adds a `(policy)` line to
+    /// `examined` saying what was missing, when something was.
+    fn verdict(
+        &self,
+        commit: &CommitRef,
+        covered: &[Vec<String>],
+        examined: &mut Vec<AttestationReport>,
+    ) -> bool {
         let required = &self.policy.attest.require_predicates;
-        let missing = |s: usize| -> Vec<&str> {
+        let missing = |types: &[String]| -> Vec<&str> {
             required
                 .iter()
-                .filter(|p| !covered[s].contains(p))
+                .filter(|p| !types.contains(p))
                 .map(String::as_str)
                 .collect()
         };
         // A signer with no valid bundle is never complete, whatever the policy requires.
-        let complete: Vec<&str> = (0..covered.len())
-            .filter(|&s| !covered[s].is_empty() && missing(s).is_empty())
-            .map(|s| self.policy.signers[s].name.as_str())
+        let complete: Vec<&str> = covered
+            .iter()
+            .enumerate()
+            .filter(|(_, types)| !types.is_empty() && missing(types).is_empty())
+            .map(|(s, _)| self.signer_name(s))
             .collect();
-        let partial: Vec<String> = (0..covered.len())
-            .filter(|&s| !covered[s].is_empty() && !missing(s).is_empty())
-            .map(|s| {
+        let partial: Vec<String> = covered
+            .iter()
+            .enumerate()
+            .filter(|(_, types)| !types.is_empty() && !missing(types).is_empty())
+            .map(|(s, types)| {
                 format!(
                     "{} lacks {}",
-                    self.policy.signers[s].name,
-                    missing(s).join(", ")
+                    self.signer_name(s),
+                    missing(types).join(", ")
                 )
             })
             .collect();
@@ -531,24 +618,85 @@ impl AttestationSource for PolicyAttestations<'_> {
             examined.push(AttestationReport {
                 commit: commit.id.clone(),
                 source: "(policy)".into(),
-                result: "threshold-not-met".into(),
+                result: AttestationCode::ThresholdNotMet,
                 detail,
             });
         } else if !admitted && !partial.is_empty() {
             examined.push(AttestationReport {
                 commit: commit.id.clone(),
                 source: "(policy)".into(),
-                result: "predicate-missing".into(),
+                result: AttestationCode::PredicateMissing,
                 detail: format!(
                     "no trusted signer has a valid attestation of every required type: {}",
                     partial.join("; ")
                 ),
             });
         }
+        admitted
+    }
+}
+
+/// A signer's constraints on what its provenance claims.
+fn constraints(signer: &Signer, att: &VerifiedAttestation) -> Result<(), VerifyError> {
+    v::check_builder(
+        att,
+        signer.builder_id.as_deref(),
+        signer.build_type.as_deref(),
+    )
+}
+
+impl AttestationSource for PolicyAttestations<'_> {
+    /// Gather the commit's candidates, examine each, bind test results to their runs'
+    /// provenances, then count signers.
+    fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, AttestationsError> {
+        let candidates = self.candidates(commit)?;
+        let total = candidates.len();
+        let mut results = self.examine_all(commit, candidates);
+        self.bind_test_results(&mut results);
+
+        let mut examined = Vec::new();
+        // Per signer (index in the policy): the predicate types it covers.
+        let mut covered: Vec<Vec<String>> = vec![Vec::new(); self.policy.signers.len()];
+        for (source, result) in results {
+            let (result, detail) = match result {
+                Ok(p) => {
+                    let detail = format!(
+                        "{} signed by {}",
+                        p.predicate_type,
+                        self.signer_name(p.signer)
+                    );
+                    if let Some(types) = covered.get_mut(p.signer) {
+                        if !types.contains(&p.predicate_type) {
+                            types.push(p.predicate_type);
+                        }
+                    }
+                    (AttestationCode::Ok, detail)
+                }
+                Err(f) => (f.code, f.detail),
+            };
+            examined.push(AttestationReport {
+                commit: commit.id.clone(),
+                source,
+                result,
+                detail,
+            });
+        }
+        if total > MAX_CANDIDATES {
+            examined.push(AttestationReport {
+                commit: commit.id.clone(),
+                source: "(limit)".into(),
+                result: AttestationCode::TooManyCandidates,
+                detail: format!(
+                    "{} older candidate(s) not examined (limit {MAX_CANDIDATES})",
+                    total - MAX_CANDIDATES
+                ),
+            });
+        }
+        let admitted = self.verdict(commit, &covered, &mut examined);
         Ok(AttestationVerdict { admitted, examined })
     }
 
-    fn may_have(&self, commit: &CommitRef) -> Result<bool, EvidenceError> {
+    fn may_have(&self, commit: &CommitRef) -> Result<bool, AttestationsError> {
         let targets = self.targets(commit);
         if let Some(index) = self.notes_index()? {
             if targets.iter().any(|t| index.contains_key(t.as_str())) {
@@ -583,7 +731,9 @@ fn is_certificate_bundle(bytes: &[u8]) -> bool {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return false;
     };
-    let vm = &v["verificationMaterial"];
+    let vm = v
+        .get("verificationMaterial")
+        .unwrap_or(&serde_json::Value::Null);
     vm.get("publicKey").is_none()
         && (vm.get("certificate").is_some() || vm.get("x509CertificateChain").is_some())
 }
@@ -609,8 +759,8 @@ fn unverified_payload(bytes: &[u8]) -> Option<Vec<u8>> {
 /// The first sha256 subject of the (not yet authenticated) DSSE statement.
 fn first_sha256_subject(bytes: &[u8]) -> Option<[u8; 32]> {
     let st: serde_json::Value = serde_json::from_slice(&unverified_payload(bytes)?).ok()?;
-    st["subject"].as_array()?.iter().find_map(|s| {
-        let hexd = s["digest"]["sha256"].as_str()?;
+    st.get("subject")?.as_array()?.iter().find_map(|s| {
+        let hexd = s.get("digest")?.get("sha256")?.as_str()?;
         let mut out = [0u8; 32];
         hex::decode_to_slice(hexd, &mut out).ok()?;
         Some(out)
@@ -651,8 +801,8 @@ fn named_ids(bytes: &[u8]) -> Vec<String> {
 impl DirIndex {
     /// Read `*.json` files (one bundle) and `*.jsonl` files (one per line) and index them. A
     /// bundle whose statement cannot even be read names no commit: it could admit none.
-    fn read(dir: &Path) -> Result<DirIndex, EvidenceError> {
-        let err = |e: std::io::Error| EvidenceError::Dir {
+    fn read(dir: &Path) -> Result<DirIndex, AttestationsError> {
+        let err = |e: std::io::Error| AttestationsError::Dir {
             path: dir.to_path_buf(),
             source: e,
         };
@@ -735,9 +885,9 @@ impl DirIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attest::keys::{KeyAlgorithm, SigningKey};
-    use crate::attest::sign::sign_statement;
-    use crate::attest::statement::{
+    use agentgate_formats::keys::{KeyAlgorithm, SigningKey};
+    use agentgate_formats::sign::sign_statement;
+    use agentgate_formats::statement::{
         provenance_statement, test_result_statement, Artifact, ProvenanceParams, Source,
         TestOutcome, TestResult,
     };

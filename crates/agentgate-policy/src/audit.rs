@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::hook::{AgentCommit, AttestationReport, RefDecision};
+use agentgate_git::ObjectId;
+
+use crate::code::Code;
+use crate::config::Policy;
+use crate::decision::{AgentCommit, AttestationReport, RefDecision};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write audit log {path}")]
@@ -81,15 +85,15 @@ pub struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_ref: Option<&'a str>,
     /// Protected tips known to keep the promise when the decision was made.
-    pub known_covered: &'a [crate::git::ObjectId],
+    pub known_covered: &'a [ObjectId],
     /// The baseline recorded at installation.
-    pub baseline: &'a [crate::git::ObjectId],
+    pub baseline: &'a [ObjectId],
     /// The notes commit attestations were read from.
     pub notes: Option<NotesInput<'a>>,
     pub agent_commits: &'a [AgentCommit],
     pub attestations: &'a [AttestationReport],
     pub decision: &'static str,
-    pub code: &'static str,
+    pub code: Code,
     pub reason: Option<&'a str>,
     pub policy: PolicyRef<'a>,
     pub version: &'static str,
@@ -126,9 +130,9 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
     decisions
         .iter()
         .map(|d| {
-            let (decision, reason) = match &d.outcome {
-                crate::hook::Outcome::Accept(_) => ("accept", None),
-                crate::hook::Outcome::Refuse(r) => ("refuse", Some(r.headline.as_str())),
+            let reason = match &d.outcome {
+                crate::decision::Outcome::Accept(_) => None,
+                crate::decision::Outcome::Refuse(r) => Some(r.headline.as_str()),
             };
             Record {
                 prev: None,
@@ -147,8 +151,8 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
                 notes: cx.notes,
                 agent_commits: &d.agent_commits,
                 attestations: &d.attestations,
-                decision,
-                code: d.outcome.code().as_str(),
+                decision: d.outcome.verdict(),
+                code: d.outcome.code(),
                 reason,
                 policy: PolicyRef {
                     path: cx.policy_path.map(|p| p.display().to_string()),
@@ -158,6 +162,18 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
             }
         })
         .collect()
+}
+
+/// The audit log a policy names, or `$GIT_DIR/agentgate/audit.jsonl`.
+pub fn audit_path(policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
+    policy
+        .and_then(|p| p.audit_log.clone())
+        .unwrap_or_else(|| default_audit_path(git_dir))
+}
+
+/// The audit log when no policy names one: `$GIT_DIR/agentgate/audit.jsonl`.
+pub fn default_audit_path(git_dir: &Path) -> PathBuf {
+    git_dir.join("agentgate").join("audit.jsonl")
 }
 
 /// Append records to the log: under an exclusive lock, chain them to the last line, write
@@ -192,7 +208,7 @@ pub fn append(path: &Path, records: &mut [Record<'_>]) -> Result<(), AuditError>
             r.prev = prev.take();
             let start = buf.len();
             serde_json::to_writer(&mut buf, &*r).map_err(std::io::Error::other)?;
-            prev = Some(line_digest(&buf[start..]));
+            prev = Some(line_digest(buf.split_at(start).1));
             buf.push(b'\n');
         }
         file.write_all(&buf)?;
@@ -227,18 +243,14 @@ fn last_line(file: &mut std::fs::File) -> std::io::Result<(Option<Vec<u8>>, bool
         buf.extend_from_slice(&tail);
         tail = buf;
         pos = start;
-        let torn = tail.last() != Some(&b'\n');
-        let body = if torn {
-            &tail[..]
-        } else {
-            &tail[..tail.len() - 1]
-        };
+        let torn = !tail.ends_with(b"\n");
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
         if torn {
             // The torn tail is not a record; the chain continues from the last whole line.
             if let Some(nl) = body.iter().rposition(|&b| b == b'\n') {
-                let whole = &body[..nl];
-                if let Some(prev_nl) = whole.iter().rposition(|&b| b == b'\n') {
-                    return Ok((Some(whole[prev_nl + 1..].to_vec()), true));
+                let (whole, _) = body.split_at(nl);
+                if let Some(last) = after_last_newline(whole) {
+                    return Ok((Some(last.to_vec()), true));
                 }
                 if pos == 0 {
                     return Ok((Some(whole.to_vec()), true));
@@ -246,12 +258,18 @@ fn last_line(file: &mut std::fs::File) -> std::io::Result<(Option<Vec<u8>>, bool
             } else if pos == 0 {
                 return Ok((None, true));
             }
-        } else if let Some(nl) = body.iter().rposition(|&b| b == b'\n') {
-            return Ok((Some(body[nl + 1..].to_vec()), false));
+        } else if let Some(last) = after_last_newline(body) {
+            return Ok((Some(last.to_vec()), false));
         } else if pos == 0 {
             return Ok((Some(body.to_vec()), false));
         }
     }
+}
+
+/// What follows the last line feed of `s`, if it has one.
+fn after_last_newline(s: &[u8]) -> Option<&[u8]> {
+    let nl = s.iter().rposition(|&b| b == b'\n')?;
+    Some(s.split_at(nl + 1).1)
 }
 
 #[cfg(test)]
@@ -268,14 +286,14 @@ mod tests {
         };
         append(&path, &mut []).unwrap();
         std::fs::write(&path, b"{\"torn\":").unwrap();
-        let u = crate::hook::RefUpdate {
-            old: crate::git::ObjectId::zero(20),
-            new: crate::git::ObjectId::parse(&"1".repeat(40)).unwrap(),
+        let u = crate::decision::RefUpdate {
+            old: ObjectId::zero(20),
+            new: ObjectId::parse(&"1".repeat(40)).unwrap(),
             refname: "refs/heads/main".into(),
         };
         let d = RefDecision::refused(
             u,
-            crate::hook::Code::PolicyInvalid,
+            crate::code::Code::PolicyInvalid,
             "x".into(),
             vec![],
             vec![],

@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use agentgate_git::{ObjectId, Repo};
+
+use crate::attestations::attestation_source;
 use crate::audit::line_digest;
+use crate::code::Code;
 use crate::config::Policy;
-use crate::git::{ObjectId, Repo};
-use crate::hook::{Code, Evaluator, Facts, Outcome, RefUpdate};
+use crate::decision::{Evaluator, Facts, RefUpdate};
 
 /// One thing wrong with the log.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -104,7 +107,7 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
                     "{refname} in {} is at {} but the last accepted decision moved it to {}",
                     repo_path.display(),
                     tip.short(),
-                    &new[..new.len().min(7)]
+                    new.get(..7).unwrap_or(new)
                 ),
             }),
             _ => {}
@@ -138,7 +141,8 @@ fn rederive(
         message: m,
     };
     let code = s("code");
-    if code.starts_with("policy-") {
+    let logged = Code::parse(&code);
+    if logged.is_some_and(Code::is_policy_error) {
         // The policy could not be loaded at the time; the refusal itself is the decision.
         return if s("decision") == "refuse" {
             Ok(Rederived::Yes)
@@ -212,15 +216,11 @@ fn rederive(
     let time = chrono::DateTime::parse_from_rfc3339(&s("time"))
         .map_err(|_| cannot("bad time".into()))?
         .with_timezone(&chrono::Utc);
-    let source = crate::push::attestation_source(repo, policy, notes, time)
+    let source = attestation_source(repo, policy, notes, time)
         .map_err(|e| cannot(format!("attestations: {e}")))?;
     let d = Evaluator::new(repo, policy, source.as_ref()).replay(&update, &facts);
 
-    let decision = if matches!(d.outcome, Outcome::Accept(_)) {
-        "accept"
-    } else {
-        "refuse"
-    };
+    let decision = d.outcome.verdict();
     let logged_agents: Vec<&str> = rec
         .get("agent_commits")
         .and_then(Value::as_array)
@@ -234,7 +234,7 @@ fn rederive(
     if s("decision") == "refuse" && d.outcome.code() == Code::UnknownObject {
         return Ok(Rederived::RefusedObjectsGone);
     }
-    if decision != s("decision") || d.outcome.code().as_str() != code || agents != logged_agents {
+    if decision != s("decision") || logged != Some(d.outcome.code()) || agents != logged_agents {
         return Err(Problem {
             line: n,
             code: "decision-mismatch",
@@ -246,7 +246,7 @@ fn rederive(
                 update.old.short(),
                 update.new.short(),
                 decision,
-                d.outcome.code().as_str(),
+                d.outcome.code(),
                 logged_agents.len(),
                 agents.len()
             ),

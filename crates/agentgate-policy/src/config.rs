@@ -2,17 +2,22 @@
 //! raw form, then validated into types that cannot hold an invalid state. Every error names the
 //! file, line and column, because an admin fixing a broken policy at 3 a.m. needs exactly that.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
 
-use crate::attest::sigstore::{IdentityMatch, TrustedRoot};
-use crate::attest::PublicKey;
+use agentgate_formats::sigstore::{IdentityMatch, TrustedRoot};
+use agentgate_formats::PublicKey;
+use agentgate_git::{ConfigError, OpenError, Repo};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use sha2::{Digest, Sha256};
+
+use crate::code::Code;
+pub use crate::detect::{Detect, IdentityField, Matcher, Require, UserRule};
+use crate::errors::error_chain;
+pub use agentgate_formats::statement::{PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01};
 
 /// Where the default system-wide policy lives.
 pub const SYSTEM_POLICY: &str = "/etc/agentgate/policy.toml";
@@ -24,8 +29,6 @@ pub const DEFAULT_NOTES_REF: &str = "refs/notes/agentgate";
 /// (about a second, BENCHMARKS.md).
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_HOOK_TIMEOUT: Duration = Duration::from_secs(3600);
-pub const PREDICATE_SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
-pub const PREDICATE_TEST_RESULT_V01: &str = "https://in-toto.io/attestation/test-result/v0.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -50,12 +53,12 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    /// Stable code for messages and the audit log.
-    pub fn code(&self) -> &'static str {
+    /// The refusal code of every update when the policy cannot be loaded.
+    pub fn code(&self) -> Code {
         match self {
-            PolicyError::NotFound { .. } | PolicyError::MissingFile { .. } => "policy-missing",
-            PolicyError::Unreadable { .. } => "policy-unreadable",
-            PolicyError::Invalid { .. } => "policy-invalid",
+            PolicyError::NotFound { .. } | PolicyError::MissingFile { .. } => Code::PolicyMissing,
+            PolicyError::Unreadable { .. } => Code::PolicyUnreadable,
+            PolicyError::Invalid { .. } => Code::PolicyInvalid,
         }
     }
 }
@@ -209,71 +212,30 @@ impl RefPattern {
     }
 }
 
+/// `s`, `s[1..]`, ... down to the empty slice.
+fn suffixes(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    (0..=s.len()).map(move |i| s.get(i..).unwrap_or_default())
+}
+
 /// `*` within a component, `**` across, `?` one non-`/` byte; everything else literal.
 fn glob_match(pat: &[u8], s: &[u8]) -> bool {
     match pat {
         [] => s.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob_match(rest, &s[i..])),
+        // Every suffix of `s` (the empty one last), for `*` up to the first `/`.
+        [b'*', b'*', rest @ ..] => suffixes(s).any(|t| glob_match(rest, t)),
         [b'*', rest @ ..] => {
             let stop = s.iter().position(|&b| b == b'/').unwrap_or(s.len());
-            (0..=stop).any(|i| glob_match(rest, &s[i..]))
+            suffixes(s).take(stop + 1).any(|t| glob_match(rest, t))
         }
-        [b'?', rest @ ..] => s.first().is_some_and(|&b| b != b'/') && glob_match(rest, &s[1..]),
-        [c, rest @ ..] => s.first() == Some(c) && glob_match(rest, &s[1..]),
+        [b'?', rest @ ..] => match s {
+            [b, t @ ..] if *b != b'/' => glob_match(rest, t),
+            _ => false,
+        },
+        [c, rest @ ..] => match s {
+            [b, t @ ..] if b == c => glob_match(rest, t),
+            _ => false,
+        },
     }
-}
-
-/// Which commits need an attestation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Require {
-    /// Only commits a detection rule matches.
-    AgentCommits,
-    /// Every entering commit counts as an agent commit.
-    AllCommits,
-}
-
-#[derive(Debug, Clone)]
-pub struct Detect {
-    pub presets: Vec<String>,
-    pub require: Require,
-    pub rules: Vec<UserRule>,
-}
-
-/// A rule from the policy file, compiled.
-#[derive(Debug, Clone)]
-pub struct UserRule {
-    pub id: String,
-    pub matcher: Matcher,
-}
-
-/// What a rule looks at.
-#[derive(Debug, Clone)]
-pub enum Matcher {
-    /// A trailer key (compared case-insensitively), optionally with a value regex.
-    Trailer {
-        key: String,
-        value: Option<Regex>,
-    },
-    Identity {
-        field: IdentityField,
-        regex: Regex,
-    },
-    /// A regex over the message, line by line (multi-line mode).
-    Message(Regex),
-}
-
-/// Which identity a rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityField {
-    AuthorName,
-    AuthorEmail,
-    CommitterName,
-    CommitterEmail,
-    /// Author or committer name.
-    AnyName,
-    /// Author or committer email.
-    AnyEmail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -421,6 +383,38 @@ pub fn locate(
             .map(|d| d.display().to_string())
             .unwrap_or_else(|| "$GIT_DIR".into()),
     })
+}
+
+/// [`locate`] for a repository. `repo` is None when no repository is involved (a shared hooks
+/// directory); `Some(Err)` when it could not be opened: then only `--config` or
+/// `$AGENTGATE_CONFIG` can name the policy, because the repository's own settings cannot be
+/// read and skipping them could pick a weaker policy.
+pub fn locate_for(
+    explicit: Option<&Path>,
+    repo: Option<Result<&Repo, &OpenError>>,
+    git_dir: Option<&Path>,
+) -> Result<Located, PolicyError> {
+    let repo_config = || -> Result<Option<PathBuf>, String> {
+        use std::os::unix::ffi::OsStringExt as _;
+        match repo {
+            None => Ok(None),
+            Some(Ok(r)) => r
+                .config_bytes("agentgate.config")
+                .map(|v| v.map(|b| PathBuf::from(std::ffi::OsString::from_vec(b))))
+                .map_err(|e: ConfigError| error_chain(&e)),
+            Some(Err(e)) => Err(error_chain(e)),
+        }
+    };
+    locate(explicit, &repo_config, git_dir)
+}
+
+/// Find ([`locate_for`]) and load the policy for a repository.
+pub fn load_for(
+    explicit: Option<&Path>,
+    repo: Option<Result<&Repo, &OpenError>>,
+    git_dir: Option<&Path>,
+) -> Result<Policy, PolicyError> {
+    Policy::load(&locate_for(explicit, repo, git_dir)?.path)
 }
 
 impl Policy {
@@ -964,21 +958,21 @@ impl Validator<'_> {
                 };
                 let (trusted_root, root) = match &raw.trusted_root {
                     None => {
-                        let root = crate::attest::sigstore::public_good_root().map_err(|e| {
-                            self.err(s, format!("the embedded Sigstore trusted root: {e}"))
-                        })?;
+                        let root =
+                            agentgate_formats::sigstore::public_good_root().map_err(|e| {
+                                self.err(s, format!("the embedded Sigstore trusted root: {e}"))
+                            })?;
                         (None, root)
                     }
                     Some(t) => {
                         let path = self.resolve(t.get_ref());
-                        let root = crate::attest::sigstore::trusted_root_from_file(&path).map_err(
-                            |e| {
+                        let root = agentgate_formats::sigstore::trusted_root_from_file(&path)
+                            .map_err(|e| {
                                 self.err(
                                     t,
                                     format!("cannot use trusted root {}: {e}", path.display()),
                                 )
-                            },
-                        )?;
+                            })?;
                         (Some(path), root)
                     }
                 };
@@ -1039,15 +1033,14 @@ impl SignerKind {
 
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
+    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before
         .iter()
         .rposition(|&b| b == b'\n')
         .map(|p| p + 1)
         .unwrap_or(0);
-    let column = String::from_utf8_lossy(&before[line_start..])
+    let column = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
         .chars()
         .count()
         + 1;
@@ -1088,15 +1081,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     n.checked_mul(secs)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("duration {s:?} is too large"))
-}
-
-impl fmt::Display for Require {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Require::AgentCommits => "agent-commits",
-            Require::AllCommits => "all-commits",
-        })
-    }
 }
 
 #[cfg(test)]
@@ -1277,7 +1261,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = |name: &str| {
             let k =
-                crate::attest::SigningKey::generate(crate::attest::KeyAlgorithm::Ed25519).unwrap();
+                agentgate_formats::SigningKey::generate(agentgate_formats::KeyAlgorithm::Ed25519)
+                    .unwrap();
             let path = dir.path().join(format!("{name}.pub"));
             std::fs::write(&path, k.public_key().to_pem()).unwrap();
             path.display().to_string()

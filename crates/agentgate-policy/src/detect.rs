@@ -5,8 +5,11 @@
 //! Trailers are voluntary: an agent (or a person) can strip them. Identity rules and
 //! `require = "all-commits"` are the stronger settings; the README says so.
 
-use crate::config::{Detect, IdentityField, Matcher, Require};
-use crate::git::Commit;
+use std::fmt;
+
+use agentgate_git::Commit;
+use regex::Regex;
+
 use crate::trailers::Trailer;
 
 pub const PRESET_KNOWN_AGENTS: &str = "known-agents";
@@ -15,6 +18,70 @@ pub const PRESETS: &[&str] = &[PRESET_KNOWN_AGENTS];
 
 /// The rule id given to every commit under `require = "all-commits"`.
 pub const RULE_ALL_COMMITS: &str = "require:all-commits";
+
+// The rules as the policy states them (built by `config`, compiled here by `Detector::new`).
+
+/// Which commits need an attestation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Require {
+    /// Only commits a detection rule matches.
+    AgentCommits,
+    /// Every entering commit counts as an agent commit.
+    AllCommits,
+}
+
+#[derive(Debug, Clone)]
+pub struct Detect {
+    pub presets: Vec<String>,
+    pub require: Require,
+    pub rules: Vec<UserRule>,
+}
+
+/// A rule from the policy file, compiled.
+#[derive(Debug, Clone)]
+pub struct UserRule {
+    pub id: String,
+    pub matcher: Matcher,
+}
+
+/// What a rule looks at.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// A trailer key (compared case-insensitively), optionally with a value regex.
+    Trailer {
+        key: String,
+        value: Option<Regex>,
+    },
+    Identity {
+        field: IdentityField,
+        regex: Regex,
+    },
+    /// A regex over the message, line by line (multi-line mode).
+    Message(Regex),
+}
+
+/// Which identity a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityField {
+    AuthorName,
+    AuthorEmail,
+    CommitterName,
+    CommitterEmail,
+    /// Author or committer name.
+    AnyName,
+    /// Author or committer email.
+    AnyEmail,
+}
+
+impl fmt::Display for Require {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Require::AgentCommits => "agent-commits",
+            Require::AllCommits => "all-commits",
+        })
+    }
+}
 
 /// One rule that matched, with what it matched.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -44,8 +111,8 @@ pub struct Detector {
     require: Require,
 }
 
-/// The `known-agents` preset: (rule id, what is matched, literals). Sources: RESEARCH-git.md
-/// section 3 (first-party docs and real commits).
+/// The `known-agents` preset: (rule id, what is matched, literals). Sources: each agent's own
+/// documentation and commits it wrote, as noted per rule.
 const KNOWN_AGENTS: &[(&str, Kind, &[&str])] = &[
     // Claude Code: Co-Authored-By: Claude <noreply@anthropic.com>; body "Generated with [Claude Code]".
     (
@@ -356,8 +423,8 @@ fn evidence(matcher: &Matcher, c: &Commit, trailers: &[Trailer]) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::{ObjectId, Signature};
     use crate::trailers::{parse, TrailerConfig};
+    use agentgate_git::{ObjectId, Signature};
 
     fn commit(author: (&str, &str), committer: (&str, &str), message: &str) -> Commit {
         let sig = |(n, e): (&str, &str)| Signature {

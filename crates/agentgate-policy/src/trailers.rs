@@ -38,7 +38,7 @@ pub struct TrailerConfig {
     /// Characters (bytes) that separate key and value; git's default is ":".
     pub separators: String,
     /// Keys configured with `trailer.<alias>.key` or `trailer.<alias>.*` (they count as
-    /// "recognized" for the 25% rule). `from_git_config` fills this with every alias name and
+    /// "recognized" for the 25% rule). `from_entries` fills this with every alias name and
     /// key; entries here that are not in `aliases` behave as aliases without a `key`.
     pub configured_keys: Vec<String>,
     /// `core.commentString` / `core.commentChar`; default "#". An empty string (which git
@@ -64,30 +64,18 @@ impl Default for TrailerConfig {
 const ALIAS_VARIABLES: [&str; 6] = ["key", "command", "cmd", "where", "ifexists", "ifmissing"];
 
 impl TrailerConfig {
-    /// Reads the settings git's `%(trailers)` honours, in config order, last value winning as
-    /// in git: `trailer.separators`, `trailer.<name>.{key,command,cmd,where,ifexists,ifmissing}`
-    /// and `core.commentChar`/`core.commentString` (one variable for git; `auto` leaves the
-    /// previous value, which is what git 2.47 does outside `git commit`).
-    ///
-    /// Best effort: an unreadable config yields what could be read (at worst the defaults).
-    /// Callers that must fail closed use [`TrailerConfig::try_from_git_config`].
-    pub fn from_git_config(cfg: &git2::Config) -> Self {
-        Self::try_from_git_config(cfg).unwrap_or_default()
-    }
-
-    /// Like [`TrailerConfig::from_git_config`], but a config that cannot be iterated is an error.
-    pub fn try_from_git_config(cfg: &git2::Config) -> Result<Self, git2::Error> {
-        let mut list = Vec::new();
-        let mut entries = cfg.entries(None)?;
-        while let Some(entry) = entries.next() {
-            let entry = entry?;
-            let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
-            let value = entry
-                .has_value()
-                .then(|| String::from_utf8_lossy(entry.value_bytes()).into_owned());
-            list.push((name, value));
-        }
-        Ok(Self::from_entries(list))
+    /// Reads the settings git's `%(trailers)` honours from a repository's configuration
+    /// entries ([`agentgate_git::Repo::config_entries`]), in config order, last value winning
+    /// as in git: `trailer.separators`, `trailer.<name>.{key,command,cmd,where,ifexists,
+    /// ifmissing}` and `core.commentChar`/`core.commentString` (one variable for git; `auto`
+    /// leaves the previous value, which is what git 2.47 does outside `git commit`).
+    pub fn from_config(entries: &[agentgate_git::ConfigEntry]) -> Self {
+        Self::from_entries(entries.iter().map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()),
+            )
+        }))
     }
 
     /// From config entries in config order (`git config --list`'s `name`/`value` pairs; `None`
@@ -147,8 +135,8 @@ impl TrailerConfig {
             }
         };
         if variable == "key" {
-            if let Some(v) = value {
-                self.aliases[idx].key = Some(v.to_string());
+            if let (Some(v), Some(alias)) = (value, self.aliases.get_mut(idx)) {
+                alias.key = Some(v.to_string());
             }
         }
     }
@@ -169,25 +157,25 @@ pub struct Trailer {
 pub fn parse(message: &str, cfg: &TrailerConfig) -> Vec<Trailer> {
     let bytes = message.as_bytes();
     let bytes = match bytes.iter().position(|&b| b == 0) {
-        Some(nul) => &bytes[..nul],
+        Some(nul) => head(bytes, nul),
         None => bytes,
     };
     let ctx = Ctx::new(cfg);
-    let buf = &bytes[skip_blank_lines(bytes)..];
+    let buf = from(bytes, skip_blank_lines(bytes));
 
     let end = find_end_of_log_message(&ctx, buf);
     let start = find_trailer_block_start(&ctx, buf, end);
     let mut out = Vec::new();
     for (from, to) in trailer_entries(&ctx, buf, start, end) {
-        let entry = &buf[from..to];
+        let entry = range(buf, from, to);
         if entry.starts_with(ctx.comment) {
             continue;
         }
         let Some(sep) = find_separator(entry, ctx.separators).filter(|&p| p >= 1) else {
             continue;
         };
-        let tok = trim(&entry[..sep]);
-        let val = unfold_value(trim(&entry[sep + 1..]));
+        let tok = trim(head(entry, sep));
+        let val = unfold_value(trim(self::from(entry, sep + 1)));
         let key = match ctx.alias_for_token(tok) {
             Some(Alias { key: Some(k), .. }) => k.to_string(),
             _ => String::from_utf8_lossy(tok).into_owned(),
@@ -255,7 +243,7 @@ impl<'a> Ctx<'a> {
     /// compared without its trailing non-alphanumerics.
     fn alias_for_token(&self, tok: &[u8]) -> Option<&Alias<'a>> {
         let mut len = tok.len();
-        while len > 0 && !tok[len - 1].is_ascii_alphanumeric() {
+        while len > 0 && !byte(tok, len - 1).is_ascii_alphanumeric() {
             len -= 1;
         }
         self.aliases.iter().find(|a| Self::matches(a, tok, len))
@@ -289,7 +277,31 @@ fn trim(s: &[u8]) -> &[u8] {
         .iter()
         .rposition(|&b| !is_space(b))
         .map_or(start, |p| p + 1);
-    &s[start..end.max(start)]
+    range(s, start, end.max(start))
+}
+
+// Slicing as the C original indexes its buffers: every offset below is bounded by the loop
+// that computed it, so these never clip anything; they only make a mistake a wrong answer the
+// differential test catches instead of a panic in the hook.
+
+/// `buf[i]`, or the NUL that ends a C buffer when `i` is past the end.
+fn byte(buf: &[u8], i: usize) -> u8 {
+    buf.get(i).copied().unwrap_or(0)
+}
+
+/// `buf[i..]` (empty past the end).
+fn from(buf: &[u8], i: usize) -> &[u8] {
+    buf.get(i..).unwrap_or_default()
+}
+
+/// `buf[..i]` (all of `buf` past the end).
+fn head(buf: &[u8], i: usize) -> &[u8] {
+    buf.get(..i).unwrap_or(buf)
+}
+
+/// `buf[a..b]` (empty when out of range).
+fn range(buf: &[u8], a: usize, b: usize) -> &[u8] {
+    buf.get(a..b).unwrap_or_default()
 }
 
 /// Index just past the next '\n' at or after `i` (or the end).
@@ -317,7 +329,7 @@ fn skip_blank_lines(buf: &[u8]) -> usize {
     let mut i = 0;
     while i < buf.len() {
         let next = next_line(buf, i);
-        if !buf[i..next].iter().all(|&b| is_space(b)) {
+        if !range(buf, i, next).iter().all(|&b| is_space(b)) {
             break;
         }
         i = next;
@@ -331,7 +343,7 @@ fn last_line(buf: &[u8], len: usize) -> Option<usize> {
         0 => None,
         1 => Some(0),
         _ => Some(
-            buf[..len - 1]
+            head(buf, len - 1)
                 .iter()
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |p| p + 1),
@@ -376,15 +388,15 @@ fn wt_status_locate_end(ctx: &Ctx<'_>, buf: &[u8], len: usize) -> usize {
     pattern.extend_from_slice(ctx.comment);
     pattern.push(b' ');
     pattern.extend_from_slice(CUT_LINE);
-    if buf.starts_with(&pattern[1..]) {
+    if buf.starts_with(from(&pattern, 1)) {
         return 0;
     }
     // The pattern starts with '\n', so only newline positions can start a match; the comment
     // string has no newline, so each comparison stops within one line: linear overall.
     let mut i = 0;
-    while let Some(p) = buf[i..].iter().position(|&b| b == b'\n') {
+    while let Some(p) = from(buf, i).iter().position(|&b| b == b'\n') {
         let at = i + p;
-        if buf[at..].starts_with(&pattern) {
+        if from(buf, at).starts_with(&pattern) {
             return (at + 1).min(len);
         }
         i = at + 1;
@@ -403,17 +415,17 @@ fn ignored_log_message_bytes(ctx: &Ctx<'_>, buf: &[u8], len: usize) -> usize {
     let cutoff = wt_status_locate_end(ctx, buf, len);
 
     while bol < cutoff {
-        let next = next_line(&buf[..len], bol);
-        if buf[bol..cutoff].starts_with(ctx.comment) || buf[bol] == b'\n' {
+        let next = next_line(head(buf, len), bol);
+        if range(buf, bol, cutoff).starts_with(ctx.comment) || byte(buf, bol) == b'\n' {
             if boc == 0 {
                 boc = bol;
             }
-        } else if buf[bol..].starts_with(b"Conflicts:\n") {
+        } else if from(buf, bol).starts_with(b"Conflicts:\n") {
             in_old_conflicts_block = true;
             if boc == 0 {
                 boc = bol;
             }
-        } else if in_old_conflicts_block && buf[bol] == b'\t' {
+        } else if in_old_conflicts_block && byte(buf, bol) == b'\t' {
             // a pathname in the conflicts block
         } else if boc != 0 {
             boc = 0;
@@ -434,7 +446,7 @@ fn find_trailer_block_start(ctx: &Ctx<'_>, buf: &[u8], len: usize) -> usize {
     // The first paragraph is the title and cannot be trailers.
     let mut s = 0;
     while s < len {
-        if buf[s..len].starts_with(ctx.comment) {
+        if range(buf, s, len).starts_with(ctx.comment) {
             s = next_line(buf, s);
             continue;
         }
@@ -455,8 +467,8 @@ fn find_trailer_block_start(ctx: &Ctx<'_>, buf: &[u8], len: usize) -> usize {
     let mut cur = last_line(buf, len);
     while let Some(l) = cur.filter(|&l| l >= end_of_title) {
         cur = last_line(buf, l);
-        let bol = &buf[l..];
-        if buf[l..len].starts_with(ctx.comment) {
+        let bol = from(buf, l);
+        if range(buf, l, len).starts_with(ctx.comment) {
             non_trailer_lines += possible_continuation_lines;
             possible_continuation_lines = 0;
             continue;
@@ -479,7 +491,7 @@ fn find_trailer_block_start(ctx: &Ctx<'_>, buf: &[u8], len: usize) -> usize {
             continue;
         }
 
-        let first_is_space = is_space(bol[0]);
+        let first_is_space = is_space(byte(bol, 0));
         match find_separator(bol, ctx.separators) {
             Some(sep) if sep >= 1 && !first_is_space => {
                 trailer_lines += 1;
@@ -505,13 +517,13 @@ fn trailer_entries(ctx: &Ctx<'_>, buf: &[u8], start: usize, end: usize) -> Vec<(
     let mut last_is_trailer = false;
     let mut i = start;
     while i < end {
-        let next = next_line(&buf[..end], i);
+        let next = next_line(head(buf, end), i);
         match entries.last_mut() {
-            Some(last) if last_is_trailer && is_space(buf[i]) => last.1 = next,
+            Some(last) if last_is_trailer && is_space(byte(buf, i)) => last.1 = next,
             _ => {
                 entries.push((i, next));
                 last_is_trailer =
-                    find_separator(&buf[i..next], ctx.separators).is_some_and(|p| p >= 1);
+                    find_separator(range(buf, i, next), ctx.separators).is_some_and(|p| p >= 1);
             }
         }
         i = next;
@@ -522,14 +534,10 @@ fn trailer_entries(ctx: &Ctx<'_>, buf: &[u8], start: usize, end: usize) -> Vec<(
 /// trailer.c `unfold_value`: each newline and the whitespace after it become one space.
 fn unfold_value(val: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(val.len());
-    let mut i = 0;
-    while i < val.len() {
-        let c = val[i];
-        i += 1;
+    let mut rest = val.iter().copied().peekable();
+    while let Some(c) = rest.next() {
         if c == b'\n' {
-            while i < val.len() && is_space(val[i]) {
-                i += 1;
-            }
+            while rest.next_if(|&b| is_space(b)).is_some() {}
             out.push(b' ');
         } else {
             out.push(c);
@@ -764,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn from_git_config_reads_levels_in_git_order() {
+    fn config_read_in_git_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let global = dir.path().join("global");
         let local = dir.path().join("local");
@@ -780,13 +788,11 @@ mod tests {
              [trailer \"ack\"]\n\tifexists = add\n[core]\n\tcommentString = auto\n",
         )
         .expect("write local");
-        let mut cfg = git2::Config::new().expect("config");
-        cfg.add_file(&global, git2::ConfigLevel::Global, false)
-            .expect("global");
-        cfg.add_file(&local, git2::ConfigLevel::Local, false)
-            .expect("local");
+        // The global file's entries, then the repository's: the order git reads them in.
+        let mut entries = agentgate_git::config_file_entries(&global).expect("global");
+        entries.extend(agentgate_git::config_file_entries(&local).expect("local"));
 
-        let got = TrailerConfig::try_from_git_config(&cfg).expect("read");
+        let got = TrailerConfig::from_config(&entries);
         assert_eq!(got.separators, ":");
         assert_eq!(got.comment, ";");
         assert_eq!(
@@ -803,7 +809,6 @@ mod tests {
             ]
         );
         assert_eq!(got.configured_keys, vec!["foo", "Reviewed-by", "ack"]);
-        assert_eq!(TrailerConfig::from_git_config(&cfg), got);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 const SLOW_RULE: &str = r#"[[detect.rule]]
 id = "slow"

@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 /// repro-5's GitHub bot rule, plus two local rules whose markers are not ASCII (a team's own
 /// bot identity, and a Japanese "AI-generated" message marker).

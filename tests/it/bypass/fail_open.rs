@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 /// A policy that protects nothing a test pushes to: what a fall-through would land on.
 const LAX: &str = "version = 1\n[protect]\nrefs = [\"refs/heads/nothing\"]\n";

@@ -5,7 +5,7 @@
 //! header; headers git ignores (continuation lines of `gpgsig`/`mergetag`, unknown headers after
 //! `committer`) stay harmless, and nothing is refused on an unprotected branch.
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 /// A server (optionally with `receive.fsckObjects`) whose main holds "base" (app.c = v1) and
 /// then "security fix" (app.c = fixed), pushed honestly.

@@ -7,20 +7,18 @@
 //! everything.
 
 /// One `#[test]` per repository format for a test body taking a `Fmt`, each with its own name
-/// (so a failure names its format and `cargo test --test bypass sha256` selects by format).
+/// (so a failure names its format and `cargo test --test it bypass:: sha256` selects by format).
 macro_rules! per_format {
     ($body:ident: $($name:ident => $fmt:ident),+ $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $body(crate::fixture::Fmt::$fmt)
+                $body(crate::bypass::fixture::Fmt::$fmt)
             }
         )+
     };
 }
 
-#[path = "../common/mod.rs"]
-mod common;
 mod fixture;
 
 mod deadline;

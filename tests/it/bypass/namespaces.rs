@@ -2,7 +2,7 @@
 //! namespace, `refs/namespaces/<ns>/<rest>` (nested namespaces too) is protected exactly when
 //! `<rest>` is; pushed with one, nothing changes.
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 const NS_MAIN: &str = "refs/namespaces/foo/refs/heads/main";
 

@@ -3,7 +3,7 @@
 //! follows replace refs unless told not to; libgit2 (SHA-1, files) does not. Both backends must
 //! read the original objects, in the hook and in `agentgate check` / `agentgate inspect`.
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 /// A server with main at "base", an agent commit A on top (not pushed), and a human-looking
 /// twin H of A (same parent and tree) registered locally as A's replacement.

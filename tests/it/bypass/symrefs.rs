@@ -3,7 +3,7 @@
 //! protected-named symref pointing at an unprotected branch. The audit record keeps the pushed
 //! name in `ref` and gives the final name in `resolved_ref`.
 
-use crate::fixture::*;
+use crate::bypass::fixture::*;
 
 fn fx(fmt: Fmt) -> Fx {
     Fx::new(Options {

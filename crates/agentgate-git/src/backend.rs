@@ -1,0 +1,135 @@
+//! Where raw objects come from: libgit2's object database or a `git cat-file --batch` process.
+//! Both only hand over bytes; [`crate::object`] reads them as git does.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+
+use crate::id::{ObjectId, ObjectKind};
+use crate::object::Oid;
+use crate::repo::Repo;
+
+/// The backend itself failed: libgit2 returned an error, or a `git` child process could not be
+/// run or did not answer as expected. Every operation's error can be this.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("git: {0}")]
+    Libgit2(#[from] git2::Error),
+    #[error("running git {args}: {message}")]
+    Command { args: String, message: String },
+}
+
+impl BackendError {
+    pub(crate) fn command(args: &str, message: impl ToString) -> BackendError {
+        BackendError::Command {
+            args: args.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Reads raw objects by id: the walk's only access to a repository.
+pub trait ObjectRead {
+    /// The object's kind and bytes (git's header stripped), or None when it does not exist.
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError>;
+}
+
+/// libgit2's object database, the push's quarantine included. Hash re-verification and the
+/// object cache are off: git verified the pushed objects when it received them, and the walk
+/// reads each object once.
+pub(crate) struct Git2Objects<'r> {
+    pub(crate) odb: git2::Odb<'r>,
+}
+
+impl ObjectRead for Git2Objects<'_> {
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
+        let oid = git2::Oid::from_bytes(id.as_bytes())?;
+        match self.odb.read(oid) {
+            Ok(obj) => Ok(Some((
+                ObjectKind::from_git2(obj.kind()),
+                obj.data().to_vec(),
+            ))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A `git cat-file --batch` process for the CLI backend.
+pub(crate) struct CatFile {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+const CAT_FILE: &str = "cat-file --batch";
+
+impl CatFile {
+    pub(crate) fn start(repo: &Repo) -> Result<CatFile, BackendError> {
+        let err = |e: std::io::Error| BackendError::command(CAT_FILE, e);
+        let mut child = repo
+            .git()
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(err)?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| err(std::io::Error::other("no stdin")))?;
+        let stdout = BufReader::new(
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| err(std::io::Error::other("no stdout")))?,
+        );
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// One object: its kind and bytes, or None when git says it is missing.
+    pub(crate) fn read_object(
+        &mut self,
+        id: &ObjectId,
+    ) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
+        let err = |e: std::io::Error| BackendError::command(CAT_FILE, e);
+        writeln!(self.stdin, "{id}").map_err(err)?;
+        self.stdin.flush().map_err(err)?;
+        let mut header = String::new();
+        self.stdout.read_line(&mut header).map_err(err)?;
+        let parts: Vec<&str> = header.split_whitespace().collect();
+        let (kind, size) = match parts.as_slice() {
+            [_, "missing"] => return Ok(None),
+            [_, kind, size] => (*kind, *size),
+            _ => {
+                return Err(err(std::io::Error::other(format!(
+                    "unexpected cat-file header {header:?}"
+                ))))
+            }
+        };
+        let size: usize = size
+            .parse()
+            .map_err(|_| err(std::io::Error::other("bad size")))?;
+        let mut data = vec![0; size + 1];
+        self.stdout.read_exact(&mut data).map_err(err)?;
+        data.pop();
+        Ok(Some((ObjectKind::from_name(kind), data)))
+    }
+}
+
+impl ObjectRead for CatFile {
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
+        self.read_object(&id.to_object_id())
+    }
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,118 @@
+//! The reason code of every decision, acceptances and refusals alike: one enum from the
+//! evaluator to the messages, the audit log and `audit verify`. Codes are compared as values;
+//! their kebab-case strings are what pushers, logs and scripts see, and never change.
+
+use std::fmt;
+
+/// Declares [`Code`] from one table, so that a variant and its string cannot drift.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
+        /// Stable codes for refusals (and acceptances), used in messages, the audit log and
+        /// tests.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as pushers, logs and scripts see it (kebab-case).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+
+            /// The code a string names (an audit record's), if any.
+            pub fn parse(s: &str) -> Option<Code> {
+                match s {
+                    $($text => Some(Code::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // Acceptances.
+    Unprotected = "unprotected",
+    NoChange = "no-change",
+    NoAgentCommits = "no-agent-commits",
+    Attested = "attested",
+    DangerDeleteAllowed = "danger-delete-allowed",
+    NotesAppended = "notes-appended",
+    // Refusals.
+    AgentCommitUnattested = "agent-commit-unattested",
+    ProtectedRefDelete = "protected-ref-delete",
+    NonFastForward = "non-fast-forward",
+    NotACommit = "not-a-commit",
+    UnknownObject = "unknown-object",
+    ObjectMalformed = "object-malformed",
+    EncodingUnsupported = "encoding-unsupported",
+    NotesRewrite = "notes-rewrite",
+    DeadlineExceeded = "deadline-exceeded",
+    StdinMalformed = "stdin-malformed",
+    GitError = "git-error",
+    PolicyMissing = "policy-missing",
+    PolicyUnreadable = "policy-unreadable",
+    PolicyInvalid = "policy-invalid",
+    AuditFailed = "audit-failed",
+    AttestationsUnreadable = "attestations-unreadable",
+    InternalError = "internal-error",
+}
+
+impl Code {
+    /// The policy could not be loaded, so nothing could be decided (every update refused).
+    pub fn is_policy_error(self) -> bool {
+        matches!(
+            self,
+            Code::PolicyMissing | Code::PolicyUnreadable | Code::PolicyInvalid
+        )
+    }
+
+    /// The code for an object git and a plain reader read differently, or cannot decode.
+    pub fn of_object_error(e: &agentgate_git::ObjectError) -> Code {
+        match e {
+            agentgate_git::ObjectError::Malformed { .. } => Code::ObjectMalformed,
+            agentgate_git::ObjectError::EncodingUnsupported { .. } => Code::EncodingUnsupported,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{s}"
+            );
+            assert_eq!(Code::parse(s), Some(c));
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{s}\""));
+        }
+        assert_eq!(Code::parse("policy-foo"), None);
+        assert!(Code::PolicyInvalid.is_policy_error());
+        assert!(!Code::GitError.is_policy_error());
+    }
+}

@@ -1,0 +1,232 @@
+//! What a decision says: the outcomes only this module's callers in `decision` build, the
+//! refusals with their headline, details and fix, and the text the pusher sees ([`render`]).
+
+use std::fmt::Write as _;
+
+use agentgate_git::{ObjectError, ObjectId};
+
+use super::evaluate::{DecideError, Evaluator};
+use super::{Accept, Code, Outcome, RefDecision, Refusal};
+use crate::attestations::AttestationReport;
+use crate::config::{Require, Scope};
+use crate::errors::error_chain;
+
+/// Stop collecting agent commits for messages after this many (they are all still checked).
+const MAX_LISTED: usize = 20;
+
+/// The refusal of agent commits no attestation covers: which commits, what was examined for
+/// the commits whose attestation would settle it, and the gate command that fixes it.
+pub(super) fn unattested_refusal(
+    ev: &Evaluator<'_>,
+    name: &str,
+    tip: &ObjectId,
+    d: &RefDecision,
+    unattested: &[ObjectId],
+) -> Refusal {
+    let n = d.agent_commits.len();
+    let all = ev.detector.require() == Require::AllCommits;
+    let what = if all {
+        "commits (policy: all-commits)"
+    } else {
+        "agent commits"
+    };
+    let mut details = vec![format!(
+        "{n} {what} among {} entering commit(s):",
+        d.entering.unwrap_or(0)
+    )
+    .replace("1 agent commits", "1 agent commit")];
+    for a in d.agent_commits.iter().take(MAX_LISTED) {
+        details.push(format!("  {} {}", a.commit.short(), a.subject));
+        for m in &a.matches {
+            details.push(format!("      {}: {}", m.rule, m.evidence));
+        }
+    }
+    if n > MAX_LISTED {
+        details.push(format!(
+            "  ... and {} more (see the audit log or `agentgate check`)",
+            n - MAX_LISTED
+        ));
+    }
+    let scope_each = ev.policy.attest.scope == Scope::Each;
+    if !scope_each && unattested.iter().any(|c| c != tip) {
+        let listed: Vec<&str> = unattested
+            .iter()
+            .take(MAX_LISTED)
+            .map(|c| c.short())
+            .collect();
+        details.push(format!(
+            "no attested commit lies between these and the new tip {}: {}{}",
+            tip.short(),
+            listed.join(", "),
+            if unattested.len() > MAX_LISTED {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
+    // What was examined, for the commits whose attestation would settle it.
+    let mut shown = 0;
+    let needs: Vec<&ObjectId> = if scope_each {
+        unattested.iter().collect()
+    } else {
+        vec![tip]
+    };
+    for id in needs {
+        let examined: Vec<&AttestationReport> =
+            d.attestations.iter().filter(|a| &a.commit == id).collect();
+        if examined.is_empty() {
+            details.push(format!(
+                "no attestation for {} in {}",
+                id.short(),
+                ev.attestations.describe()
+            ));
+        } else {
+            details.push(format!(
+                "attestations for {} examined, none valid:",
+                id.short()
+            ));
+            for a in examined {
+                details.push(format!("  {} [{}] {}", a.source, a.result, a.detail));
+            }
+        }
+        shown += 1;
+        if shown == MAX_LISTED {
+            break;
+        }
+    }
+    let notes = &ev.policy.attest.notes_ref;
+    let first = match unattested.first() {
+        Some(first) if scope_each => first,
+        _ => tip,
+    };
+    Refusal {
+        code: Code::AgentCommitUnattested,
+        headline: format!("{name} needs a gate attestation for {} before it can move", first.short()),
+        details,
+        fix: vec![
+            format!("run the compile-test-sign gate on {first} in CI, e.g.:"),
+            format!("  agentgate gate --key <gate key> --commit {first} --build <cmd> --test <cmd> --artifact <path> --note"),
+            format!("then push the attestation first: git push <remote> {notes}, and push {name} again"),
+        ],
+    }
+}
+
+pub(super) fn accept(code: Code) -> Outcome {
+    Outcome::Accept(Accept { code, _sealed: () })
+}
+
+pub(super) fn refuse(
+    code: Code,
+    headline: String,
+    details: Vec<String>,
+    fix: Vec<String>,
+) -> Outcome {
+    Outcome::Refuse(Refusal {
+        code,
+        headline,
+        details,
+        fix,
+    })
+}
+
+/// A refusal for an object git and a plain reader read differently, or cannot decode.
+pub(super) fn object_refusal(name: &str, e: &ObjectError) -> Outcome {
+    let (code, headline, fix) = match e {
+        ObjectError::Malformed { kind, id, header, reason } => (
+            Code::of_object_error(e),
+            format!(
+                "{name}: {kind} {} has a malformed `{header}` header: {reason}",
+                id.get(..12).unwrap_or(id)
+            ),
+            "git, libgit2 and other tools would read this object differently; recreate it with git (`git commit --amend`, `git rebase`) and push again",
+        ),
+        ObjectError::EncodingUnsupported { id, encoding, reason } => (
+            Code::of_object_error(e),
+            format!(
+                "{name}: commit {} declares encoding {encoding:?}, which cannot be decoded as git shows it ({reason})",
+                id.get(..12).unwrap_or(id)
+            ),
+            "re-create the commit with a UTF-8 message (git commit --amend with i18n.commitEncoding unset) and push again",
+        ),
+    };
+    refuse(code, headline, vec![e.to_string()], vec![fix.to_string()])
+}
+
+pub(super) fn error_refusal(name: &str, e: &DecideError) -> Refusal {
+    if let Some(o) = e.object_error() {
+        if let Outcome::Refuse(r) = object_refusal(name, o) {
+            return r;
+        }
+    }
+    let chain = error_chain(e);
+    Refusal {
+        code: Code::GitError,
+        headline: format!("{name}: cannot evaluate the push ({chain})"),
+        details: vec![],
+        fix: vec!["this is a server-side problem: ask the Git server admin to check the repository and the agentgate installation".into()],
+    }
+}
+
+/// Render decisions for the pusher: one headline per refused ref with its code, the offending
+/// commits, the attestations examined and the fix. `prefix` is `GL-HOOK-ERR: ` under GitLab.
+pub fn render(decisions: &[RefDecision], prefix: &str) -> String {
+    let mut out = String::new();
+    let refused: Vec<&RefDecision> = decisions.iter().filter(|d| !d.accepted()).collect();
+    for d in &refused {
+        if let Outcome::Refuse(r) = &d.outcome {
+            let _ = writeln!(
+                out,
+                "{prefix}agentgate: refused [{}] {}",
+                r.code, r.headline
+            );
+            for line in &r.details {
+                let _ = writeln!(out, "{prefix}  {line}");
+            }
+            for (i, line) in r.fix.iter().enumerate() {
+                let label = if i == 0 { "fix: " } else { "     " };
+                let _ = writeln!(out, "{prefix}  {label}{line}");
+            }
+        }
+    }
+    if !refused.is_empty() && decisions.len() > 1 {
+        let _ = writeln!(
+            out,
+            "{prefix}agentgate: {} of {} ref update(s) refused; the whole push is refused",
+            refused.len(),
+            decisions.len()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::RefUpdate;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222";
+
+    #[test]
+    fn render_prefixes_every_line() {
+        let u = RefUpdate {
+            old: ObjectId::parse(A).unwrap(),
+            new: ObjectId::parse(B).unwrap(),
+            refname: "refs/heads/main".into(),
+        };
+        let d = RefDecision::refused(
+            u,
+            Code::PolicyInvalid,
+            "broken".into(),
+            vec!["detail".into()],
+            vec!["fix it".into()],
+        );
+        let text = render(&[d], "GL-HOOK-ERR: ");
+        assert!(
+            text.lines().all(|l| l.starts_with("GL-HOOK-ERR: ")),
+            "{text}"
+        );
+        assert!(text.contains("[policy-invalid]"));
+    }
+}

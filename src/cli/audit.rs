@@ -1,0 +1,68 @@
+//! `agentgate audit verify`: certify past decisions from the audit log (the re-derivation is
+//! agentgate-policy's `audit_verify`).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agentgate_policy::audit_verify;
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::exit;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Re-derive every logged decision and check the log's hash chain; exit 1 on any problem.
+    #[command(
+        after_help = "Examples:\n  agentgate audit verify /var/log/agentgate/audit.jsonl\n  agentgate audit verify --repo /srv/git/app.git --config old-policy.toml --json audit.jsonl"
+    )]
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditVerifyArgs {
+    /// The audit log (JSON Lines).
+    pub log: PathBuf,
+    /// Repository to re-derive against (default: the one each record names).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Policy to re-derive with (default: the one each record names; its digest must match).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) fn verify(a: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
+    let log = std::fs::read(&a.log).with_context(|| format!("reading {}", a.log.display()))?;
+    let opts = audit_verify::Options {
+        repo: a.repo.as_deref(),
+        config: a.config.as_deref(),
+    };
+    let report = audit_verify::verify(&log, &opts);
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        for p in &report.problems {
+            if p.line > 0 {
+                writeln!(out, "line {}: [{}] {}", p.line, p.code, p.message)?;
+            } else {
+                writeln!(out, "[{}] {}", p.code, p.message)?;
+            }
+        }
+        writeln!(
+            out,
+            "{} record(s), {} re-derived identically, {} problem(s)",
+            report.records,
+            report.rederived,
+            report.problems.len()
+        )?;
+    }
+    Ok(exit::ok_or_refused(
+        report.problems.is_empty() && report.records > 0,
+    ))
+}
