@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install the third-party verifiers that tests/interop.rs runs (AGENTGATE_INTEROP=1):
+# Install the third-party verifiers that tests/it/interop.rs runs (AGENTGATE_INTEROP=1):
 # sigstore-js packages into tests/interop/node_modules (exact versions from package-lock.json)
 # and securesystemslib into the virtualenv tests/interop/.venv.
 # Needs node >= 20 with npm, and python3 >= 3.8 with venv.

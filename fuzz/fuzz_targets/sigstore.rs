@@ -1,5 +1,5 @@
 //! Fuzz target for keyless Sigstore verification (`attest::sigstore::verify`) with the embedded root. The body lives in
-//! `agentgate::fuzzing::sigstore_bundle`, which `tests/fuzz_smoke.rs` also replays on stable.
+//! `agentgate_fuzz_targets::sigstore_bundle`, which `tests/it/fuzz_smoke.rs` also replays on stable.
 //!
 //! Run with `cargo +nightly fuzz run sigstore fuzz/corpus/sigstore` from the repository root.
 
@@ -7,4 +7,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| agentgate::fuzzing::sigstore_bundle(data));
+fuzz_target!(|data: &[u8]| agentgate_fuzz_targets::sigstore_bundle(data));

@@ -1,5 +1,5 @@
-//! Fuzz target for the hook's stdin parser (`hook::parse_updates`). The body lives in
-//! `agentgate::fuzzing::stdin`, which `tests/fuzz_smoke.rs` also replays on stable.
+//! Fuzz target for the hook's stdin parser (`decision::parse_updates`). The body lives in
+//! `agentgate_fuzz_targets::stdin`, which `tests/it/fuzz_smoke.rs` also replays on stable.
 //!
 //! Run with `cargo +nightly fuzz run stdin fuzz/corpus/stdin` from the repository root.
 
@@ -7,4 +7,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| agentgate::fuzzing::stdin(data));
+fuzz_target!(|data: &[u8]| agentgate_fuzz_targets::stdin(data));

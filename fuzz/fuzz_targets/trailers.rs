@@ -1,5 +1,5 @@
 //! Fuzz target for the trailer parser: it must never panic, and what it returns must look like what git prints. The body lives in
-//! `agentgate::fuzzing::trailers`, which `tests/fuzz_smoke.rs` also replays on stable.
+//! `agentgate_fuzz_targets::trailers`, which `tests/it/fuzz_smoke.rs` also replays on stable.
 //!
 //! Run with `cargo +nightly fuzz run trailers fuzz/corpus/trailers` from the repository root.
 
@@ -7,4 +7,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| agentgate::fuzzing::trailers(data));
+fuzz_target!(|data: &[u8]| agentgate_fuzz_targets::trailers(data));

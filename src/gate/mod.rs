@@ -260,14 +260,14 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
     let git_dir = common.canonicalize().unwrap_or(common);
     let log_dir = log_dir(args)?;
     let work = WorkDir::new()?;
-    let env = environment(args, &work, commit.committer.time);
+    let env = environment(args, &work, commit.time);
     let launcher = sandbox(args, &repo, &git_dir, env, &work)?;
     let run = Run {
         args,
         request,
         source,
         git_dir,
-        commit_time: commit.committer.time,
+        commit_time: commit.time,
         log_dir,
         work,
         launcher,

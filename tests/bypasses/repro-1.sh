@@ -2,7 +2,7 @@
 # Notice: copied unchanged (apart from this notice) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
-# tests/bypass/replace.rs (class 2, replace refs).
+# tests/it/bypass/replace.rs (class 2, replace refs).
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-1.sh
 # repro-1: refs/replace/* makes the hook read a different commit in repositories agentgate reads
 # through the `git` CLI backend (reftable ref storage or SHA-256 object format, both documented

@@ -2,7 +2,7 @@
 # Notice: copied unchanged (apart from this notice) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
-# tests/bypass/symrefs.rs (class 3, symbolic refs).
+# tests/it/bypass/symrefs.rs (class 3, symbolic refs).
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-2.sh
 # repro-2: a push to an unprotected *symbolic* ref moves the protected ref it points to. The hook
 # decides on the name git passes (the symref's name) and never resolves it. A server-side alias

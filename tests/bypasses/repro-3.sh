@@ -2,7 +2,7 @@
 # Notice: copied unchanged (apart from this notice) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
-# tests/bypass/namespaces.rs (class 4, namespaces).
+# tests/it/bypass/namespaces.rs (class 4, namespaces).
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-3.sh
 # repro-3: namespaced repositories. Protected globs are matched against namespace-relative names,
 # so a push made WITHOUT GIT_NAMESPACE to refs/namespaces/<ns>/refs/heads/main is "unprotected"

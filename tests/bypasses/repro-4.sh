@@ -1,7 +1,7 @@
 #!/bin/bash
 # Notice: copied from the project's security review of issue 11, apart from this notice and
 # `--test-result passed` on `agentgate sign` (the outcome is now mandatory). The tests pinning
-# this class are tests/promise_cases.rs and tests/promise_model.rs.
+# this class are tests/it/promise_cases.rs and tests/it/promise_model.rs.
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-4.sh
 # repro-4: under scope = "tip" (the default), an agent commit that entered main as a non-tip commit
 # (main's attested tip is a later commit) can afterwards be made the TIP of a new protected ref

@@ -2,7 +2,7 @@
 # Notice: copied unchanged (apart from this notice) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
-# tests/bypass/encodings.rs (class 5, encodings).
+# tests/it/bypass/encodings.rs (class 5, encodings).
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-5.sh
 # repro-5: detection differs from git for non-UTF-8/Latin-1 encodings. A commit with an
 # `encoding UTF-7` header whose trailer is written in UTF-7 is shown by git log / %(trailers) as

@@ -3,7 +3,7 @@
 # now requires the outcome: issue 11) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
-# tests/bypass/headers.rs (class 1, commit and tag headers).
+# tests/it/bypass/headers.rs (class 1, commit and tag headers).
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-6.sh
 # repro-6: agentgate's own commit parser (git.rs commit_links / Commit::parse) takes EVERY
 # `parent` header line, git only the ones right after `tree`. A `parent` line placed after

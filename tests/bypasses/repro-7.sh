@@ -3,7 +3,7 @@
 # now requires the outcome: issue 11) from the project's security review of
 # issue 10. The before-stop check runs these scripts against a build; each prints what
 # happened to its attack. The integration tests pinning this class and its variants are in
-# tests/bypass/headers.rs (class 1, commit and tag headers: second_tree_forges_tree_binding).
+# tests/it/bypass/headers.rs (class 1, commit and tag headers: second_tree_forges_tree_binding).
 # Run: AG=target/release/agentgate bash tests/bypasses/repro-7.sh
 # repro-7: bind = "tree". agentgate's Commit::parse keeps the LAST `tree` header; git uses the
 # first. An agent commit whose real tree is new code, with a second `tree <attested tree>` line

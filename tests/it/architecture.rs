@@ -18,7 +18,13 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     (
         "agentgate-git",
         &[],
-        &["clap", "anyhow", "tokio", "sigstore-sign", "sigstore-verify"],
+        &[
+            "clap",
+            "anyhow",
+            "tokio",
+            "sigstore-sign",
+            "sigstore-verify",
+        ],
     ),
     (
         "agentgate-policy",
@@ -39,7 +45,8 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
 
 fn manifest(path: &Path) -> toml::Table {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.parse().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    text.parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The names under `[dependencies]` (normal dependencies: what the crate's own code links).
@@ -58,9 +65,15 @@ fn crates_depend_only_as_the_architecture_allows() {
         assert!(!deps.is_empty(), "{name}: no dependencies read");
         for (dep, _) in &deps {
             if dep.starts_with("agentgate") {
-                assert!(allowed.contains(&dep.as_str()), "{name} must not depend on {dep}");
+                assert!(
+                    allowed.contains(&dep.as_str()),
+                    "{name} must not depend on {dep}"
+                );
             }
-            assert!(!forbidden.contains(&dep.as_str()), "{name} must not depend on {dep}");
+            assert!(
+                !forbidden.contains(&dep.as_str()),
+                "{name} must not depend on {dep}"
+            );
         }
     }
 }
@@ -109,7 +122,7 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn only_agentgate_git_runs_git_or_uses_libgit2() {
     let mut dirs = vec![Path::new(ROOT).join("src")];
-    for (name, _, _) in RULES {
+    for (name, _, _) in RULES.iter().filter(|(n, _, _)| *n != "agentgate-git") {
         dirs.push(Path::new(ROOT).join("crates").join(name).join("src"));
     }
     let mut checked = 0;

@@ -284,3 +284,28 @@ fn scope_each_needs_every_agent_commit_attested() {
     let (ok, err) = s.push(&["origin", "refs/notes/agentgate", "main"]);
     assert!(ok, "{err}");
 }
+
+/// `sign --note` (and so `gate --note`, which publishes the same way) in a SHA-256 repository,
+/// which libgit2 cannot open: the repository is read and the note written through git itself,
+/// appending to what is there, and the attestation admits the push.
+#[test]
+fn sign_note_in_a_sha256_repository_admits_the_push() {
+    use crate::bypass::fixture::{assert_accepted, assert_refused, Fmt, Fx, Options};
+    let fx = Fx::new(Options {
+        fmt: Fmt::Sha256,
+        ..Options::default()
+    });
+    let c = fx.agent_commit("app.c", "v2\n", "agent change");
+    assert_eq!(c.len(), 64, "a SHA-256 commit id");
+    assert_refused(&fx.push(&["origin", "main"]), "agent-commit-unattested");
+    fx.sign(&c);
+    let note = |fx: &Fx| fx.git(&["notes", "--ref", "refs/notes/agentgate", "show", &c]);
+    assert_eq!(note(&fx).lines().count(), 2, "{}", note(&fx));
+    fx.sign(&c);
+    let lines: Vec<String> = note(&fx).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 4, "the second signing appends: {lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with('{')), "{lines:?}");
+    let p = fx.push(&["origin", "refs/notes/agentgate", "main"]);
+    assert_accepted(&p);
+    assert_eq!(fx.last_audit("refs/heads/main")["code"], "attested");
+}

@@ -2,7 +2,7 @@
 //! reachable from a protected tip lies under an attested commit of that tip's history (scope
 //! "tip") or is attested itself (scope "each"); the notes that carry the attestations only grow
 //! when protected; the baseline recorded at installation is exempt. The randomized proof is
-//! tests/promise_model.rs; these are the cases worth naming.
+//! tests/it/promise_model.rs; these are the cases worth naming.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //!
 //! `AGENTGATE_MODEL_SEED=7` (or `7,9,12`) runs those seeds instead of the default list,
 //! `AGENTGATE_MODEL_PUSHES=200` sets the pushes per seed. The summary is printed (see it with
-//! `cargo test --test promise_model -- --nocapture`) and written to target/promise-model.txt;
+//! `cargo test --test it promise_model:: -- --nocapture`) and written to target/promise-model.txt;
 //! the first violation of each class (up to four) is shrunk and written as a bash script to
 //! target/promise-model-repro-N.sh (shrinking takes at most `AGENTGATE_MODEL_SHRINK_SECS`,
 //! default 120, in all; 0 skips it).

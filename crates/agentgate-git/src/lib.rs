@@ -41,7 +41,7 @@ pub use commands::{checkout_detached, hooks_path_setting, version, CheckoutError
 pub use config::{config_file_entries, ConfigEntry, ConfigError};
 pub use id::{InvalidId, ObjectId, ObjectKind};
 pub use notes::{NoteWriteError, NotesError};
-pub use object::{Commit, ObjectError, Oid, Signature};
+pub use object::{Commit, Links, ObjectError, Oid, Signature};
 pub use refs::{RefEntry, RefError, RefValue};
 pub use repo::{HistoryError, OpenError, ReadError, Repo, RevisionError};
 pub use walk::WalkError;

@@ -333,10 +333,9 @@ fn parse_tree(raw: &[u8], id_bytes: usize) -> Option<Vec<TreeEntry>> {
 mod tests {
     use super::*;
     use std::path::Path;
-    use std::process::Command;
 
     fn git(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
-        let mut c = Command::new("git");
+        let mut c = crate::git_command();
         c.current_dir(dir)
             .args(args)
             .env("HOME", dir)

@@ -10,7 +10,7 @@ use crate::backend::{BackendError, CatFile, Git2Objects, ObjectRead};
 use crate::config::ConfigEntry;
 use crate::git_command;
 use crate::id::{InvalidId, ObjectId, ObjectKind};
-use crate::object::{Commit, ObjectError, Oid};
+use crate::object::{Commit, Links, ObjectError, Oid};
 use crate::walk::WalkError;
 
 /// Why a repository could not be opened.
@@ -424,6 +424,23 @@ impl Repo {
             });
         }
         Ok(crate::object::read_commit(id, &raw)?)
+    }
+
+    /// A commit's links as git's own parser reads them ([`crate::object::parse_links`]: the
+    /// first `tree`, the `parent` lines right after it, the committer date): what a signer
+    /// names, even for a commit the hook would refuse to read for judging.
+    pub fn commit_links(&self, id: &ObjectId) -> Result<Links, ReadError> {
+        let (kind, raw) = self
+            .objects()?
+            .read(&Oid::from_object_id(id))?
+            .ok_or_else(|| ReadError::NotFound(id.to_string()))?;
+        if kind != ObjectKind::Commit {
+            return Err(ReadError::NotACommit {
+                id: id.to_string(),
+                kind: kind.to_string(),
+            });
+        }
+        Ok(crate::object::parse_links(id, &raw)?)
     }
 
     /// A reader of raw objects (the push's quarantine included) for this repository.

@@ -892,10 +892,11 @@ mod tests {
         TestOutcome, TestResult,
     };
     use std::io::Write as _;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
 
+    /// git for the test's fixture repository, through agentgate-git's one way to run it.
     fn git(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
-        let mut c = Command::new("git");
+        let mut c = agentgate_git::git_command();
         c.current_dir(dir)
             .args(args)
             .env("HOME", dir)

@@ -28,8 +28,8 @@ impl Fmt {
         }
     }
 
-    /// The work repository only needs the server's object format; its refs stay in files so
-    /// that `agentgate sign` (libgit2) can write notes there.
+    /// The work repository only needs the server's object format (its refs stay in files: the
+    /// server's ref format is what the hook reads).
     fn work_init_args(self) -> &'static [&'static str] {
         match self {
             Fmt::Sha256 => &["--object-format=sha256"],

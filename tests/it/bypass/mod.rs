@@ -19,7 +19,7 @@ macro_rules! per_format {
     };
 }
 
-mod fixture;
+pub(crate) mod fixture;
 
 mod deadline;
 mod encodings;
