@@ -128,96 +128,22 @@ pub fn run_hook(
     let now = chrono::Utc::now();
     let pusher = audit::pusher();
     let shared: Shared = Default::default();
-    let (tx, rx) = std::sync::mpsc::channel();
-    {
-        let (shared, updates, git_dir) = (shared.clone(), updates.clone(), git_dir.clone());
-        let config = config.map(Path::to_path_buf);
-        let spawned = std::thread::Builder::new()
-            .name("decide".into())
-            .spawn(move || {
-                let result = decide_all(config.as_deref(), &updates, &git_dir, now, &shared);
-                let _ = tx.send(result);
-            });
-        if spawned.is_err() {
-            let _ = writeln!(
-                err,
-                "{prefix}agentgate: refused [{}] cannot start the decision thread",
-                Code::InternalError
-            );
-            return EXIT_REFUSE;
-        }
-    }
-
-    let admin = "ask the Git server admin to check the repository and the agentgate installation";
-    let (decisions, exit) = loop {
-        let limit = shared
-            .lock()
-            .ok()
-            .and_then(|p| p.timeout)
-            .unwrap_or(config::DEFAULT_HOOK_TIMEOUT);
-        let wait = (start + limit).saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(result) => break result,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                // The policy may have been loaded (with a longer timeout) meanwhile.
-                let now_limit = shared.lock().ok().and_then(|p| p.timeout);
-                if now_limit.is_some_and(|l| l > limit) {
-                    continue;
-                }
-                let step = shared.lock().map(|p| p.step.clone()).unwrap_or_default();
-                let headline = format!(
-                    "the hook ran out of time ({} ms, [hook] timeout) while {step}",
-                    limit.as_millis()
-                );
-                break (
-                    refuse_all(
-                        &updates,
-                        Code::DeadlineExceeded,
-                        headline,
-                        vec![],
-                        "a push this large or a policy rule this slow needs a longer [hook] timeout, or a simpler rule: ask the Git server admin",
-                    ),
-                    EXIT_REFUSE,
-                );
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                // The decision thread panicked: only ever a refusal.
-                break (
-                    refuse_all(
-                        &updates,
-                        Code::InternalError,
-                        "internal error (see the message above); please report it".into(),
-                        vec![],
-                        admin,
-                    ),
-                    EXIT_REFUSE,
-                );
-            }
-        }
+    let Some(rx) = spawn_decisions(config, &updates, &git_dir, now, &shared) else {
+        let _ = writeln!(
+            err,
+            "{prefix}agentgate: refused [{}] cannot start the decision thread",
+            Code::InternalError
+        );
+        return EXIT_REFUSE;
     };
-
-    let progress = shared.lock().ok();
-    let info = progress.as_ref().and_then(|p| p.policy.clone());
-    let notes = progress.as_ref().and_then(|p| p.notes.clone());
-    drop(progress);
-    let log = info
-        .as_ref()
-        .map(|i| i.audit_log.clone())
-        .unwrap_or_else(|| default_audit_path(&git_dir));
-    let cx = audit::Context {
-        repo: &git_dir,
-        mode: mode.as_str(),
+    let (decisions, exit) = wait_for_decisions(&rx, &updates, &shared, start);
+    let audited = Audited {
+        mode,
+        git_dir: &git_dir,
         pusher: &pusher,
-        policy_path: info.as_ref().map(|i| i.path.as_path()),
-        policy_digest: info.as_ref().map(|i| i.digest.as_str()),
-        notes: info.as_ref().map(|i| audit::NotesInput {
-            refname: &i.notes_ref,
-            commit: notes.as_ref().map(ObjectId::as_str),
-        }),
         time: now,
     };
-    let mut records = audit::records(&decisions, &cx);
-    if let Err(e) = audit::append(&log, &mut records) {
+    if let Err(e) = audited.append(&decisions, &shared) {
         let _ = write!(err, "{}", decision::render(&decisions, prefix));
         let _ = writeln!(
             err,
@@ -235,6 +161,126 @@ pub fn run_hook(
     exit
 }
 
+type Decided = (Vec<RefDecision>, u8);
+
+/// Start [`decide_all`] on its own thread; None if no thread can be started.
+fn spawn_decisions(
+    config: Option<&Path>,
+    updates: &[RefUpdate],
+    git_dir: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+    shared: &Shared,
+) -> Option<std::sync::mpsc::Receiver<Decided>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (shared, updates, git_dir) = (shared.clone(), updates.to_vec(), git_dir.to_path_buf());
+    let config = config.map(Path::to_path_buf);
+    std::thread::Builder::new()
+        .name("decide".into())
+        .spawn(move || {
+            let result = decide_all(config.as_deref(), &updates, &git_dir, now, &shared);
+            let _ = tx.send(result);
+        })
+        .ok()?;
+    Some(rx)
+}
+
+/// The decisions, or every update refused when the deadline passes first (`deadline-exceeded`,
+/// naming the step that ran out) or the decision thread dies (`internal-error`).
+fn wait_for_decisions(
+    rx: &std::sync::mpsc::Receiver<Decided>,
+    updates: &[RefUpdate],
+    shared: &Shared,
+    start: std::time::Instant,
+) -> Decided {
+    loop {
+        let limit = shared
+            .lock()
+            .ok()
+            .and_then(|p| p.timeout)
+            .unwrap_or(config::DEFAULT_HOOK_TIMEOUT);
+        let wait = (start + limit).saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(result) => return result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // The policy may have been loaded (with a longer timeout) meanwhile.
+                let now_limit = shared.lock().ok().and_then(|p| p.timeout);
+                if now_limit.is_some_and(|l| l > limit) {
+                    continue;
+                }
+                let step = shared.lock().map(|p| p.step.clone()).unwrap_or_default();
+                let headline = format!(
+                    "the hook ran out of time ({} ms, [hook] timeout) while {step}",
+                    limit.as_millis()
+                );
+                return (
+                    refuse_all(
+                        updates,
+                        Code::DeadlineExceeded,
+                        headline,
+                        vec![],
+                        "a push this large or a policy rule this slow needs a longer [hook] timeout, or a simpler rule: ask the Git server admin",
+                    ),
+                    EXIT_REFUSE,
+                );
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // The decision thread panicked: only ever a refusal.
+                return (
+                    refuse_all(
+                        updates,
+                        Code::InternalError,
+                        "internal error (see the message above); please report it".into(),
+                        vec![],
+                        ADMIN,
+                    ),
+                    EXIT_REFUSE,
+                );
+            }
+        }
+    }
+}
+
+/// What every audit record of this push shares.
+struct Audited<'a> {
+    mode: Mode,
+    git_dir: &'a Path,
+    pusher: &'a audit::Pusher,
+    time: chrono::DateTime<chrono::Utc>,
+}
+
+impl Audited<'_> {
+    /// One record per decision, in the log the policy names (or the repository's default),
+    /// with the policy and notes commit the decision thread got to.
+    fn append(&self, decisions: &[RefDecision], shared: &Shared) -> Result<(), audit::AuditError> {
+        let progress = shared.lock().ok();
+        let info = progress.as_ref().and_then(|p| p.policy.clone());
+        let notes = progress.as_ref().and_then(|p| p.notes.clone());
+        drop(progress);
+        let log = info
+            .as_ref()
+            .map(|i| i.audit_log.clone())
+            .unwrap_or_else(|| default_audit_path(self.git_dir));
+        let cx = audit::Context {
+            repo: self.git_dir,
+            mode: self.mode.as_str(),
+            pusher: self.pusher,
+            policy_path: info.as_ref().map(|i| i.path.as_path()),
+            policy_digest: info.as_ref().map(|i| i.digest.as_str()),
+            notes: info.as_ref().map(|i| audit::NotesInput {
+                refname: &i.notes_ref,
+                commit: notes.as_ref().map(ObjectId::as_str),
+            }),
+            time: self.time,
+        };
+        let mut records = audit::records(decisions, &cx);
+        audit::append(&log, &mut records)
+    }
+}
+
+/// The fix for a refusal that only the server's admin can act on.
+const ADMIN: &str =
+    "ask the Git server admin to check the repository and the agentgate installation";
+
 /// Everything the hook decides, on the decision thread: open the repository, load the policy,
 /// find the attestations, decide each update. Reports its progress to `shared`.
 fn decide_all(
@@ -244,7 +290,6 @@ fn decide_all(
     now: chrono::DateTime<chrono::Utc>,
     shared: &Shared,
 ) -> (Vec<RefDecision>, u8) {
-    let admin = "ask the Git server admin to check the repository and the agentgate installation";
     set_step(shared, "opening the repository");
     let repo = Repo::open_from_env();
     set_step(shared, "loading the policy");
@@ -274,7 +319,7 @@ fn decide_all(
         (Err(e), Ok(_)) => {
             let headline = format!("cannot open the repository: {}", error_chain(e));
             (
-                refuse_all(updates, Code::GitError, headline, vec![], admin),
+                refuse_all(updates, Code::GitError, headline, vec![], ADMIN),
                 EXIT_REFUSE,
             )
         }
@@ -301,7 +346,7 @@ fn decide_all(
                             Code::AttestationsUnreadable,
                             headline,
                             vec![],
-                            admin,
+                            ADMIN,
                         ),
                         EXIT_REFUSE,
                     )
