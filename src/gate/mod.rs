@@ -224,6 +224,9 @@ struct Built {
     builds: usize,
 }
 
+/// The test result, the JUnit report's summary, and the byproducts (logs, report).
+type TestOutput = (TestResult, JunitSummary, Vec<ResourceDescriptor>);
+
 /// The test step's result.
 struct Tested {
     /// How the test command ended ("exited with status 1").
@@ -555,6 +558,28 @@ impl Run<'_> {
             Err(e) => return Ok(Err(e)),
         }
 
+        Ok(self
+            .test_result(&checkout1, ran_ok, &steps)?
+            .map(|(result, junit, byproducts)| {
+                let tested = Tested {
+                    status,
+                    outcome: result.result,
+                    junit,
+                    result,
+                    byproducts,
+                };
+                (tested, steps)
+            }))
+    }
+
+    /// The test result: the test command's status, refined by the JUnit report (copied to
+    /// --out), with every step's logs as byproducts and the test step's as configuration.
+    fn test_result(
+        &self,
+        checkout1: &Path,
+        ran_ok: bool,
+        steps: &[StepRecord],
+    ) -> anyhow::Result<Result<TestOutput, GateError>> {
         let mut configuration = vec![ResourceDescriptor {
             uri: Some(self.source.uri.clone()),
             digest: BTreeMap::from([(DIGEST_GIT_COMMIT.to_string(), self.source.commit.clone())]),
@@ -563,7 +588,7 @@ impl Run<'_> {
         let mut byproducts = Vec::new();
         let mut junit = JunitSummary::default();
         if let Some(name) = &self.request.junit_name {
-            let found = inside_checkout(&checkout1, name)?;
+            let found = inside_checkout(checkout1, name)?;
             if let Ok(path) = &found {
                 let (summary, digest) = load_junit(path)?;
                 configuration.push(ResourceDescriptor::named(name, DIGEST_SHA256, &digest));
@@ -599,7 +624,7 @@ impl Run<'_> {
         } else {
             TestOutcome::Passed
         };
-        for s in &steps {
+        for s in steps {
             for (log, stream) in [(&s.stdout, "stdout"), (&s.stderr, "stderr")] {
                 let rd = ResourceDescriptor {
                     media_type: Some("text/plain".into()),
@@ -626,14 +651,7 @@ impl Run<'_> {
             warned_tests: Vec::new(),
             failed_tests: junit.failed.clone(),
         };
-        let tested = Tested {
-            status,
-            junit,
-            outcome,
-            result,
-            byproducts,
-        };
-        Ok(Ok((tested, steps)))
+        Ok(Ok((result, junit, byproducts)))
     }
 
     fn sandbox_name(&self) -> &'static str {

@@ -17,16 +17,51 @@ use crate::attestations::attestation_source;
 use crate::audit::line_digest;
 use crate::code::Code;
 use crate::config::Policy;
-use crate::decision::{Evaluator, Facts, RefUpdate};
+use crate::decision::{Evaluator, Facts, RefDecision, RefUpdate};
+
+/// What is wrong with a record (or the log): a stable kebab-case code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemCode {
+    /// A line that is not a JSON record (a torn write or an edit).
+    NotARecord,
+    /// The hash chain breaks: a record before it was deleted, inserted or edited.
+    ChainBroken,
+    /// The policy at the recorded path is not the one the decision was made under.
+    PolicyChanged,
+    /// Decided again, the decision comes out differently.
+    DecisionMismatch,
+    /// The decision cannot be made again (no policy, no repository, a bad field).
+    CannotRederive,
+    /// A ref moved without a logged decision that explains it.
+    UnloggedRefMove,
+}
+
+impl ProblemCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::NotARecord => "not-a-record",
+            ProblemCode::ChainBroken => "chain-broken",
+            ProblemCode::PolicyChanged => "policy-changed",
+            ProblemCode::DecisionMismatch => "decision-mismatch",
+            ProblemCode::CannotRederive => "cannot-rederive",
+            ProblemCode::UnloggedRefMove => "unlogged-ref-move",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One thing wrong with the log.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
     /// 1-based line number (0 for problems about the repository as a whole).
     pub line: usize,
-    /// Stable code: `not-a-record`, `chain-broken`, `policy-changed`, `decision-mismatch`,
-    /// `cannot-rederive`, `unlogged-ref-move`.
-    pub code: &'static str,
+    pub code: ProblemCode,
     pub message: String,
 }
 
@@ -62,7 +97,7 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
             _ => {
                 report.problems.push(Problem {
                     line: n,
-                    code: "not-a-record",
+                    code: ProblemCode::NotARecord,
                     message: "not a JSON record (a torn write or an edit)".into(),
                 });
                 continue;
@@ -73,7 +108,7 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
         if expected_prev != prev {
             report.problems.push(Problem {
                 line: n,
-                code: "chain-broken",
+                code: ProblemCode::ChainBroken,
                 message: "the hash chain breaks here: a record before this line was deleted, inserted or edited".into(),
             });
         }
@@ -102,7 +137,7 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
         match repo.ref_target(refname) {
             Ok(Some(tip)) if tip.as_str() != new => report.problems.push(Problem {
                 line: 0,
-                code: "unlogged-ref-move",
+                code: ProblemCode::UnloggedRefMove,
                 message: format!(
                     "{refname} in {} is at {} but the last accepted decision moved it to {}",
                     repo_path.display(),
@@ -126,6 +161,29 @@ enum Rederived {
     RefusedObjectsGone,
 }
 
+/// A logged record's inputs to the decision, as the hook recorded them.
+struct Recorded {
+    update: RefUpdate,
+    facts: Facts,
+    notes: Option<ObjectId>,
+    time: chrono::DateTime<chrono::Utc>,
+}
+
+/// A record's string field ("" when missing).
+fn field(rec: &Value, k: &str) -> String {
+    rec.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+fn cannot(n: usize, message: String) -> Problem {
+    Problem {
+        line: n,
+        code: ProblemCode::CannotRederive,
+        message,
+    }
+}
+
+/// Decide the record's update again, with its policy, repository and recorded inputs, and
+/// compare: the verdict, the code and the agent commits must be the logged ones.
 fn rederive(
     rec: &Value,
     n: usize,
@@ -134,22 +192,36 @@ fn rederive(
     repos: &mut BTreeMap<PathBuf, Option<Repo>>,
     policies: &mut BTreeMap<PathBuf, Result<Policy, String>>,
 ) -> Result<Rederived, Problem> {
-    let s = |k: &str| rec.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let cannot = |m: String| Problem {
-        line: n,
-        code: "cannot-rederive",
-        message: m,
-    };
-    let code = s("code");
-    let logged = Code::parse(&code);
+    let logged = Code::parse(&field(rec, "code"));
     if logged.is_some_and(Code::is_policy_error) {
         // The policy could not be loaded at the time; the refusal itself is the decision.
-        return if s("decision") == "refuse" {
+        return if field(rec, "decision") == "refuse" {
             Ok(Rederived::Yes)
         } else {
-            Err(cannot("a policy error logged as an acceptance".into()))
+            Err(cannot(n, "a policy error logged as an acceptance".into()))
         };
     }
+    let policy = policy_of(rec, n, opts, policies)?;
+    let repo = repos
+        .entry(repo_path.to_path_buf())
+        .or_insert_with(|| Repo::open(Some(repo_path)).ok())
+        .as_ref()
+        .ok_or_else(|| cannot(n, format!("cannot open repository {}", repo_path.display())))?;
+    let r = recorded(rec, n)?;
+    let source = attestation_source(repo, policy, r.notes, r.time)
+        .map_err(|e| cannot(n, format!("attestations: {e}")))?;
+    let d = Evaluator::new(repo, policy, source.as_ref()).replay(&r.update, &r.facts);
+    compare(rec, n, &r.update, &d)
+}
+
+/// The policy a record was decided under (`--config`, else the one it names), loaded once per
+/// path; its digest must be the recorded one.
+fn policy_of<'p>(
+    rec: &Value,
+    n: usize,
+    opts: &Options<'_>,
+    policies: &'p mut BTreeMap<PathBuf, Result<Policy, String>>,
+) -> Result<&'p Policy, Problem> {
     let digest = rec
         .pointer("/policy/digest")
         .and_then(Value::as_str)
@@ -163,32 +235,30 @@ fn rederive(
                 .and_then(Value::as_str)
                 .map(PathBuf::from)
         })
-        .ok_or_else(|| cannot("the record names no policy".into()))?;
+        .ok_or_else(|| cannot(n, "the record names no policy".into()))?;
     let policy = policies
         .entry(policy_path.clone())
-        .or_insert_with(|| Policy::load(&policy_path).map_err(|e| format!("{e:#}")));
-    let policy = policy
+        .or_insert_with(|| Policy::load(&policy_path).map_err(|e| format!("{e:#}")))
         .as_ref()
-        .map_err(|e| cannot(format!("policy: {e}")))?;
+        .map_err(|e| cannot(n, format!("policy: {e}")))?;
     if policy.digest != digest {
         return Err(Problem {
             line: n,
-            code: "policy-changed",
+            code: ProblemCode::PolicyChanged,
             message: format!("the decision was made under policy {digest}, but {} is now {} (pass the old policy with --config)", policy_path.display(), policy.digest),
         });
     }
-    let repo = repos
-        .entry(repo_path.to_path_buf())
-        .or_insert_with(|| Repo::open(Some(repo_path)).ok());
-    let repo = repo
-        .as_ref()
-        .ok_or_else(|| cannot(format!("cannot open repository {}", repo_path.display())))?;
+    Ok(policy)
+}
 
-    let id = |k: &str| ObjectId::parse(&s(k)).map_err(|_| cannot(format!("bad {k} id")));
+/// The update, the facts, the notes commit and the time the record holds.
+fn recorded(rec: &Value, n: usize) -> Result<Recorded, Problem> {
+    let id =
+        |k: &str| ObjectId::parse(&field(rec, k)).map_err(|_| cannot(n, format!("bad {k} id")));
     let update = RefUpdate {
         old: id("old")?,
         new: id("new")?,
-        refname: s("ref"),
+        refname: field(rec, "ref"),
     };
     let ids = |k: &str| -> Vec<ObjectId> {
         rec.get(k)
@@ -213,13 +283,26 @@ fn rederive(
         .pointer("/notes/commit")
         .and_then(Value::as_str)
         .and_then(|c| ObjectId::parse(c).ok());
-    let time = chrono::DateTime::parse_from_rfc3339(&s("time"))
-        .map_err(|_| cannot("bad time".into()))?
+    let time = chrono::DateTime::parse_from_rfc3339(&field(rec, "time"))
+        .map_err(|_| cannot(n, "bad time".into()))?
         .with_timezone(&chrono::Utc);
-    let source = attestation_source(repo, policy, notes, time)
-        .map_err(|e| cannot(format!("attestations: {e}")))?;
-    let d = Evaluator::new(repo, policy, source.as_ref()).replay(&update, &facts);
+    Ok(Recorded {
+        update,
+        facts,
+        notes,
+        time,
+    })
+}
 
+/// The decision made again against the logged one.
+fn compare(
+    rec: &Value,
+    n: usize,
+    update: &RefUpdate,
+    d: &RefDecision,
+) -> Result<Rederived, Problem> {
+    let code = field(rec, "code");
+    let logged = Code::parse(&code);
     let decision = d.outcome.verdict();
     let logged_agents: Vec<&str> = rec
         .get("agent_commits")
@@ -231,16 +314,19 @@ fn rederive(
         })
         .unwrap_or_default();
     let agents: Vec<&str> = d.agent_commits.iter().map(|c| c.commit.as_str()).collect();
-    if s("decision") == "refuse" && d.outcome.code() == Code::UnknownObject {
+    if field(rec, "decision") == "refuse" && d.outcome.code() == Code::UnknownObject {
         return Ok(Rederived::RefusedObjectsGone);
     }
-    if decision != s("decision") || logged != Some(d.outcome.code()) || agents != logged_agents {
+    if decision != field(rec, "decision")
+        || logged != Some(d.outcome.code())
+        || agents != logged_agents
+    {
         return Err(Problem {
             line: n,
-            code: "decision-mismatch",
+            code: ProblemCode::DecisionMismatch,
             message: format!(
                 "logged {} [{}] for {} {}..{}, re-derived {} [{}] ({} vs {} agent commits)",
-                s("decision"),
+                field(rec, "decision"),
                 code,
                 update.refname,
                 update.old.short(),
@@ -253,4 +339,26 @@ fn rederive(
         });
     }
     Ok(Rederived::Yes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_codes_serialize_as_their_strings() {
+        for c in [
+            ProblemCode::NotARecord,
+            ProblemCode::ChainBroken,
+            ProblemCode::PolicyChanged,
+            ProblemCode::DecisionMismatch,
+            ProblemCode::CannotRederive,
+            ProblemCode::UnloggedRefMove,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
+        }
+    }
 }
