@@ -182,11 +182,7 @@ fn run(d: &Demo) -> anyhow::Result<ExitCode> {
             "demo: a step did not behave as expected (see above)"
         }
     );
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(crate::exit::ok_or_refused(ok))
 }
 
 /// A bare server repository with the hook installed, a policy trusting a fresh gate key, and a

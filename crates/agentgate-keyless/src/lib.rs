@@ -3,7 +3,7 @@
 //! logged in Rekor, so no long-lived signing secret exists anywhere (SPEC "The controls", 3).
 //!
 //! The protocol work (certificate request with proof of possession, Rekor entry, RFC 3161
-//! timestamp, bundle v0.3 assembly) is sigstore-rust's `sigstore-sign`; this module adds what a
+//! timestamp, bundle v0.3 assembly) is sigstore-rust's `sigstore-sign`; this crate adds what a
 //! gate needs around it: finding the identity token in CI, choosing the services, refusing
 //! inputs that cannot give a verifiable bundle before any token is spent, and verifying every
 //! bundle it produces with our own offline verifier before handing it out.
