@@ -951,7 +951,7 @@ mod tests {
         }
     }
 
-    /// Fuzz finding (tests/fuzz_smoke.rs, bundle target): `check_age` panicked with
+    /// Fuzz finding (tests/it/fuzz_smoke.rs, bundle target): `check_age` panicked with
     /// "`DateTime + TimeDelta` overflowed" for an extreme `skew`. The hook passes 300 s, so the
     /// hook was not affected; the public function now answers instead of panicking.
     #[test]

@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets, shared by `fuzz/fuzz_targets/*` (libFuzzer, nightly) and
-//! `tests/fuzz_smoke.rs` (the committed corpora plus deterministic mutations, stable), so CI
+//! `tests/it/fuzz_smoke.rs` (the committed corpora plus deterministic mutations, stable), so CI
 //! replays exactly what the fuzzers run. Not an API: every function takes arbitrary bytes and
 //! must return without panicking, whatever they are.
 

@@ -735,7 +735,7 @@ mod tests {
         }
     }
 
-    /// Findings of tests/objects_differential.rs: git's walk reads ids of either case, wants a
+    /// Findings of tests/it/objects_differential.rs: git's walk reads ids of either case, wants a
     /// byte after the last parent line, and reads the commit date as an unsigned `strtoumax`
     /// only where it starts with a digit or `-`.
     #[test]

@@ -10,7 +10,7 @@
 //! thread once a batch is waiting, so detection overlaps the walk on a two-core server.
 //!
 //! Clock skew deeper than the slop can only add commits to the result, never drop one: the
-//! error is always towards judging more (tests/walk.rs checks the result against git rev-list).
+//! error is always towards judging more (tests/it/walk.rs checks the result against git rev-list).
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;

@@ -183,7 +183,7 @@ mod tests {
         }
     }
 
-    /// Found by tests/fail_closed.rs::malformed_stdin_lines_are_refused: `<OLD> <old> <ref>` with
+    /// Found by tests/it/fail_closed.rs::malformed_stdin_lines_are_refused: `<OLD> <old> <ref>` with
     /// the old id in upper case was read as "no change" and accepted, because ObjectId::parse
     /// lower-cases. Not a bypass (it is the same object), but git never writes it: refused.
     #[test]
