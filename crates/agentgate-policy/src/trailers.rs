@@ -155,13 +155,37 @@ pub struct Trailer {
 /// `message` is the commit message as stored (everything after the header's blank line);
 /// leading blank lines are skipped as git does, and a NUL ends the message as it does for git.
 pub fn parse(message: &str, cfg: &TrailerConfig) -> Vec<Trailer> {
+    parse_block(message, cfg).trailers
+}
+
+/// A message's trailers and where git's trailer block lies in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrailerBlock {
+    /// What [`parse`] returns.
+    pub trailers: Vec<Trailer>,
+    /// The block's byte range in the message, whole lines (empty when the last paragraph is
+    /// not a trailer block). Detection tells by it whether a line it matched is one git reads
+    /// as a trailer or prose of the subject and body.
+    pub block: std::ops::Range<usize>,
+}
+
+impl TrailerBlock {
+    /// Does the line starting at byte `offset` of the message lie in the trailer block?
+    pub fn contains(&self, offset: usize) -> bool {
+        self.block.contains(&offset)
+    }
+}
+
+/// [`parse`], with the trailer block's place in the message.
+pub fn parse_block(message: &str, cfg: &TrailerConfig) -> TrailerBlock {
     let bytes = message.as_bytes();
     let bytes = match bytes.iter().position(|&b| b == 0) {
         Some(nul) => head(bytes, nul),
         None => bytes,
     };
     let ctx = Ctx::new(cfg);
-    let buf = from(bytes, skip_blank_lines(bytes));
+    let skipped = skip_blank_lines(bytes);
+    let buf = from(bytes, skipped);
 
     let end = find_end_of_log_message(&ctx, buf);
     let start = find_trailer_block_start(&ctx, buf, end);
@@ -185,7 +209,15 @@ pub fn parse(message: &str, cfg: &TrailerConfig) -> Vec<Trailer> {
             value: String::from_utf8_lossy(&val).into_owned(),
         });
     }
-    out
+    let block = if start < end {
+        skipped + start..skipped + end
+    } else {
+        0..0
+    };
+    TrailerBlock {
+        trailers: out,
+        block,
+    }
 }
 
 /// The config as byte slices, aliases flattened in lookup order.
@@ -824,5 +856,29 @@ mod tests {
         let prose = "word ".repeat(200_000) + "\n\n" + &"x\n".repeat(100_000);
         assert!(parse(&prose, &TrailerConfig::default()).is_empty());
         assert!(parse(&"\n".repeat(100_000), &TrailerConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn block_range_covers_the_trailer_lines() {
+        let cfg = TrailerConfig::default();
+        let msg = "\n\nSubject\n\nBody line\n\nKey: v\nOther: w\n# comment\n";
+        let b = parse_block(msg, &cfg);
+        assert_eq!(b.trailers, vec![t("Key", "v"), t("Other", "w")]);
+        assert_eq!(&msg[b.block.clone()], "Key: v\nOther: w\n");
+        assert!(b.contains(msg.find("Key").unwrap()) && !b.contains(msg.find("Body").unwrap()));
+        // No block: an empty range, and the trailers are those of `parse`.
+        for m in [
+            "Subject\n\nBody\nKey: v\n",
+            "Key: v\n",
+            "",
+            "S\n\nK: v\0\nL: w\n",
+        ] {
+            let b = parse_block(m, &cfg);
+            assert_eq!(b.trailers, parse(m, &cfg));
+            assert!(b.block.end <= m.len());
+            if b.trailers.is_empty() {
+                assert!(b.block.is_empty(), "{m:?}");
+            }
+        }
     }
 }
