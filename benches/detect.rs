@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use agentgate_git::{Commit, ObjectId};
-use agentgate_policy::detect::{Detect, Detector, Require, PRESET_KNOWN_AGENTS};
-use agentgate_policy::trailers::{parse, TrailerConfig};
+use agentgate_policy::detect::{Detect, Detector};
+use agentgate_policy::trailers::{parse, parse_block, TrailerConfig};
 
 fn corpus() -> Vec<Vec<u8>> {
     (0..10_000)
@@ -45,11 +45,7 @@ fn main() {
         .map(|r| agentgate_git::object::read_commit(&id, r).unwrap())
         .collect();
     let tc = TrailerConfig::default();
-    let detector = Detector::new(&Detect {
-        presets: vec![PRESET_KNOWN_AGENTS.into()],
-        require: Require::AgentCommits,
-        rules: vec![],
-    });
+    let detector = Detector::new(&Detect::known_agents());
 
     let parse_ns = median_ns_per_item(15, raw.len(), || {
         raw.iter()
@@ -70,17 +66,11 @@ fn main() {
     let detect_ns = median_ns_per_item(15, commits.len(), || {
         commits
             .iter()
-            .map(|c| detector.detect(c, &parse(&c.message, &tc)).len() + 1)
+            .map(|c| detector.detect(c, &parse_block(&c.message, &tc)).len() + 1)
             .sum()
     });
     let compile_ns = median_ns_per_item(15, 1, || {
-        Detector::new(&Detect {
-            presets: vec![PRESET_KNOWN_AGENTS.into()],
-            require: Require::AgentCommits,
-            rules: vec![],
-        })
-        .rule_ids()
-        .count()
+        Detector::new(&Detect::known_agents()).rule_ids().count()
     });
     println!(
         "known-agents rules, compiled once per hook run: {:.0} us",

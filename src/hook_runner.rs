@@ -353,7 +353,9 @@ fn decide_all(
                 }
                 Ok(source) => {
                     let step = |s: String| set_step(shared, s);
-                    let eval = Evaluator::new(repo, policy, source.as_ref()).with_progress(&step);
+                    let eval = Evaluator::new(repo, policy, source.as_ref())
+                        .with_progress(&step)
+                        .with_push(updates);
                     let d: Vec<RefDecision> = updates.iter().map(|u| eval.decide(u)).collect();
                     let exit = if d.iter().all(RefDecision::accepted) {
                         EXIT_ACCEPT

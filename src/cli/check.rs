@@ -55,7 +55,9 @@ pub(super) fn check(a: &CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let notes = notes_commit(&repo, &policy, std::slice::from_ref(&update))?;
     let source = attestation_source(&repo, &policy, notes, chrono::Utc::now())?;
-    let d = Evaluator::new(&repo, &policy, source.as_ref()).decide(&update);
+    let d = Evaluator::new(&repo, &policy, source.as_ref())
+        .with_push(std::slice::from_ref(&update))
+        .decide(&update);
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(&mut out, &decision_json(&d))?;

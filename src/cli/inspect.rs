@@ -1,5 +1,6 @@
-//! `agentgate inspect`: each commit's trailers and the detection rules it matches, read as the
-//! hook reads it.
+//! `agentgate inspect`: each commit's trailers and the detection rules it matches, with their
+//! evidence and where it sat (trailer block, body, subject, identity, notes), read as the hook
+//! reads it.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::process::ExitCode;
 
 use agentgate_git::{ObjectId, ReadError, Repo};
 use agentgate_policy::config::{self, PolicyError};
-use agentgate_policy::detect::{Detect, Detector, Require, PRESET_KNOWN_AGENTS};
+use agentgate_policy::detect::{Detect, Detector, Match, Source};
+use agentgate_policy::git_ai::{self, GitAiNotes};
 use agentgate_policy::trailers::{self, TrailerConfig};
 use agentgate_policy::Code;
 
@@ -36,6 +38,8 @@ struct InspectLine<'a> {
     trailers: &'a [trailers::Trailer],
     agent: bool,
     rules: Vec<&'a str>,
+    /// Each rule that matched, with its evidence and where that sat.
+    matches: &'a [Match],
 }
 
 pub(super) fn inspect(a: &InspectArgs) -> anyhow::Result<ExitCode> {
@@ -43,14 +47,18 @@ pub(super) fn inspect(a: &InspectArgs) -> anyhow::Result<ExitCode> {
     let detect = match config::load_for(a.config.as_deref(), Some(Ok(&repo)), Some(repo.git_dir()))
     {
         Ok(p) => p.detect,
-        Err(PolicyError::NotFound { .. }) if a.config.is_none() => Detect {
-            presets: vec![PRESET_KNOWN_AGENTS.into()],
-            require: Require::AgentCommits,
-            rules: vec![],
-        },
+        Err(PolicyError::NotFound { .. }) if a.config.is_none() => Detect::known_agents(),
         Err(e) => return Err(e.into()),
     };
     let detector = Detector::new(&detect);
+    // git-ai's notes as the repository has them now (the hook reads the push's).
+    let git_ai = match detect.has_source(Source::GitAi) {
+        true => repo
+            .ref_target(git_ai::NOTES_REF)?
+            .map(|c| GitAiNotes::load(&repo, &c))
+            .transpose()?,
+        false => None,
+    };
     let tc = TrailerConfig::from_config(repo.config_entries()?);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut unreadable = 0;
@@ -76,14 +84,21 @@ pub(super) fn inspect(a: &InspectArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         };
-        let trailers = trailers::parse(&c.message, &tc);
-        let matches = detector.detect(&c, &trailers);
+        let parsed = trailers::parse_block(&c.message, &tc);
+        let mut matches = detector.detect(&c, &parsed);
+        if let Some(notes) = &git_ai {
+            if let Some(blob) = notes.index.get(c.id.as_str()) {
+                matches.extend(notes.evidence(&repo, &c.id, blob)?);
+            }
+        }
+        let trailers = parsed.trailers;
         if a.json {
             let line = InspectLine {
                 commit: &c.id,
                 trailers: &trailers,
                 agent: !matches.is_empty(),
                 rules: matches.iter().map(|m| m.rule.as_str()).collect(),
+                matches: &matches,
             };
             serde_json::to_writer(&mut out, &line)?;
             writeln!(out)?;
@@ -94,7 +109,7 @@ pub(super) fn inspect(a: &InspectArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "    trailer {}: {}", t.key, t.value)?;
             }
             for m in &matches {
-                writeln!(out, "    rule {}: {}", m.rule, m.evidence)?;
+                writeln!(out, "    rule {}: {} [{}]", m.rule, m.evidence, m.location)?;
             }
         }
     }

@@ -758,8 +758,9 @@ fn cyrillic_lookalike_trailer_is_not_a_trailer_for_git_or_us() {
 fn three_dashes_and_trailers_agree_with_git() {
     // In git's %(trailers) (pretty.c) `---` is not a divider (only `git interpret-trailers`
     // treats it as one): a trailer "hidden" above `---` with prose below it is no trailer for
-    // git, and none for us. That is the "trailers are voluntary" gap: identity rules and
-    // `require = "all-commits"` cover it (cyrillic_lookalike_trailer_is_not_a_trailer_for_git_or_us).
+    // git, and none for us. The line is still in the message, though, and the known-agents
+    // preset reads agent co-author lines outside the trailer block too
+    // (`known-agents:co-author-in-body`): moving the line does not hide it.
     let cases = [
         (
             "above ---, prose below",
@@ -788,10 +789,13 @@ fn three_dashes_and_trailers_agree_with_git() {
         let (ok, err) = s.env.push(&s.work, &["origin", "main"]);
         eprintln!("{what}: git sees {git_sees:?}, accepted: {ok}");
         if git_sees.is_empty() {
-            assert!(ok, "{what}: git sees no trailer but we refused: {err}");
-            assert_eq!(
-                s.env.audit(&s.server).last().unwrap()["code"],
-                "no-agent-commits"
+            assert!(
+                !ok && refused_with(&err, "agent-commit-unattested"),
+                "{what}: {err}"
+            );
+            assert!(
+                err.contains("known-agents:co-author-in-body") && !err.contains("claude-co-author"),
+                "{what}: not a trailer, a body line: {err}"
             );
         } else {
             assert_eq!(git_sees, CLAUDE_TRAILER);

@@ -567,7 +567,7 @@ fn check_and_inspect() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     let want = format!(
-        "{{\"commit\":\"{agent}\",\"trailers\":[{{\"key\":\"Co-Authored-By\",\"value\":\"Claude <noreply@anthropic.com>\"}}],\"agent\":true,\"rules\":[\"known-agents:claude-co-author\"]}}\n"
+        "{{\"commit\":\"{agent}\",\"trailers\":[{{\"key\":\"Co-Authored-By\",\"value\":\"Claude <noreply@anthropic.com>\"}}],\"agent\":true,\"rules\":[\"known-agents:claude-co-author\"],\"matches\":[{{\"rule\":\"known-agents:claude-co-author\",\"evidence\":\"trailer \\\"Co-Authored-By: Claude <noreply@anthropic.com>\\\"\",\"location\":\"trailer-block\"}}]}}\n"
     );
     assert_eq!(text, want);
     let out = env.agentgate(

@@ -12,6 +12,7 @@ mod architecture;
 // The hook: decisions, refusals and how it fails.
 mod audit;
 mod bypass;
+mod detect;
 mod fail_closed;
 mod hook;
 mod load;

@@ -216,7 +216,9 @@ fn is_git_space(c: char) -> bool {
 }
 
 /// The trailer parser: never panics, deterministic, and returns what git would print
-/// (non-empty single-line trimmed keys that are tokens or configured keys).
+/// (non-empty single-line trimmed keys that are tokens or configured keys), with a trailer
+/// block of whole lines; agent detection and git-ai's note reader on the same input never
+/// panic.
 pub fn trailers(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
@@ -258,6 +260,48 @@ pub fn trailers(data: &[u8]) {
         parsed,
         "parse is not deterministic"
     );
+    // The trailer block lies in the message, on line boundaries, and holds the trailers.
+    let block = trailers::parse_block(&message, cfg);
+    assert_eq!(block.trailers, parsed, "parse_block and parse disagree");
+    let r = block.block.clone();
+    assert!(r.start <= r.end && r.end <= message.len(), "{r:?}");
+    assert!(
+        r.is_empty()
+            || ((r.start == 0 || message.as_bytes().get(r.start - 1) == Some(&b'\n'))
+                && message.get(r.clone()).is_some()),
+        "block {r:?} is not whole lines"
+    );
+    // Detection over the same message (as a commit's) never panics; git-ai's note reader
+    // neither, on the same bytes.
+    let commit = agentgate_git::Commit {
+        id: ObjectId::zero(20),
+        tree: ObjectId::zero(20),
+        parents: vec![],
+        author: agentgate_git::Signature {
+            name: "A (aider)".into(),
+            email: "1+claude[bot]@users.noreply.github.com".into(),
+            time: 0,
+        },
+        committer: agentgate_git::Signature {
+            name: "c".into(),
+            email: "c@example.com".into(),
+            time: 0,
+        },
+        encoding: None,
+        message: message.to_string(),
+    };
+    let detector = detector();
+    let found = detector.detect(&commit, &block);
+    assert!(found.iter().all(|m| !m.rule.is_empty()));
+    let _ = agentgate_policy::git_ai::parse(rest);
+}
+
+/// The `known-agents` detector, built once.
+fn detector() -> &'static agentgate_policy::detect::Detector {
+    static D: OnceLock<agentgate_policy::detect::Detector> = OnceLock::new();
+    D.get_or_init(|| {
+        agentgate_policy::detect::Detector::new(&agentgate_policy::detect::Detect::known_agents())
+    })
 }
 
 /// The commit and tag reader (`object::parse_links`, `read_commit`, `read_tag`) on a raw object.

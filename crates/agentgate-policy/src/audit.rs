@@ -90,6 +90,9 @@ pub struct Record<'a> {
     pub baseline: &'a [ObjectId],
     /// The notes commit attestations were read from.
     pub notes: Option<NotesInput<'a>>,
+    /// The `refs/notes/ai` commit git-ai evidence was read from (`[detect] sources`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_ai_notes: Option<&'a ObjectId>,
     pub agent_commits: &'a [AgentCommit],
     pub attestations: &'a [AttestationReport],
     pub decision: &'static str,
@@ -149,6 +152,7 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
                 known_covered: &d.facts.known_covered,
                 baseline: &d.facts.baseline,
                 notes: cx.notes,
+                git_ai_notes: d.facts.git_ai_notes.as_ref(),
                 agent_commits: &d.agent_commits,
                 attestations: &d.attestations,
                 decision: d.outcome.verdict(),

@@ -278,6 +278,10 @@ fn recorded(rec: &Value, n: usize) -> Result<Recorded, Problem> {
             .map(str::to_string),
         known_covered: ids("known_covered"),
         baseline: ids("baseline"),
+        git_ai_notes: rec
+            .get("git_ai_notes")
+            .and_then(Value::as_str)
+            .and_then(|c| ObjectId::parse(c).ok()),
     };
     let notes = rec
         .pointer("/notes/commit")

@@ -46,6 +46,11 @@ codes! {
     NotesAppended = "notes-appended",
     // Refusals.
     AgentCommitUnattested = "agent-commit-unattested",
+    /// A `[[detect.action]]` with `do = "refuse"` matched an entering agent commit.
+    AgentCommitRefused = "agent-commit-refused",
+    /// A `[[detect.action]]` with `do = "require-trailer"`: an entering agent commit lacks the
+    /// trailer, or has it in the wrong form.
+    AgentTrailerMissing = "agent-trailer-missing",
     ProtectedRefDelete = "protected-ref-delete",
     NonFastForward = "non-fast-forward",
     NotACommit = "not-a-commit",

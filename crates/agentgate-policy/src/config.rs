@@ -15,7 +15,9 @@ use serde_spanned::Spanned;
 use sha2::{Digest, Sha256};
 
 use crate::code::Code;
-pub use crate::detect::{Detect, IdentityField, Matcher, Require, UserRule};
+pub use crate::detect::{
+    Action, Detect, Effect, IdentityField, Matcher, Require, Source, UserRule,
+};
 use crate::errors::error_chain;
 pub use agentgate_formats::statement::{PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01};
 
@@ -102,6 +104,24 @@ struct RawDetect {
     require: Option<Spanned<String>>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
+    sources: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    action: Vec<Spanned<RawAction>>,
+}
+
+/// `[[detect.action]]`: what happens, beyond the gate, when rules match.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    id: Option<Spanned<String>>,
+    rules: Option<Spanned<Vec<Spanned<String>>>>,
+    refs: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(rename = "do")]
+    effect: Option<Spanned<String>>,
+    trailer: Option<Spanned<String>>,
+    value: Option<Spanned<String>>,
+    example: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -529,11 +549,7 @@ impl Validator<'_> {
         }
 
         let detect = match raw.detect {
-            None => Detect {
-                presets: vec![crate::detect::PRESET_KNOWN_AGENTS.to_string()],
-                require: Require::AgentCommits,
-                rules: Vec::new(),
-            },
+            None => Detect::known_agents(),
             Some(d) => self.detect(d)?,
         };
 
@@ -666,13 +682,178 @@ impl Validator<'_> {
             }
             rules.push(rule);
         }
-        if require == Require::AgentCommits && presets.is_empty() && rules.is_empty() {
-            return Err(self.err_at(span_start, "[detect] has no presets and no rules: nothing would ever be detected (use require = \"all-commits\" to gate every commit)"));
+        let mut sources = Vec::new();
+        for s in d.sources.iter().flat_map(|l| l.get_ref()) {
+            let Some(&(_, source)) = crate::detect::Source::ALL
+                .iter()
+                .find(|(name, _)| name == s.get_ref())
+            else {
+                let known: Vec<&str> = crate::detect::Source::ALL.iter().map(|(n, _)| *n).collect();
+                return Err(self.err(
+                    s,
+                    format!(
+                        "unknown source {:?} (known: {})",
+                        s.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if sources.contains(&source) {
+                return Err(self.err(s, format!("source {:?} is listed twice", s.get_ref())));
+            }
+            sources.push(source);
         }
-        Ok(Detect {
+        if require == Require::AgentCommits
+            && presets.is_empty()
+            && rules.is_empty()
+            && sources.is_empty()
+        {
+            return Err(self.err_at(span_start, "[detect] has no presets, rules or sources: nothing would ever be detected (use require = \"all-commits\" to gate every commit)"));
+        }
+        let mut detect = Detect {
             presets,
             require,
             rules,
+            sources,
+            actions: Vec::new(),
+        };
+        let ids = detect.rule_ids();
+        for (i, a) in d.action.iter().enumerate() {
+            let action = self.action(a, i, &ids)?;
+            if detect.actions.iter().any(|o: &Action| o.id == action.id) {
+                return Err(self.err(a, format!("duplicate action id {:?}", action.id)));
+            }
+            detect.actions.push(action);
+        }
+        Ok(detect)
+    }
+
+    /// One `[[detect.action]]`; `ids` are the rule ids the policy's detection can report.
+    fn action(
+        &self,
+        a: &Spanned<RawAction>,
+        index: usize,
+        ids: &[String],
+    ) -> Result<Action, PolicyError> {
+        let raw = a.get_ref();
+        let id = match &raw.id {
+            Some(id) if id.get_ref().is_empty() => return Err(self.err(id, "action id is empty")),
+            Some(id) => id.get_ref().clone(),
+            None => format!("action-{}", index + 1),
+        };
+        let rules = match &raw.rules {
+            None => vec!["*".to_string()],
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.err(
+                    list,
+                    "rules is empty: the action would never apply (leave it out for every rule)",
+                ))
+            }
+            Some(list) => {
+                let mut out = Vec::new();
+                for p in list.get_ref() {
+                    let pattern = p.get_ref();
+                    if pattern == crate::detect::RULE_ALL_COMMITS {
+                        return Err(self.err(p, format!("{pattern} is not a detection rule: actions apply to detected agent commits")));
+                    }
+                    if pattern.trim_end_matches('*').contains('*') {
+                        return Err(
+                            self.err(p, format!("rule pattern {pattern:?}: `*` may only end it"))
+                        );
+                    }
+                    if !ids
+                        .iter()
+                        .any(|id| crate::detect::rule_pattern_matches(pattern, id))
+                    {
+                        return Err(self.err(p, format!("no detection rule of this policy matches {pattern:?} (rule ids look like \"known-agents:claude-co-author\", \"policy:<id>\", \"git-ai:note\"; a prefix may end in `*`)")));
+                    }
+                    out.push(pattern.clone());
+                }
+                out
+            }
+        };
+        let mut refs = Vec::new();
+        if let Some(list) = &raw.refs {
+            if list.get_ref().is_empty() {
+                return Err(self.err(list, "refs is empty: the action would never apply (leave it out for every protected ref)"));
+            }
+            for r in list.get_ref() {
+                refs.push(RefPattern::new(r.get_ref()).map_err(|m| self.err(r, m))?);
+            }
+        }
+        let message = match &raw.message {
+            Some(m) if m.get_ref().trim().is_empty() => return Err(self.err(m, "message is empty")),
+            Some(m) => Some(m.get_ref().trim().to_string()),
+            None => None,
+        };
+        let effect_name = raw.effect.as_ref().ok_or_else(|| {
+            self.err(
+                a,
+                "a [[detect.action]] needs `do` (\"refuse\" or \"require-trailer\")",
+            )
+        })?;
+        let only_for_trailer = [
+            (&raw.trailer, "trailer"),
+            (&raw.value, "value"),
+            (&raw.example, "example"),
+        ];
+        let effect = match effect_name.get_ref().as_str() {
+            "refuse" => {
+                if let Some((Some(k), what)) = only_for_trailer.iter().find(|(k, _)| k.is_some()) {
+                    return Err(self.err(k, format!("`{what}` only applies to do = \"require-trailer\"")));
+                }
+                Effect::Refuse
+            }
+            "require-trailer" => {
+                let key = raw.trailer.as_ref().ok_or_else(|| {
+                    self.err(effect_name, "do = \"require-trailer\" needs `trailer` (the key, e.g. \"Assisted-by\")")
+                })?;
+                let k = key.get_ref();
+                if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(self.err(key, format!("trailer key {k:?} is not a git trailer token (letters, digits and '-')")));
+                }
+                let value = raw
+                    .value
+                    .as_ref()
+                    .map(|v| self.regex(v, "trailer value"))
+                    .transpose()?;
+                let example = match &raw.example {
+                    None => match &value {
+                        None => format!("{k}: <any value>"),
+                        Some(re) => format!("{k}: <a value matching /{}/>", re.as_str()),
+                    },
+                    Some(e) => {
+                        // The example must be a line the action accepts, or the fix it shows fails.
+                        let line = e.get_ref();
+                        let ok = line.split_once(':').is_some_and(|(ek, ev)| {
+                            ek.trim().eq_ignore_ascii_case(k)
+                                && value.as_ref().is_none_or(|re| re.is_match(ev.trim()))
+                        });
+                        if !ok {
+                            return Err(self.err(e, format!("example {line:?} is not a `{k}: <value>` line this action accepts")));
+                        }
+                        line.trim().to_string()
+                    }
+                };
+                Effect::RequireTrailer {
+                    key: k.clone(),
+                    value,
+                    example,
+                }
+            }
+            other => {
+                return Err(self.err(
+                    effect_name,
+                    format!("unknown do {other:?}: use \"refuse\" or \"require-trailer\" (without an action, matching commits go through the gate)"),
+                ))
+            }
+        };
+        Ok(Action {
+            id,
+            rules,
+            refs,
+            effect,
+            message,
         })
     }
 
@@ -1215,6 +1396,65 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(p.detect.rules[0].id, "policy:bots");
+    }
+
+    #[test]
+    fn detect_sources_and_actions() {
+        let p = parse(&format!(
+            "{MIN}[detect]\nsources = [\"git-ai\"]\n\n[[detect.action]]\nid = \"kernel\"\nrules = [\"known-agents:agent-signed-off-by\"]\ndo = \"refuse\"\nmessage = \"AI agents must not add Signed-off-by\"\n\n[[detect.action]]\ndo = \"require-trailer\"\ntrailer = \"Assisted-by\"\nvalue = '^\\S+:\\S+'\nexample = \"Assisted-by: Claude:claude-opus-4-5\"\n\n[[detect.action]]\nrefs = [\"refs/heads/release/*\"]\nrules = [\"known-agents:*\", \"git-ai:note\"]\ndo = \"refuse\"\n"
+        ))
+        .unwrap();
+        let d = &p.detect;
+        assert_eq!(d.presets, vec!["known-agents"]);
+        assert_eq!(d.sources, vec![Source::GitAi]);
+        assert_eq!(d.actions.len(), 3);
+        assert_eq!(d.actions[0].id, "kernel");
+        assert!(matches!(d.actions[0].effect, Effect::Refuse));
+        assert_eq!(d.actions[1].id, "action-2");
+        assert_eq!(d.actions[1].rules, vec!["*"]);
+        match &d.actions[1].effect {
+            Effect::RequireTrailer { key, example, .. } => {
+                assert_eq!(key, "Assisted-by");
+                assert_eq!(example, "Assisted-by: Claude:claude-opus-4-5");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(d.actions[2].applies_to_ref("refs/heads/release/2"));
+        assert!(!d.actions[2].applies_to_ref("refs/heads/main"));
+        // Sources alone are detection enough.
+        assert!(parse(&format!(
+            "{MIN}[detect]\npresets = []\nsources = [\"git-ai\"]\n"
+        ))
+        .is_ok());
+
+        let action = |body: &str| format!("{MIN}[detect]\n[[detect.action]]\n{body}");
+        let cases = [
+            (format!("{MIN}[detect]\nsources = [\"gitai\"]\n"), 5, "unknown source"),
+            (format!("{MIN}[detect]\nsources = [\"git-ai\", \"git-ai\"]\n"), 5, "twice"),
+            (action("rules = [\"*\"]\n"), 5, "needs `do`"),
+            (action("do = \"allow\"\n"), 6, "unknown do"),
+            (action("do = \"refuse\"\nrules = [\"known-agent:*\"]\n"), 7, "no detection rule"),
+            (action("do = \"refuse\"\nrules = [\"git-ai:note\"]\n"), 7, "no detection rule"),
+            (action("do = \"refuse\"\nrules = [\"require:all-commits\"]\n"), 7, "not a detection rule"),
+            (action("do = \"refuse\"\nrules = [\"known-*:claude\"]\n"), 7, "may only end"),
+            (action("do = \"refuse\"\nrules = []\n"), 7, "rules is empty"),
+            (action("do = \"refuse\"\nrefs = [\"heads/main\"]\n"), 7, "must start with"),
+            (action("do = \"refuse\"\ntrailer = \"Assisted-by\"\n"), 7, "only applies"),
+            (action("do = \"require-trailer\"\n"), 6, "needs `trailer`"),
+            (action("do = \"require-trailer\"\ntrailer = \"Assisted by\"\n"), 7, "not a git trailer token"),
+            (action("do = \"require-trailer\"\ntrailer = \"Assisted-by\"\nvalue = '^\\S+:\\S+'\nexample = \"Assisted-by: Claude\"\n"), 9, "example"),
+            (action("do = \"require-trailer\"\ntrailer = \"Assisted-by\"\nvalue = \"(\"\n"), 8, "invalid trailer value regex"),
+            (action("do = \"refuse\"\nwhen = 1\n"), 7, "unknown field"),
+            (action("id = \"a\"\ndo = \"refuse\"\n[[detect.action]]\nid = \"a\"\ndo = \"refuse\"\n"), 8, "duplicate action id"),
+        ];
+        for (text, line, needle) in cases {
+            let (l, _c, m) = err(&text);
+            assert_eq!(l, line, "line for {text:?}: {m}");
+            assert!(
+                m.contains(needle),
+                "message {m:?} should contain {needle:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! agentgate's policy and decision: the policy file ([`config`]), git's trailer rules
-//! ([`trailers`]), agent detection ([`detect`]), the decision on each ref update
+//! ([`trailers`]), agent detection ([`detect`], with git-ai's notes in [`git_ai`]), the decision on each ref update
 //! ([`decision`]), the attestations that can admit a commit ([`attestations`]), and the audit
 //! log with its re-derivation ([`audit`], [`audit_verify`]). No printing, no processes: git is
 //! read through agentgate-git, attestations checked through agentgate-formats, and every
@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision;
 pub mod detect;
 pub mod errors;
+pub mod git_ai;
 pub mod trailers;
 
 pub use code::Code;

@@ -1,7 +1,8 @@
 //! [`Evaluator`]: one push's ref updates judged against one policy, in named steps
-//! ([`Evaluator::decide_ref`]): protection, base commits, entering commits, required
-//! attestations, verdict. A step either hands its result to the next or settles the outcome.
+//! ([`Evaluator::decide_ref`]): protection, base commits, entering commits, trailer policies,
+//! required attestations, verdict. A step either hands its result to the next or settles the outcome.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
@@ -12,12 +13,15 @@ use agentgate_git::{
 };
 
 use super::coverage::{AttestCache, Coverage};
-use super::refusal::{accept, error_refusal, object_refusal, refuse, unattested_refusal};
+use super::refusal::{
+    accept, action_refusal, error_refusal, object_refusal, refuse, unattested_refusal,
+};
 use super::{AgentCommit, Code, Facts, Outcome, RefDecision, RefUpdate, Refusal};
 use crate::attestations::{AttestationSource, AttestationsError};
 use crate::config::{Policy, Require, Scope};
-use crate::detect::{Detector, Match};
-use crate::trailers::{self, TrailerConfig};
+use crate::detect::{Action, Detector, Effect, Match, Source, Violation};
+use crate::git_ai::{self, GitAiError, GitAiNotes};
+use crate::trailers::{self, Trailer, TrailerConfig};
 
 /// Why a decision could not be made (it becomes a `git-error` refusal, or an object refusal
 /// for a commit git and a plain reader read differently).
@@ -39,6 +43,8 @@ pub(super) enum DecideError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Attestations(#[from] AttestationsError),
+    #[error(transparent)]
+    GitAi(#[from] GitAiError),
     /// Something read once per push (the refs, the trailer settings) could not be read.
     #[error("running git {what}: {message}")]
     Unreadable { what: &'static str, message: String },
@@ -81,6 +87,10 @@ pub struct Evaluator<'a> {
     refs: std::cell::OnceCell<Result<RefView, String>>,
     /// Told what the evaluator is doing (the hook's watchdog names the step that ran out).
     progress: Option<&'a dyn Fn(String)>,
+    /// The whole push, when known: a `refs/notes/ai` it sets counts for git-ai evidence.
+    push: &'a [RefUpdate],
+    /// git-ai's notes as this push leaves them, read once, when first needed.
+    git_ai: std::cell::OnceCell<Result<Option<GitAiNotes>, String>>,
 }
 
 /// The repository's refs before the push, as far as decisions need them.
@@ -111,6 +121,10 @@ struct Base {
 pub(super) struct AgentHit {
     subject: String,
     matches: Vec<Match>,
+    /// Its trailers, kept for the trailer policies (only when the policy has one).
+    trailers: Vec<Trailer>,
+    /// Its git-ai note (the blob), to be read after the walk.
+    git_ai_note: Option<ObjectId>,
 }
 
 /// `refs/namespaces/<a>/refs/namespaces/<b>/<rest>` -> `<rest>`: what the ref is called inside
@@ -142,7 +156,16 @@ impl<'a> Evaluator<'a> {
             attestations,
             refs: std::cell::OnceCell::new(),
             progress: None,
+            push: &[],
+            git_ai: std::cell::OnceCell::new(),
         }
+    }
+
+    /// Tell the evaluator every update of the push: a `refs/notes/ai` update among them is
+    /// where git-ai evidence is read from (its objects are in the quarantine).
+    pub fn with_push(mut self, updates: &'a [RefUpdate]) -> Self {
+        self.push = updates;
+        self
     }
 
     /// Report each step to `f` (what it is doing, for which ref).
@@ -268,6 +291,7 @@ impl<'a> Evaluator<'a> {
         let target = next!(self.protection(u, recorded, d));
         let base = next!(self.base_commits(u, &target, recorded, d));
         let walked = next!(self.entering_commits(u, &target, &base, d));
+        next!(self.trailer_policies(&target, &walked, d));
         let unattested = self.required_attestations(&target, &walked, d)?;
         Ok(self.verdict(&target, &base, d, &unattested))
     }
@@ -321,7 +345,7 @@ impl<'a> Evaluator<'a> {
 
     /// Step 2, base commits: the new and old tips peeled to commits (a tip that is none
     /// refuses), and the facts the walk starts from: the other protected tips, known to keep
-    /// the promise, and the baseline.
+    /// the promise, the baseline, and the git-ai notes commit (with `sources = ["git-ai"]`).
     fn base_commits(
         &self,
         u: &RefUpdate,
@@ -346,16 +370,27 @@ impl<'a> Evaluator<'a> {
             let view = self.ref_view()?;
             // The ref being updated counts with its value before the push (`old`, added by the
             // walk): a dry run (`check`) may look at a repository where it already moved.
+            // Another protected tip vouches for its history only as far as that ref's
+            // trailer policies go: a release branch that refuses agent commits must not take
+            // main's agent commits unjudged.
+            let mine = self.actions_for(&target.full);
             let mut tips: Vec<ObjectId> = view
                 .protected_tips
                 .iter()
                 .filter(|(n, _)| *n != target.full)
+                .filter(|(n, _)| {
+                    mine.is_empty() || {
+                        let theirs = self.actions_for(n);
+                        mine.iter().all(|a| theirs.contains(a))
+                    }
+                })
                 .map(|(_, c)| c.clone())
                 .collect();
             tips.sort();
             tips.dedup();
             d.facts.known_covered = tips;
             d.facts.baseline = view.baseline.clone();
+            d.facts.git_ai_notes = self.live_git_ai()?.map(|n| n.commit.clone());
         }
         if let Err(e) = &self.trailer_config {
             return Err(DecideError::Unreadable {
@@ -388,9 +423,17 @@ impl<'a> Evaluator<'a> {
             stops.insert(Oid::from_object_id(o));
         }
         let baseline: Vec<Oid> = d.facts.baseline.iter().map(Oid::from_object_id).collect();
+        let git_ai = self.git_ai_notes(&d.facts)?;
+        let git_ai_index = git_ai.as_ref().map(|n| &n.index).filter(|i| !i.is_empty());
+        let keep_trailers = self
+            .policy
+            .detect
+            .actions
+            .iter()
+            .any(|a| matches!(a.effect, Effect::RequireTrailer { .. }));
         let (detector, trailer_config) = (&self.detector, &self.trailer_config);
         self.step(|| format!("walking the commits of {name} and detecting agent commits"));
-        let walked = walk::walk(
+        let mut walked = walk::walk(
             self.repo.objects()?.as_mut(),
             &walk::Limits {
                 tip: Oid::from_object_id(&base.new),
@@ -398,13 +441,29 @@ impl<'a> Evaluator<'a> {
                 stops: &stops,
             },
             &|c: &Commit| {
-                let matches = detect_with(detector, trailer_config, c);
-                (!matches.is_empty()).then(|| AgentHit {
+                let parsed = match trailer_config {
+                    Ok(tc) => trailers::parse_block(&c.message, tc),
+                    // The caller refuses before this matters.
+                    Err(_) => trailers::TrailerBlock::default(),
+                };
+                let matches = detector.detect(c, &parsed);
+                let git_ai_note = git_ai_index.and_then(|i| i.get(c.id.as_str()).cloned());
+                (!matches.is_empty() || git_ai_note.is_some()).then(|| AgentHit {
                     subject: c.subject().chars().take(120).collect(),
                     matches,
+                    trailers: if keep_trailers {
+                        parsed.trailers
+                    } else {
+                        Vec::new()
+                    },
+                    git_ai_note,
                 })
             },
         )?;
+        if let Some(notes) = &git_ai {
+            self.step(|| format!("reading the git-ai notes of the commits of {name}"));
+            self.read_git_ai_notes(notes, &mut walked)?;
+        }
 
         // A commit that would enter the ref but that git and a plain reader read differently,
         // or whose message cannot be decoded as git shows it: refused, never guessed at.
@@ -443,13 +502,141 @@ impl<'a> Evaluator<'a> {
         Ok(ControlFlow::Continue(walked))
     }
 
+    /// git-ai's notes as this push leaves them (read once per push); None when the policy
+    /// reads no git-ai notes or there are none.
+    fn live_git_ai(&self) -> Result<Option<&GitAiNotes>, DecideError> {
+        if !self.policy.detect.has_source(Source::GitAi) {
+            return Ok(None);
+        }
+        let loaded = self.git_ai.get_or_init(|| {
+            self.step(|| format!("reading {}", git_ai::NOTES_REF));
+            git_ai::notes_commit(self.repo, self.push)
+                .map_err(|e| crate::errors::error_chain(&e))
+                .and_then(|c| {
+                    c.map(|c| GitAiNotes::load(self.repo, &c))
+                        .transpose()
+                        .map_err(|e| crate::errors::error_chain(&e))
+                })
+        });
+        match loaded {
+            Ok(n) => Ok(n.as_ref()),
+            Err(e) => Err(DecideError::Unreadable {
+                what: "reading refs/notes/ai (git-ai)",
+                message: e.clone(),
+            }),
+        }
+    }
+
+    /// git-ai's notes for this decision: those of the notes commit its facts name (the
+    /// push's, or the one a replayed record names).
+    fn git_ai_notes(&self, facts: &Facts) -> Result<Option<Cow<'_, GitAiNotes>>, DecideError> {
+        if !self.policy.detect.has_source(Source::GitAi) {
+            return Ok(None);
+        }
+        let Some(commit) = &facts.git_ai_notes else {
+            return Ok(None);
+        };
+        let cached = self
+            .git_ai
+            .get()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(Option::as_ref);
+        Ok(Some(match cached {
+            Some(n) if &n.commit == commit => Cow::Borrowed(n),
+            _ => Cow::Owned(GitAiNotes::load(self.repo, commit)?),
+        }))
+    }
+
+    /// Read the git-ai note of each entering commit that has one: its evidence joins the
+    /// commit's matches; a commit whose note attributes nothing to an AI, and that no rule
+    /// matched, is no agent commit.
+    fn read_git_ai_notes(
+        &self,
+        notes: &GitAiNotes,
+        walked: &mut Walked<AgentHit>,
+    ) -> Result<(), DecideError> {
+        for c in &mut walked.commits {
+            let Ok(Some(hit)) = &mut c.found else {
+                continue;
+            };
+            let Some(blob) = hit.git_ai_note.take() else {
+                continue;
+            };
+            if let Some(m) = notes.evidence(self.repo, &c.id.to_object_id(), &blob)? {
+                hit.matches.push(m);
+            }
+            if hit.matches.is_empty() {
+                c.found = Ok(None);
+            }
+        }
+        Ok(())
+    }
+
     /// Does this entering commit need an attestation (an agent commit, or every commit under
     /// `require = "all-commits"`)?
     fn is_agent(&self, c: &walk::Entering<AgentHit>) -> bool {
         self.detector.require() == Require::AllCommits || matches!(c.found, Ok(Some(_)))
     }
 
-    /// Step 4, required attestations: the agent commits no attestation covers, by the policy's
+    /// The indexes of the policy's `[[detect.action]]`s that apply to the stored ref `full`.
+    fn actions_for(&self, full: &str) -> Vec<usize> {
+        let name = strip_namespaces(full);
+        self.policy
+            .detect
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.applies_to_ref(name))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Step 4, trailer policies: the policy's `[[detect.action]]`s for this ref, on each agent
+    /// commit entering it. Settles a push with an agent commit an action refuses, attested or
+    /// not; only ever refuses.
+    fn trailer_policies(
+        &self,
+        target: &Target,
+        walked: &Walked<AgentHit>,
+        d: &RefDecision,
+    ) -> Step<()> {
+        let refname = strip_namespaces(&target.full);
+        let actions: Vec<&Action> = self
+            .policy
+            .detect
+            .actions
+            .iter()
+            .filter(|a| a.applies_to_ref(refname))
+            .collect();
+        if actions.is_empty() {
+            return Ok(ControlFlow::Continue(()));
+        }
+        self.step(|| format!("applying the trailer policies to {}", target.name));
+        let mut violations: Vec<(&AgentCommit, &Action, Violation)> = Vec::new();
+        for c in &walked.commits {
+            let Ok(Some(hit)) = &c.found else {
+                continue;
+            };
+            let id = c.id.to_object_id();
+            let Some(agent) = d.agent_commits.iter().find(|a| a.commit == id) else {
+                continue;
+            };
+            for a in &actions {
+                if let Some(v) = a.check(&hit.matches, &hit.trailers) {
+                    violations.push((agent, a, v));
+                }
+            }
+        }
+        if violations.is_empty() {
+            return Ok(ControlFlow::Continue(()));
+        }
+        Ok(ControlFlow::Break(Outcome::Refuse(action_refusal(
+            &target.name,
+            &violations,
+        ))))
+    }
+
+    /// Step 5, required attestations: the agent commits no attestation covers, by the policy's
     /// scope (see [`Coverage::uncovered`]). Records every attestation examined.
     fn required_attestations(
         &self,
@@ -483,7 +670,7 @@ impl<'a> Evaluator<'a> {
         Ok(unattested)
     }
 
-    /// Step 5, verdict: accepted when every agent commit is covered, else refused with what
+    /// Step 6, verdict: accepted when every agent commit is covered, else refused with what
     /// was examined and how to fix it.
     fn verdict(
         &self,
@@ -588,18 +775,4 @@ impl<'a> Evaluator<'a> {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Rules matching one commit; no trailers when the repository's trailer settings are unknown
-/// (the caller refuses before that matters).
-fn detect_with(
-    detector: &Detector,
-    trailer_config: &Result<TrailerConfig, String>,
-    c: &Commit,
-) -> Vec<Match> {
-    let t = match trailer_config {
-        Ok(tc) => trailers::parse(&c.message, tc),
-        Err(_) => Vec::new(),
-    };
-    detector.detect(c, &t)
 }

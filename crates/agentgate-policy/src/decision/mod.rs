@@ -12,7 +12,8 @@
 //!
 //! The steps, in [`evaluate`]: protection (which ref git will update, and what protects it),
 //! base commits (the new and old tips as commits), entering commits (the walk, with detection),
-//! required attestations (the coverage in [`coverage`]), verdict. What a refusal says is in
+//! trailer policies (the policy's `[[detect.action]]`s), required attestations (the coverage
+//! in [`coverage`]), verdict. What a refusal says is in
 //! [`refusal`]; the hook's input format in [`input`].
 
 mod coverage;
@@ -87,6 +88,8 @@ pub struct Facts {
     /// The baseline: the protected tips recorded when agentgate was installed. Nothing
     /// reachable from them is judged.
     pub baseline: Vec<ObjectId>,
+    /// The `refs/notes/ai` commit git-ai evidence was read from (`[detect] sources`).
+    pub git_ai_notes: Option<ObjectId>,
 }
 
 /// The decision about one ref update, with everything needed to explain and audit it.

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use agentgate_git::{ObjectError, ObjectId};
 
 use super::evaluate::{DecideError, Evaluator};
-use super::{Accept, Code, Outcome, RefDecision, Refusal};
+use super::{Accept, AgentCommit, Code, Outcome, RefDecision, Refusal};
 use crate::attestations::AttestationReport;
 use crate::config::{Require, Scope};
+use crate::detect::{Action, Effect, Violation};
 use crate::errors::error_chain;
 
 /// Stop collecting agent commits for messages after this many (they are all still checked).
@@ -109,6 +110,119 @@ pub(super) fn unattested_refusal(
             format!("  agentgate gate --key <gate key> --commit {first} --build <cmd> --test <cmd> --artifact <path> --note"),
             format!("then push the attestation first: git push <remote> {notes}, and push {name} again"),
         ],
+    }
+}
+
+/// The refusal of agent commits a `[[detect.action]]` refuses: each commit with its evidence
+/// and what the action found, the policy's own words, and the line that fixes a missing
+/// trailer. `do = "refuse"` wins the code when both kinds are there.
+pub(super) fn action_refusal(
+    name: &str,
+    violations: &[(&AgentCommit, &Action, Violation)],
+) -> Refusal {
+    let count = |refusing: bool| {
+        let mut seen: Vec<&ObjectId> = Vec::new();
+        for (c, _, v) in violations {
+            if matches!(v, Violation::Refused) == refusing && !seen.contains(&&c.commit) {
+                seen.push(&c.commit);
+            }
+        }
+        seen.len()
+    };
+    let (refused, lacking) = (count(true), count(false));
+    let mut commits: Vec<&AgentCommit> = Vec::new();
+    for (c, _, _) in violations {
+        if !commits.iter().any(|o| o.commit == c.commit) {
+            commits.push(c);
+        }
+    }
+    let n = commits.len();
+    let commits_word = |k: usize| {
+        if k == 1 {
+            "agent commit"
+        } else {
+            "agent commits"
+        }
+    };
+    let mut details = Vec::new();
+    for c in commits.iter().take(MAX_LISTED) {
+        details.push(format!("  {} {}", c.commit.short(), c.subject));
+        for m in &c.matches {
+            details.push(format!("      {}: {}", m.rule, m.evidence));
+        }
+        for (_, a, v) in violations.iter().filter(|(o, _, _)| o.commit == c.commit) {
+            let what = match (v, &a.effect) {
+                (Violation::Refused, _) => "refused on this ref".to_string(),
+                (Violation::TrailerMissing, Effect::RequireTrailer { key, .. }) => {
+                    format!("no {key} trailer")
+                }
+                (Violation::TrailerMalformed(values), Effect::RequireTrailer { key, .. }) => {
+                    let shown: Vec<String> =
+                        values.iter().map(|v| format!("\"{key}: {v}\"")).collect();
+                    format!("{} not in the required form", shown.join(", "))
+                }
+                _ => "refused".to_string(),
+            };
+            details.push(format!("      [[detect.action]] {}: {what}", a.id));
+        }
+    }
+    if n > MAX_LISTED {
+        details.push(format!(
+            "  ... and {} more (see the audit log or `agentgate check`)",
+            n - MAX_LISTED
+        ));
+    }
+    let mut actions: Vec<&Action> = Vec::new();
+    for (_, a, _) in violations {
+        if !actions.iter().any(|o| o.id == a.id) {
+            actions.push(a);
+        }
+    }
+    for a in &actions {
+        if let Some(m) = &a.message {
+            details.push(format!("policy ({}): {m}", a.id));
+        }
+    }
+    let mut fix = Vec::new();
+    if refused > 0 {
+        fix.push(format!("the commits refused on this ref cannot enter {name}: rewrite them so the rules listed under them no longer match (an agent's Signed-off-by dropped, say), or leave them out (`git rebase -i`)"));
+    }
+    for a in &actions {
+        if let Effect::RequireTrailer { example, .. } = &a.effect {
+            fix.push("add this trailer to the last paragraph of each listed commit's message (`git commit --amend`, or `git rebase -i` with reword), in this form:".to_string());
+            fix.push(format!("  {example}"));
+        }
+    }
+    fix.push("then push again".into());
+    let keys: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match &a.effect {
+            Effect::RequireTrailer { key, .. } => Some(key.as_str()),
+            Effect::Refuse => None,
+        })
+        .collect();
+    let lacking_text = format!(
+        "{lacking} {} without the {} trailer the policy requires",
+        commits_word(lacking),
+        keys.join(" / ")
+    );
+    let (code, headline) = if refused > 0 {
+        let mut h = format!(
+            "{name}: {refused} {} refused on this ref by the policy",
+            commits_word(refused)
+        );
+        if lacking > 0 {
+            h.push_str(&format!(", and {lacking_text}"));
+        }
+        (Code::AgentCommitRefused, h)
+    } else {
+        (Code::AgentTrailerMissing, format!("{name}: {lacking_text}"))
+    };
+    Refusal {
+        code,
+        headline,
+        details,
+        fix,
     }
 }
 
