@@ -18,7 +18,6 @@ pub mod sign;
 #[cfg(feature = "keyless-sign")]
 mod sign_keyless;
 pub mod verify;
-mod verify_bundle;
 
 use std::process::ExitCode;
 
@@ -71,11 +70,9 @@ pub enum Command {
     /// Check out one commit, build and test it in a scrubbed environment, sign the attestations.
     #[cfg(feature = "gate")]
     Gate(gate::GateArgs),
-    /// Verify an artifact against a Sigstore bundle, offline.
+    /// Verify an artifact against its Sigstore bundles (a file, JSON Lines, a commit's note),
+    /// offline, and say what was checked.
     Verify(verify::VerifyArgs),
-    /// Verify a Sigstore bundle (sigstore-conformance client protocol).
-    #[command(hide = true)]
-    VerifyBundle(verify_bundle::VerifyBundleArgs),
     /// Sign an in-toto statement keylessly (OIDC token, Fulcio, Rekor) into a Sigstore bundle.
     #[cfg(feature = "keyless-sign")]
     #[command(hide = true)]
@@ -148,7 +145,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "gate")]
         Command::Gate(a) => crate::gate::gate(&a),
         Command::Verify(a) => verify::verify(&a),
-        Command::VerifyBundle(a) => verify_bundle::verify_bundle(&a),
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),
