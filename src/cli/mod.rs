@@ -17,6 +17,8 @@ pub mod keygen;
 pub mod sign;
 #[cfg(feature = "keyless-sign")]
 mod sign_keyless;
+#[cfg(feature = "trust-root-update")]
+pub mod trust_root;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -80,6 +82,10 @@ pub enum Command {
     /// Certify past decisions from the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Keep the Sigstore trusted root fresh (fetched through TUF).
+    #[cfg(feature = "trust-root-update")]
+    #[command(subcommand)]
+    TrustRoot(trust_root::TrustRootCommand),
     /// Install the hook into a bare repository.
     #[command(
         after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab\n  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath\n\nA hook already at the path is kept as <hook>.agentgate-chained and runs first; `agentgate uninstall` puts it back."
@@ -148,6 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),
+        #[cfg(feature = "trust-root-update")]
+        Command::TrustRoot(c) => trust_root::trust_root(&c),
         Command::Install(a) => crate::install::install(&a),
         Command::Uninstall(a) => crate::install::uninstall(&a),
         Command::Doctor(a) => doctor::doctor(&a),

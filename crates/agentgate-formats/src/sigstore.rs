@@ -44,6 +44,46 @@ pub fn trusted_root_from_file(path: &Path) -> Result<TrustedRoot, SigstoreError>
         .map_err(|e| SigstoreError::TrustedRoot(format!("{}: {e}", path.display())))
 }
 
+/// What a trusted root holds, for reports (`doctor`, `trust-root update`).
+#[derive(Debug, Clone)]
+pub struct RootSummary {
+    pub certificate_authorities: usize,
+    pub transparency_logs: usize,
+    pub timestamp_authorities: usize,
+    /// The latest start of any authority's or log key's validity: how recent its content is.
+    pub newest_start: Option<DateTime<Utc>>,
+}
+
+/// Summarise a trusted root.
+pub fn root_summary(root: &TrustedRoot) -> RootSummary {
+    let starts = root
+        .certificate_authorities
+        .iter()
+        .filter_map(|c| c.valid_for.as_ref())
+        .chain(
+            root.tlogs
+                .iter()
+                .filter_map(|l| l.public_key.valid_for.as_ref()),
+        )
+        .chain(
+            root.ctlogs
+                .iter()
+                .filter_map(|l| l.public_key.valid_for.as_ref()),
+        )
+        .chain(
+            root.timestamp_authorities
+                .iter()
+                .filter_map(|t| t.valid_for.as_ref()),
+        )
+        .filter_map(|r| to_chrono(r.start));
+    RootSummary {
+        certificate_authorities: root.certificate_authorities.len(),
+        transparency_logs: root.tlogs.len(),
+        timestamp_authorities: root.timestamp_authorities.len(),
+        newest_start: starts.max(),
+    }
+}
+
 /// How a certificate's subject (SAN: URI or email) must look.
 #[derive(Debug, Clone)]
 pub enum IdentityMatch {
