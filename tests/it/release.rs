@@ -503,3 +503,41 @@ fn the_gate_keeps_the_artifacts_it_signed() {
     .unwrap();
     assert_eq!(st["subject"][0]["name"], "out/other");
 }
+
+/// The CI templates upload the gate's whole `--out` directory, so the artifacts it keeps travel
+/// with the bundles (not only `*.sigstore.json`).
+#[test]
+fn ci_templates_upload_the_whole_out_directory() {
+    for name in ["github-actions.yml", "gitlab-ci.yml"] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts/ci")
+                .join(name),
+        )
+        .unwrap();
+        let code: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        assert!(
+            code.iter().any(|l| l.contains("--out attestations")),
+            "{name}: the gate writes to attestations/"
+        );
+        let uploads: Vec<&&str> = code
+            .iter()
+            .filter(|l| l.trim_start().trim_start_matches("- ").starts_with("path"))
+            .collect();
+        assert!(!uploads.is_empty(), "{name}: nothing uploaded");
+        assert!(
+            code.iter()
+                .any(|l| l.trim() == "path: attestations/" || l.trim() == "- attestations/"),
+            "{name}: the whole directory is uploaded"
+        );
+        assert!(
+            !code
+                .iter()
+                .any(|l| l.contains("attestations/*.sigstore.json")),
+            "{name}: only the bundles"
+        );
+    }
+}
