@@ -248,6 +248,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The shape of a bundle, read without trusting anything in it: which path verifies it.
 struct Shape {
     media_type: Option<String>,
+    /// Signed with a key (`publicKey`), not a certificate.
+    public_key: bool,
     key_hint: Option<String>,
     certificate: bool,
     dsse: bool,
@@ -274,6 +276,7 @@ fn shape(bundle: &[u8]) -> Result<Shape, Fail> {
     let count = |v: &Value| v.as_array().map_or(0, Vec::len);
     Ok(Shape {
         media_type: at(&v, &["mediaType"]).as_str().map(str::to_string),
+        public_key: material.get("publicKey").is_some(),
         key_hint: at(material, &["publicKey", "hint"])
             .as_str()
             .map(str::to_string),
@@ -333,7 +336,7 @@ fn examine_into(
 
     // Authentication: the payload (DSSE) or nothing (a message signature bound to the artifact
     // by the crate).
-    let payload = if shape.key_hint.is_some() && shape.dsse && shape.log_entries == 0 {
+    let payload = if shape.public_key && shape.dsse && shape.log_entries == 0 {
         key_bundle(run, bundle, trust, &shape)?
     } else {
         sigstore_bundle(run, bundle, trust, artifact, &shape)?
@@ -374,6 +377,15 @@ fn key_bundle(
             (
                 AttestationCode::NoTrustedKeys,
                 "the bundle is signed with a key, and no --key was given".into(),
+            ),
+        ));
+    }
+    if keys.is_empty() {
+        return Err((
+            "signature",
+            (
+                AttestationCode::NoTrustedKeys,
+                "a key bundle without a log entry is verified only with a key of an algorithm agentgate signs with (ECDSA P-256, Ed25519), and no --key is one".into(),
             ),
         ));
     }
