@@ -344,25 +344,23 @@ fn gate_in_ci(d: &Demo, work: &Path) -> anyhow::Result<Gated> {
     })
 }
 
-/// Step 7: a release manager verifies the artifact offline against the gate's public key.
+/// Step 7: a release manager verifies, offline, the artifact the gate kept (`--out` copies it
+/// to attestations/artifacts/) against the note that travels with the commit.
 fn verify_by_hand(d: &Demo, work: &Path, gated: &Gated) -> anyhow::Result<bool> {
     println!("\n== 7. A release manager verifies the artifact by hand, offline");
+    let artifact = gated.attestations.join("artifacts").join("engine.bin");
     println!(
-        "$ agentgate verify --bundle attestations/provenance.sigstore.json --key gate.pub --commit {} engine.bin",
+        "$ agentgate verify --note {} --key gate.pub attestations/artifacts/engine.bin",
         gated.head.get(..7).unwrap_or(&gated.head)
     );
-    // The build copied engine.rs, so the committed file has the artifact's bytes.
-    let artifact = work.join("engine.rs");
     let verified = d.agentgate(&[
         "verify",
-        "--bundle",
-        path_str(&gated.attestations.join("provenance.sigstore.json"))?,
-        "--key",
-        path_str(&d.root.join("gate.pub"))?,
+        "--note",
+        &gated.head,
         "--repo",
         path_str(work)?,
-        "--commit",
-        &gated.head,
+        "--key",
+        path_str(&d.root.join("gate.pub"))?,
         path_str(&artifact)?,
     ]);
     Ok(match verified {

@@ -119,6 +119,7 @@ pub fn run(a: &DoctorArgs) -> Report {
             continue;
         };
         check_signers(&mut c, &policy);
+        check_trusted_roots(&mut c, &policy);
         if let Some(r) = &repo {
             check_notes(&mut c, r, &policy);
             check_baseline(&mut c, r);
@@ -516,6 +517,82 @@ fn check_signers(c: &mut Checks, policy: &Policy) {
                     format!("make {} readable by the Git server's user", f.display()),
                 ),
             },
+        }
+    }
+}
+
+/// A trusted root file older than this is worth refreshing (Sigstore rotates keys and adds log
+/// shards; `agentgate trust-root update` fetches the current one).
+const TRUSTED_ROOT_MAX_AGE_DAYS: i64 = 90;
+
+/// The trusted roots the keyless signers use: which one, what it holds, and its age (a file's
+/// modification time; for the embedded root, its newest key).
+fn check_trusted_roots(c: &mut Checks, policy: &Policy) {
+    use agentgate_formats::sigstore;
+    let mut seen: Vec<Option<&PathBuf>> = Vec::new();
+    for s in &policy.signers {
+        let SignerKind::Keyless { trusted_root, .. } = &s.kind else {
+            continue;
+        };
+        let root_file = trusted_root.as_ref();
+        if seen.contains(&root_file) {
+            continue;
+        }
+        seen.push(root_file);
+        let describe = |root: &sigstore::TrustedRoot| {
+            let sum = sigstore::root_summary(root);
+            format!(
+                "{} certificate authorities, {} transparency logs, {} timestamp authorities; newest key from {}",
+                sum.certificate_authorities,
+                sum.transparency_logs,
+                sum.timestamp_authorities,
+                sum.newest_start
+                    .map_or("(none dated)".to_string(), |t| t.format("%Y-%m-%d").to_string())
+            )
+        };
+        let Some(path) = root_file else {
+            match sigstore::public_good_root() {
+                Ok(root) => c.ok(
+                    "trusted-root",
+                    format!(
+                        "signer {:?}: the Sigstore public-good root embedded in agentgate {} ({}); it ages with the binary",
+                        s.name,
+                        env!("CARGO_PKG_VERSION"),
+                        describe(&root)
+                    ),
+                ),
+                Err(e) => c.fail("trusted-root", error_chain(&e), "reinstall agentgate"),
+            }
+            continue;
+        };
+        let fix = format!("agentgate trust-root update --out {}", path.display());
+        let age_days = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .map(|d| (d.as_secs() / 86_400) as i64);
+        match sigstore::trusted_root_from_file(path) {
+            Err(e) => c.fail(
+                "trusted-root",
+                format!("signer {:?}: {}", s.name, error_chain(&e)),
+                fix,
+            ),
+            Ok(root) => {
+                let age = age_days.map_or("age unknown".to_string(), |d| {
+                    format!("updated {d} day(s) ago")
+                });
+                let message = format!(
+                    "signer {:?}: {} ({age}; {})",
+                    s.name,
+                    path.display(),
+                    describe(&root)
+                );
+                if age_days.is_some_and(|d| d > TRUSTED_ROOT_MAX_AGE_DAYS) {
+                    c.warn("trusted-root", message, fix);
+                } else {
+                    c.ok("trusted-root", message);
+                }
+            }
         }
     }
 }

@@ -25,7 +25,10 @@ only PATH, LANG, LC_ALL, LC_CTYPE, TERM, TZ and toolchain locations (CARGO_HOME,
 GOPATH, JAVA_HOME, ...) from the caller's environment plus the variables named by --env; HOME
 and TMPDIR are empty temporary directories and SOURCE_DATE_EPOCH is the commit's time.
 Artifact paths and --junit are relative to the checkout. Build output is streamed to stderr and
-kept in --out as build.stdout.log, build.stderr.log, test.stdout.log, test.stderr.log.
+kept in --out as build.stdout.log, build.stderr.log, test.stdout.log, test.stderr.log; each signed
+artifact is copied to --out as artifacts/<path as given to --artifact>, next to the bundles that
+name it (verify it there: agentgate verify --bundle DIR/provenance.sigstore.json --key KEY.pub
+DIR/artifacts/PATH).
 
 Build and tests run isolated with bubblewrap (bwrap): their own PID, network and mount
 namespaces, no capabilities, no inherited descriptors; the filesystem read-only except the
@@ -86,7 +89,8 @@ pub struct GateArgs {
     /// Notes ref used by --note.
     #[arg(long, value_name = "REF", default_value = DEFAULT_NOTES_REF)]
     pub notes_ref: String,
-    /// Write the bundles and the captured logs to DIR.
+    /// Write the bundles, the captured logs and a copy of each signed artifact
+    /// (DIR/artifacts/<path as given to --artifact>) to DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Build twice in separate checkouts; refuse to sign if any artifact differs.

@@ -17,8 +17,9 @@ pub mod keygen;
 pub mod sign;
 #[cfg(feature = "keyless-sign")]
 mod sign_keyless;
+#[cfg(feature = "trust-root-update")]
+pub mod trust_root;
 pub mod verify;
-mod verify_bundle;
 
 use std::process::ExitCode;
 
@@ -71,11 +72,9 @@ pub enum Command {
     /// Check out one commit, build and test it in a scrubbed environment, sign the attestations.
     #[cfg(feature = "gate")]
     Gate(gate::GateArgs),
-    /// Verify an artifact against a Sigstore bundle, offline.
+    /// Verify an artifact against its Sigstore bundles (a file, JSON Lines, a commit's note),
+    /// offline, and say what was checked.
     Verify(verify::VerifyArgs),
-    /// Verify a Sigstore bundle (sigstore-conformance client protocol).
-    #[command(hide = true)]
-    VerifyBundle(verify_bundle::VerifyBundleArgs),
     /// Sign an in-toto statement keylessly (OIDC token, Fulcio, Rekor) into a Sigstore bundle.
     #[cfg(feature = "keyless-sign")]
     #[command(hide = true)]
@@ -83,6 +82,10 @@ pub enum Command {
     /// Certify past decisions from the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Keep the Sigstore trusted root fresh (fetched through TUF).
+    #[cfg(feature = "trust-root-update")]
+    #[command(subcommand)]
+    TrustRoot(trust_root::TrustRootCommand),
     /// Install the hook into a bare repository.
     #[command(
         after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab\n  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath\n\nA hook already at the path is kept as <hook>.agentgate-chained and runs first; `agentgate uninstall` puts it back."
@@ -148,10 +151,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "gate")]
         Command::Gate(a) => crate::gate::gate(&a),
         Command::Verify(a) => verify::verify(&a),
-        Command::VerifyBundle(a) => verify_bundle::verify_bundle(&a),
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),
+        #[cfg(feature = "trust-root-update")]
+        Command::TrustRoot(c) => trust_root::trust_root(&c),
         Command::Install(a) => crate::install::install(&a),
         Command::Uninstall(a) => crate::install::uninstall(&a),
         Command::Doctor(a) => doctor::doctor(&a),

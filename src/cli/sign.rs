@@ -22,7 +22,7 @@ use crate::signing::{
 use crate::terminal::outln;
 
 /// SLSA buildType of attestations made by `agentgate sign` (the gate will use its own).
-pub const SIGN_BUILD_TYPE: &str = "https://example.invalid/agentgate/buildtypes/sign/v1";
+pub const SIGN_BUILD_TYPE: &str = agentgate_formats::statement::BUILD_TYPE_SIGN_V1;
 /// Why `sign` without an outcome is a usage error: a test result nobody vouched for says
 /// PASSED about tests that may never have run.
 const SIGN_NEEDS_OUTCOME: &str =

@@ -38,11 +38,14 @@ pub use sandbox::sandbox_unavailable;
 
 use environment::{ci_ids, CI_CREDENTIALS, KEYLESS_SECRETS};
 use sandbox::{sandbox_plan, sandbox_record, Bwrap, Launcher};
-use steps::{hash_artifacts, inside_checkout, run_step, LogDir, StepContext, StepRecord, WorkDir};
+use steps::{
+    hash_artifacts, inside_checkout, keep_artifacts, run_step, LogDir, StepContext, StepRecord,
+    WorkDir, ARTIFACTS_DIR,
+};
 use tools::tool_descriptors;
 
 /// SLSA buildType of attestations made by `agentgate gate`.
-pub const GATE_BUILD_TYPE: &str = "https://example.invalid/agentgate/buildtypes/gate/v1";
+pub const GATE_BUILD_TYPE: &str = agentgate_formats::statement::BUILD_TYPE_GATE_V1;
 /// Builder id when none is given and no CI system is recognised.
 pub const GATE_DEFAULT_BUILDER_ID: &str = "https://example.invalid/agentgate/builders/gate";
 
@@ -304,8 +307,12 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let tests = test_result_statement(&run.source, &built.artifacts, &tested.result, &provenance)?;
+    let kept = match run.keep(&built.artifacts)? {
+        Ok(kept) => kept,
+        Err(e) => return refuse(args, &e, None),
+    };
     let (provenance_bundle, tests_bundle, signed_by) = sign(args, &provenance, &tests)?;
-    let written = publish_bundles(
+    let mut written = publish_bundles(
         &repo,
         &commit.id,
         &provenance_bundle,
@@ -313,6 +320,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<ExitCode> {
         args.out.as_deref(),
         args.note.then_some(args.notes_ref.as_str()),
     )?;
+    written.extend(kept);
     run.report(
         &built,
         &tested,
@@ -364,6 +372,15 @@ fn log_dir(args: &GateArgs) -> anyhow::Result<LogDir> {
                     _ => {}
                 }
             }
+            // The artifacts of an earlier run must not sit next to this run's bundles either.
+            // (remove_dir_all removes a symlink itself, never what it points to.)
+            let kept = dir.join(ARTIFACTS_DIR);
+            let gone = match kept.symlink_metadata() {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&kept),
+                Ok(_) => std::fs::remove_file(&kept),
+                Err(_) => Ok(()),
+            };
+            gone.with_context(|| format!("cannot remove the old {}", kept.display()))?;
             LogDir::Kept(dir.clone())
         }
         None => LogDir::Temporary(
@@ -463,6 +480,17 @@ impl Run<'_> {
             tools.push("bwrap".to_string());
         }
         tool_descriptors(&tools, &self.launcher, &self.work.path.join("home"))
+    }
+
+    /// Step keep (with --out): the artifacts about to be signed, copied next to the bundles
+    /// ([`keep_artifacts`]). Returns the paths written.
+    fn keep(&self, artifacts: &[Artifact]) -> anyhow::Result<Result<Vec<String>, GateError>> {
+        let LogDir::Kept(out) = &self.log_dir else {
+            return Ok(Ok(Vec::new()));
+        };
+        let checkout1 = self.work.path.join("checkout-1");
+        Ok(keep_artifacts(&checkout1, out, artifacts)?
+            .map(|paths| paths.iter().map(|p| p.display().to_string()).collect()))
     }
 
     /// Steps checkout, build and hash: each build in a fresh checkout of the commit (two with

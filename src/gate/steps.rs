@@ -283,3 +283,100 @@ impl LogDir {
         }
     }
 }
+
+/// Where `--out DIR` keeps the signed artifacts: `DIR/artifacts/<path as given to --artifact>`.
+pub(super) const ARTIFACTS_DIR: &str = "artifacts";
+
+/// Copy each signed artifact from the checkout to `out/artifacts/<name>`, so the bundles and the
+/// bytes they name travel together (the checkout is deleted with the gate). The source is read
+/// through [`inside_checkout`] (no link the build planted leads outside it); the destination is
+/// built one directory at a time, refusing any existing symlink or non-directory on the way, and
+/// each file is written to a temporary name and renamed over the target (a rename replaces a
+/// link, it never follows it). The copy is hashed as it is written: bytes that differ from the
+/// signed digest (something still writing the file) refuse. Returns the paths written.
+pub(super) fn keep_artifacts(
+    checkout: &Path,
+    out: &Path,
+    artifacts: &[Artifact],
+) -> anyhow::Result<Result<Vec<PathBuf>, GateError>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let root = out.join(ARTIFACTS_DIR);
+    let mut written = Vec::new();
+    for a in artifacts {
+        let source = match inside_checkout(checkout, &a.name)? {
+            Ok(p) => p,
+            Err(problem) => {
+                return Ok(Err(GateError::ArtifactMissing {
+                    path: a.name.clone(),
+                    problem: problem.to_string(),
+                }))
+            }
+        };
+        let dest = root.join(&a.name);
+        let parent = dest
+            .parent()
+            .with_context(|| format!("{}: no parent directory", dest.display()))?;
+        make_dirs_no_links(out, parent)?;
+        let mut input = std::fs::File::open(&source)
+            .with_context(|| format!("cannot read the artifact {}", a.name))?;
+        let mode = input.metadata()?.permissions().mode() & 0o777;
+        let mut tmp = tempfile::NamedTempFile::new_in(parent)
+            .with_context(|| format!("cannot create a file in {}", parent.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", a.name)),
+            };
+            let chunk = &buf[..n];
+            hasher.update(chunk);
+            tmp.write_all(chunk)
+                .with_context(|| format!("cannot write {}", dest.display()))?;
+        }
+        let copied = hex::encode(hasher.finalize());
+        if copied != a.sha256 {
+            return Ok(Err(GateError::TestsChangedArtifact {
+                path: a.name.clone(),
+                before: a.sha256.clone(),
+                after: copied,
+            }));
+        }
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+        tmp.persist(&dest)
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+        written.push(dest);
+    }
+    Ok(Ok(written))
+}
+
+/// Create `dir` and its missing parents below `base` (which must exist), one at a time: an
+/// existing entry on the way must be a real directory, never a symlink (a link left in `--out`
+/// must not carry the copies elsewhere).
+fn make_dirs_no_links(base: &Path, dir: &Path) -> anyhow::Result<()> {
+    let rel = dir
+        .strip_prefix(base)
+        .with_context(|| format!("{} is not inside {}", dir.display(), base.display()))?;
+    let mut path = base.to_path_buf();
+    for c in rel.components() {
+        path.push(c);
+        match path.symlink_metadata() {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => anyhow::bail!(
+                "{} exists and is not a directory (a symlink is not followed); the artifacts are not copied through it",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+    Ok(())
+}

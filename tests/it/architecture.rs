@@ -99,7 +99,7 @@ fn the_binary_reaches_git_and_keyless_signing_only_through_their_crates() {
         .as_array()
         .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
         .unwrap_or_default();
-    assert_eq!(default, ["keyless-sign", "gate"]);
+    assert_eq!(default, ["keyless-sign", "gate", "trust-root-update"]);
 }
 
 /// Every `.rs` file under `dir`.

@@ -1,7 +1,7 @@
 //! Keyless signing end to end against local stand-ins for Fulcio, Rekor and a timestamp
 //! authority (@sigstore/mock, served over HTTP on 127.0.0.1 by
 //! `tests/interop/keyless-mock/server.js`): `agentgate sign-keyless-statement` signs with a token
-//! the mock accepts, then our verifier (`agentgate verify-bundle`) checks the bundle against the
+//! the mock accepts, then our verifier (`agentgate verify`) checks the bundle against the
 //! mock's trusted root and refuses the wrong identity, issuer, artifact and root.
 //!
 //! Runs when `AGENTGATE_INTEROP=1` (and then fails, not skips, if node or the mock is missing:
@@ -89,7 +89,7 @@ fn verify(
     artifact: &str,
 ) -> Output {
     let mut cmd = agentgate();
-    cmd.arg("verify-bundle").arg("--bundle").arg(bundle);
+    cmd.arg("verify").arg("--bundle").arg(bundle);
     if let Some(root) = root {
         cmd.arg("--trusted-root").arg(root);
     }

@@ -259,25 +259,15 @@ fn a_custom_trusted_root_is_used_only_when_given() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
+/// Keys and an identity may be trusted together (a note can hold both kinds); what cannot
+/// name a signer is a usage error.
 #[test]
-fn exactly_one_way_of_naming_the_signer() {
+fn signer_arguments_that_cannot_name_a_signer_are_usage_errors() {
     let b = happy_bundle();
     let b = b.to_str().unwrap();
     for args in [
         // None.
         vec!["--bundle", b, HAPPY_SUBJECT],
-        // Key and identity.
-        vec![
-            "--bundle",
-            b,
-            "--key",
-            "k.pub",
-            "--certificate-identity",
-            IDENTITY,
-            "--certificate-oidc-issuer",
-            ISSUER,
-            HAPPY_SUBJECT,
-        ],
         // Exact and regex.
         vec![
             "--bundle",
@@ -298,14 +288,12 @@ fn exactly_one_way_of_naming_the_signer() {
             IDENTITY,
             HAPPY_SUBJECT,
         ],
-        // A trusted root for a key.
+        // An issuer without an identity.
         vec![
             "--bundle",
             b,
-            "--key",
-            "k.pub",
-            "--trusted-root",
-            "r.json",
+            "--certificate-oidc-issuer",
+            ISSUER,
             HAPPY_SUBJECT,
         ],
     ] {

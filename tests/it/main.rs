@@ -34,6 +34,8 @@ mod interop;
 mod keyless_hook;
 mod keyless_sign;
 mod keyless_verify;
+mod release;
+mod trust_root;
 
 // The compile-test-sign gate.
 #[cfg(feature = "gate")]

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod dsse;
+pub mod examine;
 pub mod keys;
 pub mod reason;
 pub mod sign;

@@ -100,6 +100,8 @@ attestation_codes! {
     BundleTooLarge = "bundle-too-large",
     /// More candidates than are examined for one commit.
     TooManyCandidates = "too-many-candidates",
+    /// The input (a note, a JSON Lines file) holds no bundle at all.
+    NoBundle = "no-bundle",
     /// Fewer distinct signers than the policy's threshold.
     ThresholdNotMet = "threshold-not-met",
     /// No signer covers every required predicate type.
@@ -161,14 +163,23 @@ pub enum VerifyError {
     },
     #[error("the statement has predicate type {found}, expected {expected}")]
     PredicateTypeMismatch { expected: String, found: String },
-    #[error("the artifact (sha256:{sha256}) is not a subject of the statement")]
-    ArtifactNotSubject { sha256: String },
+    #[error("the artifact (sha256:{sha256}) is not a subject of the statement; its subjects are {}", subjects_text(.subjects))]
+    ArtifactNotSubject {
+        sha256: String,
+        /// Every subject, as `name sha256:HEX` (or the digests it has).
+        subjects: Vec<String>,
+    },
     #[error("the statement has no sha256 artifact subject")]
     NoArtifactSubject,
-    #[error("the statement does not attest commit {commit}")]
-    CommitMismatch { commit: String },
-    #[error("the statement does not attest tree {tree}")]
-    TreeMismatch { tree: String },
+    #[error("the statement does not attest commit {expected}: it binds {found}")]
+    CommitMismatch {
+        /// The commit asked for.
+        expected: String,
+        /// What the statement binds instead ("commit X", "no commit").
+        found: String,
+    },
+    #[error("the statement does not attest tree {expected}: it binds {found}")]
+    TreeMismatch { expected: String, found: String },
     #[error("the provenance declares no source (buildDefinition.externalParameters.source with uri and commit, and a resolvedDependencies entry with that uri and a gitCommit), so it binds no commit")]
     SourceUndeclared,
     #[error("the provenance names {named} only as another dependency or subject; the source it built is {declared}")]
@@ -198,6 +209,15 @@ pub enum VerifyError {
     },
     #[error("the attestation claims a time in the future ({at})")]
     TimeInFuture { at: DateTime<Utc> },
+}
+
+/// Subjects for a message: "none" or a comma-separated list.
+fn subjects_text(subjects: &[String]) -> String {
+    if subjects.is_empty() {
+        "none".to_string()
+    } else {
+        subjects.join(", ")
+    }
 }
 
 impl VerifyError {

@@ -6,6 +6,8 @@
 
 use std::fmt;
 use std::io::Read;
+
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -40,6 +42,46 @@ pub fn trusted_root_from_file(path: &Path) -> Result<TrustedRoot, SigstoreError>
     })?;
     TrustedRoot::from_json(&text)
         .map_err(|e| SigstoreError::TrustedRoot(format!("{}: {e}", path.display())))
+}
+
+/// What a trusted root holds, for reports (`doctor`, `trust-root update`).
+#[derive(Debug, Clone)]
+pub struct RootSummary {
+    pub certificate_authorities: usize,
+    pub transparency_logs: usize,
+    pub timestamp_authorities: usize,
+    /// The latest start of any authority's or log key's validity: how recent its content is.
+    pub newest_start: Option<DateTime<Utc>>,
+}
+
+/// Summarise a trusted root.
+pub fn root_summary(root: &TrustedRoot) -> RootSummary {
+    let starts = root
+        .certificate_authorities
+        .iter()
+        .filter_map(|c| c.valid_for.as_ref())
+        .chain(
+            root.tlogs
+                .iter()
+                .filter_map(|l| l.public_key.valid_for.as_ref()),
+        )
+        .chain(
+            root.ctlogs
+                .iter()
+                .filter_map(|l| l.public_key.valid_for.as_ref()),
+        )
+        .chain(
+            root.timestamp_authorities
+                .iter()
+                .filter_map(|t| t.valid_for.as_ref()),
+        )
+        .filter_map(|r| to_chrono(r.start));
+    RootSummary {
+        certificate_authorities: root.certificate_authorities.len(),
+        transparency_logs: root.tlogs.len(),
+        timestamp_authorities: root.timestamp_authorities.len(),
+        newest_start: starts.max(),
+    }
 }
 
 /// How a certificate's subject (SAN: URI or email) must look.
@@ -163,6 +205,14 @@ pub enum ArtifactInput {
     Bytes(Vec<u8>),
     /// Only the SHA-256 digest of the artifact is known.
     Sha256([u8; 32]),
+    /// A file whose SHA-256 is already known (hashed once by the caller): the digest is used,
+    /// and the file read again only for a signature over the whole message (Ed25519).
+    File {
+        /// The artifact.
+        path: PathBuf,
+        /// Its SHA-256.
+        sha256: [u8; 32],
+    },
 }
 
 impl ArtifactInput {
@@ -196,6 +246,39 @@ pub struct Verified {
     pub integrated_time: Option<DateTime<Utc>>,
     /// Every authenticated signing time (RFC 3161 timestamps and SET-backed integrated times).
     pub signed_times: Vec<DateTime<Utc>>,
+    /// What was checked, for a report of the checks that ran.
+    pub evidence: Evidence,
+}
+
+/// What [`verify`] checked to accept a bundle.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Evidence {
+    /// A managed key signed (no certificate, no SCT).
+    pub key_based: bool,
+    /// The transparency log entries, each verified (inclusion proof, checkpoint, and SET).
+    pub log_entries: Vec<LogEntryEvidence>,
+    /// RFC 3161 timestamps that a trusted TSA authenticated.
+    pub timestamps_verified: usize,
+    /// RFC 3161 timestamps no trusted TSA authenticated: set aside, as sigstore-python and
+    /// sigstore-go do, and not counted as signing times. Each with why.
+    pub timestamps_set_aside: Vec<String>,
+    /// The identity came from an otherName SAN (Fulcio's username identities).
+    pub identity_from_other_name: bool,
+}
+
+/// One verified transparency log entry.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LogEntryEvidence {
+    /// `hashedrekord 0.0.1`, `dsse 0.0.1`, ...
+    pub kind: String,
+    /// Its index in the log.
+    pub log_index: u64,
+    /// Rekor v2 (checkpoint only, no integrated time) rather than v1.
+    pub rekor_v2: bool,
+    /// The integrated time its SET authenticates (Rekor v1).
+    pub integrated_time: Option<DateTime<Utc>>,
 }
 
 /// Why a bundle did not verify. Each verification step fails into its own variant, and each
@@ -337,7 +420,15 @@ impl SigstoreError {
 ///    with no time) names a log of the trusted root whose key was valid at every verified
 ///    signing time;
 /// 9. the certificate's OIDC issuer equals the policy's;
-/// 10. the certificate's identity matches the policy's (exact, or anchored regex).
+/// 10. the certificate's identity matches the policy's (exact, or anchored regex); an identity in
+///     an otherName SAN (Fulcio's username identities) counts, as in sigstore-go and
+///     sigstore-python.
+///
+/// Before step 6, RFC 3161 timestamps that no TSA of the trusted root authenticates are set
+/// aside (step 5b): they are not evidence of anything, and sigstore-python and sigstore-go verify
+/// the bundle on the ones that remain (sigstore-go issue #43); sigstore-verify would refuse the
+/// whole bundle. A bundle with timestamps under a root without TSAs is left to the crate, which
+/// refuses it.
 pub fn verify(
     bundle_json: &[u8],
     artifact: &ArtifactInput,
@@ -347,7 +438,8 @@ pub fn verify(
     // Step 1.
     let text = std::str::from_utf8(bundle_json)
         .map_err(|e| SigstoreError::BundleParse(format!("not UTF-8: {e}")))?;
-    let bundle = Bundle::from_json(text).map_err(|e| SigstoreError::BundleParse(e.to_string()))?;
+    let mut bundle =
+        Bundle::from_json(text).map_err(|e| SigstoreError::BundleParse(e.to_string()))?;
 
     // Step 2.
     check_material_kind(&bundle, policy)?;
@@ -357,6 +449,9 @@ pub fn verify(
     check_inclusion_proofs(&bundle)?;
     // Step 5.
     check_dsse_shape(&bundle)?;
+    // Step 5b.
+    let (timestamps_verified, timestamps_set_aside) =
+        set_aside_unverified_timestamps(&mut bundle, trusted_root);
 
     // Step 6.
     let verifier = Verifier::new(trusted_root).map_err(SigstoreError::from_crate)?;
@@ -401,6 +496,7 @@ pub fn verify(
     // Step 8.
     check_log_validity(&bundle, trusted_root, result.verified_timestamps())?;
 
+    let mut other_name = None;
     let (signer, issuer) = match policy {
         SignerPolicy::Key(key) => (key.hint(), None),
         SignerPolicy::Identity {
@@ -416,7 +512,13 @@ pub fn verify(
                 });
             }
             // Step 10.
-            let identity = result.identity().map(|san| san.as_str().to_string());
+            let identity = match result.identity() {
+                Some(san) => Some(san.as_str().to_string()),
+                None => {
+                    other_name = other_name_identity(&bundle);
+                    other_name.clone()
+                }
+            };
             match &identity {
                 Some(id) if want_identity.matches(id) => {}
                 _ => {
@@ -436,7 +538,31 @@ pub fn verify(
         }
         _ => None,
     };
+    let log_entries = bundle
+        .verification_material
+        .tlog_entries
+        .iter()
+        .map(|e| LogEntryEvidence {
+            kind: format!("{} {}", e.kind_version.kind(), e.kind_version.version()),
+            log_index: e.log_index.get(),
+            rekor_v2: e.kind_version == sigstore_types::KindVersion::HashedRekordV002
+                || e.integrated_time.is_none(),
+            integrated_time: e
+                .inclusion_promise
+                .as_ref()
+                .and(e.integrated_time)
+                .and_then(to_chrono),
+        })
+        .collect();
+    let evidence = Evidence {
+        key_based: matches!(policy, SignerPolicy::Key(_)),
+        log_entries,
+        timestamps_verified,
+        timestamps_set_aside,
+        identity_from_other_name: other_name.is_some(),
+    };
     Ok(Verified {
+        evidence,
         signer,
         issuer,
         media_type: bundle.media_type().as_str().to_string(),
@@ -484,6 +610,25 @@ fn run_crate(
         && matches!(bundle.content, SignatureContent::MessageSignature(_));
     let result = match artifact {
         ArtifactInput::Sha256(digest) => verifier.verify(Sha256Hash::new(*digest), bundle, policy),
+        ArtifactInput::File { path, sha256 } if needs_whole_message => {
+            let bytes = std::fs::read(path).map_err(|source| SigstoreError::Read {
+                what: "artifact",
+                path: path.clone(),
+                source,
+            })?;
+            // The bytes read now must be the ones the caller hashed.
+            if sha2::Sha256::digest(&bytes).as_slice() != sha256.as_slice() {
+                return Err(SigstoreError::Read {
+                    what: "artifact (it changed while being verified)",
+                    path: path.clone(),
+                    source: std::io::Error::other("the artifact changed while being verified"),
+                });
+            }
+            verifier.verify(bytes.as_slice(), bundle, policy)
+        }
+        ArtifactInput::File { sha256, .. } => {
+            verifier.verify(Sha256Hash::new(*sha256), bundle, policy)
+        }
         ArtifactInput::Bytes(bytes) => verifier.verify(bytes.as_slice(), bundle, policy),
         ArtifactInput::Path(path) => {
             let read_err = |source| SigstoreError::Read {
@@ -605,6 +750,77 @@ fn check_log_validity(
         }
     }
     Ok(())
+}
+
+/// Step 5b. Each RFC 3161 timestamp is tried against each TSA of the trusted root, as
+/// sigstore-verify would (an authority authenticates a token only inside its own validity
+/// window); one no authority authenticates is removed from the bundle before the crate sees it,
+/// and reported. With no usable TSA in the root nothing is removed: the crate then refuses a
+/// bundle that carries timestamps, as sigstore-python does. Returns how many verified and why
+/// each other one was set aside.
+fn set_aside_unverified_timestamps(
+    bundle: &mut Bundle,
+    trusted_root: &TrustedRoot,
+) -> (usize, Vec<String>) {
+    let authorities = trusted_root.tsa_authorities();
+    let signature = match &bundle.content {
+        SignatureContent::MessageSignature(m) => Some(m.signature.clone()),
+        SignatureContent::DsseEnvelope(e) => Some(e.signature.sig.clone()),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    };
+    let timestamps = &mut bundle
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps;
+    let (Some(signature), false) = (signature, authorities.is_empty()) else {
+        return (0, Vec::new());
+    };
+    let mut set_aside = Vec::new();
+    let mut index = 0usize;
+    timestamps.retain(|ts| {
+        index += 1;
+        let mut why = String::from("no trusted timestamp authority");
+        for authority in &authorities {
+            match sigstore_verify::tsa::verify_timestamp_for_authority(
+                &ts.signed_timestamp,
+                &signature,
+                authority,
+            ) {
+                Ok(_) => return true,
+                Err(e) => why = e.to_string(),
+            }
+        }
+        set_aside.push(format!("timestamp {index}: {why}"));
+        false
+    });
+    (timestamps.len(), set_aside)
+}
+
+/// The object identifier of Fulcio's otherName SAN (a username identity, `user!issuer-host`).
+const OTHER_NAME_SAN_OID: &str = "1.3.6.1.4.1.57264.1.7";
+
+/// Step 10, for certificates whose identity is an otherName SAN of Fulcio's OID (a UTF8String),
+/// which sigstore-crypto does not extract (it reads only email and URI SANs): the value, from
+/// the leaf certificate the crate has verified. sigstore-go reads it the same way (its PR #229).
+fn other_name_identity(bundle: &Bundle) -> Option<String> {
+    use x509_cert::der::{Decode as _, Encode as _};
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::SubjectAltName;
+    let der = bundle.signing_certificate()?;
+    let cert = x509_cert::Certificate::from_der(der.as_bytes()).ok()?;
+    let (_, san): (bool, SubjectAltName) = cert.tbs_certificate.get().ok()??;
+    let mut found = san.0.iter().filter_map(|name| match name {
+        GeneralName::OtherName(other) if other.type_id.to_string() == OTHER_NAME_SAN_OID => {
+            let value = other.value.to_der().ok()?;
+            let text = x509_cert::der::asn1::Utf8StringRef::from_der(&value).ok()?;
+            Some(text.as_str().to_string())
+        }
+        _ => None,
+    });
+    let first = found.next()?;
+    // More than one would make "the identity" ambiguous: none is taken.
+    found.next().is_none().then_some(first)
 }
 
 /// Step 5. The DSSE `keyid` is unsigned and ignored.

@@ -13,6 +13,13 @@ use sha2::Digest as _;
 
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// `_type` of an in-toto Statement v0.1 (`cosign attest-blob` writes it); `verify` reads it,
+/// agentgate never signs it.
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+/// SLSA buildType of attestations made by `agentgate gate`.
+pub const BUILD_TYPE_GATE_V1: &str = "https://example.invalid/agentgate/buildtypes/gate/v1";
+/// SLSA buildType of attestations made by `agentgate sign`.
+pub const BUILD_TYPE_SIGN_V1: &str = "https://example.invalid/agentgate/buildtypes/sign/v1";
 /// SLSA Provenance v1 predicate type.
 pub const PREDICATE_SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// in-toto test-result v0.1 predicate type.

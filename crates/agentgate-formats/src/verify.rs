@@ -13,7 +13,8 @@ pub use crate::reason::{AttestationCode, VerifyError};
 use crate::sigstore::{self, ArtifactInput, SignerPolicy, SigstoreError, TrustedRoot};
 use crate::statement::{
     bound_provenances, Provenance, Statement, TestOutcome, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE,
-    DIGEST_SHA256, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01, STATEMENT_V1,
+    DIGEST_SHA256, PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_TEST_RESULT_V01, STATEMENT_V01,
+    STATEMENT_V1,
 };
 
 /// A statement whose signature verified: only [`verify_bundle`] and [`verify_sigstore`] build
@@ -21,10 +22,10 @@ use crate::statement::{
 /// it names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedAttestation {
-    signer: VerifiedSigner,
-    statement: Statement,
+    pub(crate) signer: VerifiedSigner,
+    pub(crate) statement: Statement,
     /// Hex SHA-256 of the DSSE payload (the statement bytes as signed).
-    payload_sha256: String,
+    pub(crate) payload_sha256: String,
 }
 
 /// Who signed a verified attestation.
@@ -92,6 +93,42 @@ pub fn verify_bundle(
     bundle_json: &[u8],
     trusted_keys: &[PublicKey],
 ) -> Result<VerifiedAttestation, VerifyError> {
+    let signed = verify_key_signature(bundle_json, trusted_keys)?;
+    // 6. The statement.
+    let statement = parse_statement(&signed.payload)?;
+    Ok(signed.into_attestation(statement))
+}
+
+/// A key-based DSSE envelope whose signature verified with a trusted key; its payload is not
+/// read yet ([`verify_bundle`] reads it as the hook does, `verify` as any in-toto version).
+#[derive(Debug, Clone)]
+pub struct KeySigned {
+    /// The key's index in the `trusted_keys` given.
+    pub index: usize,
+    /// The key's hint.
+    pub hint: String,
+    /// The DSSE payload, authenticated.
+    pub payload: Vec<u8>,
+}
+
+impl KeySigned {
+    pub(crate) fn into_attestation(self, statement: Statement) -> VerifiedAttestation {
+        VerifiedAttestation {
+            signer: VerifiedSigner::Key {
+                index: self.index,
+                hint: self.hint,
+            },
+            statement,
+            payload_sha256: hex::encode(sha2::Sha256::digest(&self.payload)),
+        }
+    }
+}
+
+/// Steps 1-5 of [`verify_bundle`]: the bundle's signature, by one of `trusted_keys`.
+pub fn verify_key_signature(
+    bundle_json: &[u8],
+    trusted_keys: &[PublicKey],
+) -> Result<KeySigned, VerifyError> {
     // 1. Parse strictly.
     let bundle = parse_key_bundle(bundle_json)?;
     // 2. Only in-toto payloads are attestations.
@@ -134,15 +171,10 @@ pub fn verify_bundle(
             key: signer.hint().to_string(),
         });
     }
-    // 6. The statement.
-    let statement = parse_statement(&bundle.payload)?;
-    Ok(VerifiedAttestation {
-        signer: VerifiedSigner::Key {
-            index,
-            hint: signer.hint().to_string(),
-        },
-        statement,
-        payload_sha256: hex::encode(sha2::Sha256::digest(&bundle.payload)),
+    Ok(KeySigned {
+        index,
+        hint: signer.hint().to_string(),
+        payload: bundle.payload,
     })
 }
 
@@ -192,14 +224,41 @@ pub fn verify_sigstore(
 }
 
 /// Parse an authenticated DSSE payload as an in-toto Statement v1 (strictly: no duplicate keys).
+/// The hook reads only v1: agentgate signs nothing else.
 pub fn parse_statement(payload: &[u8]) -> Result<Statement, VerifyError> {
-    reject_duplicate_keys(payload).map_err(VerifyError::StatementMalformed)?;
-    let statement: Statement = serde_json::from_slice(payload)
-        .map_err(|e| VerifyError::StatementMalformed(e.to_string()))?;
+    let statement = parse_statement_any_version(payload)?;
     if statement.type_ != STATEMENT_V1 {
         return Err(VerifyError::StatementTypeUnsupported(statement.type_));
     }
     Ok(statement)
+}
+
+/// Parse an authenticated DSSE payload as an in-toto Statement v1 or v0.1 (what
+/// `cosign attest-blob` still writes): the same four fields, strictly (no duplicate keys, no
+/// unknown fields). Any other `_type` is refused.
+pub fn parse_statement_any_version(payload: &[u8]) -> Result<Statement, VerifyError> {
+    reject_duplicate_keys(payload).map_err(VerifyError::StatementMalformed)?;
+    let statement: Statement = serde_json::from_slice(payload)
+        .map_err(|e| VerifyError::StatementMalformed(e.to_string()))?;
+    if statement.type_ != STATEMENT_V1 && statement.type_ != STATEMENT_V01 {
+        return Err(VerifyError::StatementTypeUnsupported(statement.type_));
+    }
+    Ok(statement)
+}
+
+/// Every subject of the statement as `name sha256:HEX` (or its digests), for messages.
+pub fn subject_list(statement: &Statement) -> Vec<String> {
+    statement
+        .subject
+        .iter()
+        .map(|s| {
+            let digests: Vec<String> = s.digest.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            match &s.name {
+                Some(n) => format!("{n} {}", digests.join(" ")),
+                None => digests.join(" "),
+            }
+        })
+        .collect()
 }
 
 /// The artifact with this SHA-256 (hex) is a subject.
@@ -212,6 +271,7 @@ pub fn check_artifact(att: &VerifiedAttestation, sha256_hex: &str) -> Result<(),
         Some(_) => Ok(()),
         None => Err(VerifyError::ArtifactNotSubject {
             sha256: sha256_hex.to_ascii_lowercase(),
+            subjects: subject_list(&att.statement),
         }),
     }
 }
@@ -345,12 +405,29 @@ fn binds(
     att: &VerifiedAttestation,
     algorithm: &str,
     value: &str,
-    mismatch: VerifyError,
+    mismatch: impl FnOnce(String) -> VerifyError,
 ) -> Result<(), VerifyError> {
+    let what = if algorithm == DIGEST_GIT_COMMIT {
+        "commit"
+    } else {
+        "tree"
+    };
     let Some(p) = provenance_of(att)? else {
         return match att.statement.subjects_with_digest(algorithm, value).next() {
             Some(_) => Ok(()),
-            None => Err(mismatch),
+            None => {
+                let bound: Vec<&str> = att
+                    .statement
+                    .subject
+                    .iter()
+                    .filter_map(|s| s.digest.get(algorithm).map(String::as_str))
+                    .collect();
+                Err(mismatch(if bound.is_empty() {
+                    format!("no {what} (no {algorithm} subject)")
+                } else {
+                    format!("{what} {} ({algorithm} subject)", bound.join(", "))
+                }))
+            }
         };
     };
     let src = declared_source(&p)?;
@@ -361,42 +438,41 @@ fn binds(
     if declared.is_some_and(|d| d.eq_ignore_ascii_case(value)) {
         return Ok(());
     }
+    let declared_text = match algorithm {
+        DIGEST_GIT_COMMIT => format!("commit {}", src.commit),
+        _ => format!("tree {}", src.tree.as_deref().unwrap_or("(none declared)")),
+    };
     if named_elsewhere(att, &p, algorithm, value) {
         return Err(VerifyError::SourceMismatch {
             named: value.to_string(),
-            declared: match algorithm {
-                DIGEST_GIT_COMMIT => format!("commit {}", src.commit),
-                _ => format!("tree {}", src.tree.as_deref().unwrap_or("(none declared)")),
-            },
+            declared: declared_text,
         });
     }
-    Err(mismatch)
+    Err(mismatch(format!(
+        "{declared_text} (the source it declares)"
+    )))
 }
 
 /// The statement attests commit `commit_hex`: a provenance's declared source commit
 /// ([`declared_source`]), or a `gitCommit` subject of any other statement.
 pub fn check_commit(att: &VerifiedAttestation, commit_hex: &str) -> Result<(), VerifyError> {
-    binds(
-        att,
-        DIGEST_GIT_COMMIT,
-        commit_hex,
+    binds(att, DIGEST_GIT_COMMIT, commit_hex, |found| {
         VerifyError::CommitMismatch {
-            commit: commit_hex.to_string(),
-        },
-    )
+            expected: commit_hex.to_string(),
+            found,
+        }
+    })
 }
 
 /// The statement attests tree `tree_hex` (for `bind = "tree"`): the tree of a provenance's
 /// declared source, or a `gitTree` subject of any other statement.
 pub fn check_tree(att: &VerifiedAttestation, tree_hex: &str) -> Result<(), VerifyError> {
-    binds(
-        att,
-        DIGEST_GIT_TREE,
-        tree_hex,
+    binds(att, DIGEST_GIT_TREE, tree_hex, |found| {
         VerifyError::TreeMismatch {
-            tree: tree_hex.to_string(),
-        },
-    )
+            expected: tree_hex.to_string(),
+            found,
+        }
+    })
 }
 
 /// A provenance claims exactly this builder id and build type (each when given). Other

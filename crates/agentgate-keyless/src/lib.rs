@@ -30,6 +30,9 @@ pub const PUBLIC_GOOD_REKOR_URL: &str = "https://rekor.sigstore.dev";
 /// The audience Fulcio expects in identity tokens.
 pub const SIGSTORE_AUDIENCE: &str = "sigstore";
 
+#[cfg(feature = "tuf")]
+pub mod tuf;
+
 /// Environment variables read by [`KeylessConfig::from_env`].
 pub mod env {
     /// Fulcio URL override.
