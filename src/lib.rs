@@ -13,5 +13,6 @@ pub mod exit;
 pub mod gate;
 pub mod hook_runner;
 pub mod install;
+pub mod policy_test;
 pub mod signing;
 mod terminal;

@@ -14,6 +14,7 @@ pub mod hook;
 mod inspect;
 pub mod install;
 pub mod keygen;
+pub mod policy;
 pub mod sign;
 #[cfg(feature = "keyless-sign")]
 mod sign_keyless;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Certify past decisions from the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Check a policy file, or test it against scripted pushes, before deploying it.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Install the hook into a bare repository.
     #[command(
         after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab\n  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath\n\nA hook already at the path is kept as <hook>.agentgate-chained and runs first; `agentgate uninstall` puts it back."
@@ -152,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),
+        Command::Policy(c) => policy::run(&c),
         Command::Install(a) => crate::install::install(&a),
         Command::Uninstall(a) => crate::install::uninstall(&a),
         Command::Doctor(a) => doctor::doctor(&a),

@@ -154,6 +154,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
             key,
             args.password_env.as_deref(),
             args.prompt,
+            "--password-env VAR or --prompt",
         )?),
         None => Signer::keyless(&args.keyless)?,
     };

@@ -40,8 +40,9 @@ mod gate;
 #[cfg(feature = "gate")]
 mod gate_hostile;
 
-// Installation on real Git servers.
+// Installation on real Git servers, and the admin's tools.
 mod install;
+mod policy_tool;
 mod servers;
 
 // The fuzz targets' bodies on stable.
