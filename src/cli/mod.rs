@@ -128,7 +128,12 @@ pub fn main() -> ExitCode {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("{prefix}agentgate: error: {e:#}");
+            // A repository another user owns: the command to run as that user, not libgit2's
+            // words.
+            match crate::owner::not_owner_help(&e) {
+                Some(help) => eprintln!("{prefix}agentgate: error: {help}"),
+                None => eprintln!("{prefix}agentgate: error: {e:#}"),
+            }
             ExitCode::from(exit::USAGE)
         }
         Err(_) => {

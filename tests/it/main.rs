@@ -42,6 +42,7 @@ mod gate_hostile;
 
 // Installation on real Git servers, and the admin's tools.
 mod install;
+mod ownership;
 mod policy_tool;
 mod servers;
 
