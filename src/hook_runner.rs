@@ -324,7 +324,7 @@ fn decide_all(
             let d = refuse_all(
                 updates,
                 e.code(),
-                "the agentgate policy cannot be loaded, so every push is refused".into(),
+                "agentgate's policy cannot be loaded, so every push is refused".into(),
                 vec![format!("{e:#}")],
                 &fix,
             );

@@ -15,7 +15,15 @@ use crate::exit;
 pub enum AuditCommand {
     /// Re-derive every logged decision and check the log's hash chain; exit 1 on any problem.
     #[command(
-        after_help = "Examples:\n  agentgate audit verify /var/log/agentgate/audit.jsonl\n  agentgate audit verify --repo /srv/git/app.git --config old-policy.toml --json audit.jsonl"
+        after_help = "Exit codes: 0 every decision re-derived identically and the chain is intact, \
+1 a problem (listed by code), 2 usage error.
+
+Examples:
+  agentgate audit verify /var/log/agentgate/audit.jsonl
+  agentgate audit verify --json /var/log/agentgate/audit.jsonl
+  agentgate audit verify --repo /srv/git/app.git --config old-policy.toml \\
+      /var/log/agentgate/audit.jsonl    # decided under an older policy
+  sudo -u git agentgate audit verify /var/log/agentgate/audit.jsonl"
     )]
     Verify(AuditVerifyArgs),
 }

@@ -37,6 +37,7 @@ pub struct InstallArgs {
     /// --hooks-dir.
     #[arg(long, requires = "repo")]
     pub baseline_only: bool,
+    /// Where the Git server looks for hooks.
     #[arg(long, value_enum, default_value = "plain")]
     pub layout: Layout,
     /// Which git hook to install.
@@ -51,8 +52,10 @@ pub struct InstallArgs {
 pub struct UninstallArgs {
     #[command(flatten)]
     pub target: Target,
+    /// The layout it was installed with.
     #[arg(long, value_enum, default_value = "plain")]
     pub layout: Layout,
+    /// The git hook it was installed as.
     #[arg(long, value_enum, default_value = "pre-receive")]
     pub hook: HookKind,
 }

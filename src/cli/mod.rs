@@ -56,9 +56,11 @@ pub enum Command {
     )]
     Update(hook::UpdateArgs),
     /// Dry run: what would the hook decide for OLD NEW REF in this repository?
-    #[command(
-        after_help = "Examples:\n  agentgate check --repo /srv/git/app.git $(git rev-parse main) $(git rev-parse feature) refs/heads/main\n  agentgate check --json 0000000000000000000000000000000000000000 HEAD refs/heads/release/1.0"
-    )]
+    #[command(after_help = "Examples:
+  agentgate check --repo /srv/git/app.git main feature refs/heads/main
+  agentgate check --json $(git rev-parse main) HEAD refs/heads/main
+  agentgate check 0000000000000000000000000000000000000000 HEAD \\
+      refs/heads/release/1.0       # a new ref: OLD is all zeros")]
     Check(check::CheckArgs),
     /// Show each commit's trailers and the detection rules it matches.
     #[command(
@@ -88,9 +90,16 @@ pub enum Command {
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Install the hook into a bare repository.
-    #[command(
-        after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab\n  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath\n\nA hook already at the path is kept as <hook>.agentgate-chained and runs first; `agentgate uninstall` puts it back."
-    )]
+    #[command(after_help = "Examples:
+  sudo -u git agentgate install --repo /srv/git/app.git
+  agentgate install --repo /srv/git/app.git --config /etc/agentgate/app.toml
+  agentgate install --layout gitlab \\
+      --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git
+  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath
+
+A hook already at the path is kept as <hook>.agentgate-chained and runs first; uninstalling \
+puts it back. Run it as the repository's owner (the Git server's user): the hook runs as that \
+user.")]
     Install(install::InstallArgs),
     /// Remove the hook; a hook that was there before agentgate is put back exactly.
     #[command(
@@ -104,12 +113,16 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// A throwaway server: an agent commit refused, then the fix.
     #[cfg(feature = "gate")]
+    #[command(
+        after_help = "Examples:\n  agentgate demo\n  agentgate demo --keep --dir /tmp/agentgate-demo   # look around afterwards"
+    )]
     Demo(demo::DemoArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  agentgate completions bash > /etc/bash_completion.d/agentgate"
     )]
     Completions {
+        /// The shell to write completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },

@@ -19,12 +19,14 @@ use crate::terminal::outln;
 
 const VERIFY_EXAMPLE: &str = "\
 Examples:
-  agentgate verify --bundle attestations/provenance.sigstore.json --key ci-gate.pub \\
-      --commit v1.2.0 target/release/app
-  agentgate verify --bundle test-result.sigstore.json --key ci-gate.pub sha256:3b0c...
+  agentgate verify --bundle attestations/provenance.sigstore.json \\
+      --key ci-gate.pub --commit v1.2.0 target/release/app
+  agentgate verify --bundle test-result.sigstore.json --key ci-gate.pub \\
+      sha256:3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
   agentgate verify --bundle provenance.sigstore.json target/release/app \\
       --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
-      --certificate-identity-regexp 'https://github\\.com/acme/app/\\.github/workflows/.+'
+      --certificate-identity-regexp \\
+      'https://github\\.com/acme/app/\\.github/workflows/.+'
 
 Keyless bundles are verified offline against the embedded Sigstore public-good trusted root,
 or --trusted-root FILE; --certificate-identity-regexp must match the whole identity.

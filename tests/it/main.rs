@@ -41,6 +41,7 @@ mod gate;
 mod gate_hostile;
 
 // Installation on real Git servers, and the admin's tools.
+mod help;
 mod install;
 mod ownership;
 mod policy_tool;
