@@ -63,6 +63,36 @@ impl HookKind {
     }
 }
 
+/// Where the package puts the hook's own build, relative to the directory above this binary's:
+/// `/usr/lib/agentgate/agentgate-hook` beside `/usr/bin/agentgate`. Built without default
+/// features, it links no gate and no network code (README, "The hook's binary").
+pub const HOOK_BINARY: &str = "lib/agentgate/agentgate-hook";
+
+/// The binary a shim runs unless `--binary` says otherwise: the hook's build installed beside
+/// this binary, else this binary.
+pub fn default_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this agentgate binary")?;
+    let hook = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|prefix| prefix.join(HOOK_BINARY));
+    Ok(match hook {
+        Some(h) if is_executable_file(&h) => h,
+        _ => exe,
+    })
+}
+
+#[cfg(unix)]
+fn is_executable_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable_file(p: &Path) -> bool {
+    p.is_file()
+}
+
 /// Quote for a POSIX shell: one single-quoted word, `'` written as `'\''`. The installed shim
 /// is a file format ([`parse_shim`] and doctor read it back), so this stays exactly what it
 /// has always written rather than `shlex`'s quoting, which leaves plain words bare.
@@ -269,7 +299,7 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     let (repo, path) = resolve_target(&a.target, a.layout, a.hook)?;
     let binary = match &a.binary {
         Some(b) => std::path::absolute(b)?,
-        None => std::env::current_exe().context("finding this agentgate binary")?,
+        None => default_binary()?,
     };
     let config = a.config.as_deref().map(std::path::absolute).transpose()?;
     // Refuse to install a hook that would refuse every push because its policy is broken.
@@ -353,10 +383,11 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::rename(&tmp, &path).with_context(|| format!("installing {}", path.display()))?;
     println!(
-        "installed {} (policy {}, {} protected ref pattern(s))",
+        "installed {} (policy {}, {} protected ref pattern(s)); it runs {}",
         path.display(),
         policy.source.display(),
-        policy.protect.refs.len()
+        policy.protect.refs.len(),
+        binary.display()
     );
     Ok(ExitCode::SUCCESS)
 }

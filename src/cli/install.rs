@@ -43,7 +43,9 @@ pub struct InstallArgs {
     /// Which git hook to install.
     #[arg(long, value_enum, default_value = "pre-receive")]
     pub hook: HookKind,
-    /// The agentgate binary the shim runs (default: this one).
+    /// The agentgate binary the shim runs. Default: the hook's own build where the package
+    /// installed it beside this one (/usr/lib/agentgate/agentgate-hook for
+    /// /usr/bin/agentgate), else this binary.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
 }

@@ -45,6 +45,7 @@ mod help;
 mod install;
 mod ownership;
 mod policy_tool;
+mod readme_server;
 mod servers;
 
 // The fuzz targets' bodies on stable.
