@@ -43,6 +43,7 @@ mod gate_hostile;
 // Installation on real Git servers, and the admin's tools.
 mod help;
 mod install;
+mod key_rotation;
 mod ownership;
 mod policy_tool;
 mod readme_server;
