@@ -23,10 +23,15 @@ fn signer(name: &str, key: &Path) -> String {
 impl Rotation {
     fn keygen(&self, name: &str) -> PathBuf {
         let prefix = self.env.path().join(name);
-        let out = self
-            .env
-            .agentgate(self.env.path(), &["keygen", "--out", prefix.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self.env.agentgate(
+            self.env.path(),
+            &["keygen", "--out", prefix.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         prefix.with_extension("key")
     }
 
@@ -35,10 +40,15 @@ impl Rotation {
     fn set_policy(&self, signers: &str) {
         let path = self.server.join("agentgate.toml");
         std::fs::write(&path, format!("{POLICY}{signers}")).unwrap();
-        let out = self
-            .env
-            .agentgate(self.env.path(), &["policy", "check", path.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let out = self.env.agentgate(
+            self.env.path(),
+            &["policy", "check", path.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     /// An agent commit on the clone's main, gated (signed into the note) with `key`.
@@ -66,7 +76,11 @@ impl Rotation {
                 "--note",
             ],
         );
-        assert!(out.status.success(), "sign: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Push the notes, then `refspec`; (accepted, stderr).
@@ -124,28 +138,33 @@ fn key_rotation_overlap_then_retirement() {
     r.accepted("main", "new key after retirement");
     // What is already on main is not judged again: a human commit on top is accepted.
     let human = r.env.commit(&r.work, "a.txt", "A person's fix on top");
-    r.accepted("main", "human commit over history attested by the retired key");
+    r.accepted(
+        "main",
+        "human commit over history attested by the retired key",
+    );
 
     // The old key's attestations no longer count for anything new.
     r.gated_agent_commit("Gated by the retired key", &old);
     let (ok, err) = r.push("main");
     assert!(!ok, "an attestation by the retired key was accepted");
-    assert!(
-        err.contains("refused [agent-commit-unattested]"),
-        "{err}"
-    );
+    assert!(err.contains("refused [agent-commit-unattested]"), "{err}");
     assert!(err.contains("[untrusted-signer]"), "{err}");
     r.env.git_ok(&r.work, &["reset", "-q", "--hard", &human]);
 
     // A new protected ref on a commit only the retired key attested is refused too...
-    r.env
-        .git_ok(&r.work, &["tag", "v1.0", &by_old_in_overlap]);
+    r.env.git_ok(&r.work, &["tag", "v1.0", &by_old_in_overlap]);
     let (ok, err) = r.push("refs/tags/v1.0");
-    assert!(!ok, "a release tag on a commit only the retired key attested");
+    assert!(
+        !ok,
+        "a release tag on a commit only the retired key attested"
+    );
     assert!(err.contains("refused [agent-commit-unattested]"), "{err}");
     // ... until that commit is gated again with the new key.
     r.sign(&by_old_in_overlap, &new);
-    r.accepted("refs/tags/v1.0", "the release tag after re-gating with the new key");
+    r.accepted(
+        "refs/tags/v1.0",
+        "the release tag after re-gating with the new key",
+    );
 
     let codes: Vec<String> = r
         .env
@@ -154,7 +173,10 @@ fn key_rotation_overlap_then_retirement() {
         .map(|rec| rec["code"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(
-        codes.iter().filter(|c| *c == "agent-commit-unattested").count(),
+        codes
+            .iter()
+            .filter(|c| *c == "agent-commit-unattested")
+            .count(),
         2,
         "{codes:?}"
     );
