@@ -372,3 +372,42 @@ fn every_suggested_command_works_as_written() {
         );
     }
 }
+
+/// `gate` has no `--prompt`: an encrypted key without a passphrase names only the option gate
+/// has (it used to say "use --password-env VAR or --prompt").
+#[cfg(feature = "gate")]
+#[test]
+fn gate_names_only_its_own_passphrase_option() {
+    let sb = crate::common::Sandbox::new();
+    sb.keygen("gate", &["--password-env", "PW"], &[("PW", "pw")]);
+    let out = sb.run(
+        &[
+            "gate",
+            "--key",
+            "gate.key",
+            "--repo",
+            "repo",
+            "--build",
+            "true",
+            "--test",
+            "true",
+            "--artifact",
+            "a.txt",
+            "--danger-no-sandbox",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("give its passphrase with --password-env VAR"),
+        "{err}"
+    );
+    assert!(!err.contains("--prompt"), "{err}");
+    let words: Vec<&str> =
+        "agentgate gate --key k --build true --test true --artifact a --password-env VAR"
+            .split(' ')
+            .map(|w| if w == "VAR" { "PW" } else { w })
+            .collect();
+    assert!(parses(words.iter().map(|w| w.to_string())).is_ok());
+}
