@@ -262,10 +262,15 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 /// The install target as `agentgate install` takes it: `--repo R` or `--hooks-dir D`.
 fn target_args(repo: Option<&Path>, a: &DoctorArgs) -> String {
     match (repo, &a.hooks_dir) {
-        (Some(r), _) => format!("--repo {}", r.display()),
-        (None, Some(d)) => format!("--hooks-dir {}", d.display()),
+        (Some(r), _) => format!("--repo {}", word(r)),
+        (None, Some(d)) => format!("--hooks-dir {}", word(d)),
         (None, None) => "--repo BARE".into(),
     }
+}
+
+/// A path as one shell word, for commands a fix suggests.
+fn word(p: &Path) -> String {
+    crate::owner::shell_word(&p.to_string_lossy())
 }
 
 /// The `--layout` and `--hook` options for a hook place named as [`hook_places`] names them.

@@ -61,7 +61,7 @@ fn sudo_user(uid: u32) -> String {
 }
 
 /// One word for a POSIX shell: bare when it is plainly safe, else single-quoted.
-fn shell_word(s: &str) -> String {
+pub fn shell_word(s: &str) -> String {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
