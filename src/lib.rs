@@ -13,5 +13,7 @@ pub mod exit;
 pub mod gate;
 pub mod hook_runner;
 pub mod install;
+pub mod owner;
+pub mod policy_test;
 pub mod signing;
 mod terminal;

@@ -8,7 +8,7 @@ use std::path::Path;
 use agentgate_formats::statement::{
     bound_provenances, parse_junit, sha256_reader, JunitSummary, Source,
 };
-use agentgate_formats::{sign_statement, SigningKey, Statement};
+use agentgate_formats::{sign_statement, KeyError, SigningKey, Statement};
 use agentgate_git::{ObjectId, Repo};
 #[cfg(feature = "keyless-sign")]
 use agentgate_policy::error_chain_distinct;
@@ -243,10 +243,13 @@ pub fn hash_with_progress(path: &Path) -> std::io::Result<String> {
 
 /// Load a private key, its passphrase from the environment variable `password_env` or, with
 /// `prompt`, from the terminal.
+/// `passphrase_options` names the options that give this command a passphrase, for the error
+/// when the key needs one.
 pub fn load_signing_key(
     path: &Path,
     password_env: Option<&str>,
     prompt: bool,
+    passphrase_options: &str,
 ) -> anyhow::Result<SigningKey> {
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
@@ -254,8 +257,19 @@ pub fn load_signing_key(
     );
     let prompt_text = format!("Passphrase for {}: ", path.display());
     let pass = passphrase(password_env, prompt.then_some(prompt_text.as_str()))?;
-    SigningKey::from_pem(&text, pass.as_deref().map(|v| v.as_slice()))
-        .with_context(|| format!("cannot load the private key {}", path.display()))
+    match SigningKey::from_pem(&text, pass.as_deref().map(|v| v.as_slice())) {
+        Ok(k) => Ok(k),
+        // Only the command knows how a passphrase can reach it (gate has no terminal prompt).
+        Err(e @ KeyError::PassphraseRequired) => Err(anyhow::Error::new(e)).with_context(|| {
+            format!(
+                "cannot load the private key {}: give its passphrase with {}",
+                path.display(),
+                passphrase_options
+            )
+        }),
+        Err(e) => Err(anyhow::Error::new(e))
+            .with_context(|| format!("cannot load the private key {}", path.display())),
+    }
 }
 
 /// Remove `user:password@` from a URL: a CI token in a remote URL must not be signed and

@@ -15,7 +15,15 @@ use crate::exit;
 pub enum AuditCommand {
     /// Re-derive every logged decision and check the log's hash chain; exit 1 on any problem.
     #[command(
-        after_help = "Examples:\n  agentgate audit verify /var/log/agentgate/audit.jsonl\n  agentgate audit verify --repo /srv/git/app.git --config old-policy.toml --json audit.jsonl"
+        after_help = "Exit codes: 0 every decision re-derived identically and the chain is intact, \
+1 a problem (listed by code), 2 usage error.
+
+Examples:
+  agentgate audit verify /var/log/agentgate/audit.jsonl
+  agentgate audit verify --json /var/log/agentgate/audit.jsonl
+  agentgate audit verify --repo /srv/git/app.git --config old-policy.toml \\
+      /var/log/agentgate/audit.jsonl    # decided under an older policy
+  sudo -u git agentgate audit verify /var/log/agentgate/audit.jsonl"
     )]
     Verify(AuditVerifyArgs),
 }
@@ -37,6 +45,15 @@ pub struct AuditVerifyArgs {
 
 pub(super) fn verify(a: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
     let log = std::fs::read(&a.log).with_context(|| format!("reading {}", a.log.display()))?;
+    // A repository this user may not read (another user's, as git sees it): say whom to run
+    // as, instead of one "cannot open repository" per record.
+    for repo in logged_repos(a, &log) {
+        if let Some((owner, _)) = crate::owner::owner_of(&repo) {
+            if crate::owner::current_uid() != Some(owner) {
+                crate::owner::open_repo(&repo)?;
+            }
+        }
+    }
     let opts = audit_verify::Options {
         repo: a.repo.as_deref(),
         config: a.config.as_deref(),
@@ -65,4 +82,15 @@ pub(super) fn verify(a: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(exit::ok_or_refused(
         report.problems.is_empty() && report.records > 0,
     ))
+}
+
+/// The repositories the re-derivation will open: `--repo`, else each record's.
+fn logged_repos(a: &AuditVerifyArgs, log: &[u8]) -> std::collections::BTreeSet<PathBuf> {
+    if let Some(r) = &a.repo {
+        return [r.clone()].into();
+    }
+    log.split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("repo")?.as_str().map(PathBuf::from))
+        .collect()
 }

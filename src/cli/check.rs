@@ -19,8 +19,10 @@ pub struct CheckArgs {
     pub old: String,
     /// New value (an id, a revision, or all zeros for a deletion).
     pub new: String,
+    /// The full ref name, like refs/heads/main.
     #[arg(value_name = "REF")]
     pub refname: String,
+    /// The policy to decide with (default: found as the hook finds it).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Repository (bare or not); default: discovered from the current directory.

@@ -9,14 +9,16 @@ use super::sign::KeylessArgs;
 const GATE_EXAMPLE: &str = "\
 Examples:
   agentgate gate --key ci-gate.key --password-env GATE_KEY_PASSWORD \\
-      --build 'cargo build --release --locked' --test 'cargo test --release --locked' \\
+      --build 'cargo build --release --locked' \\
+      --test 'cargo test --release --locked' \\
       --artifact target/release/app --out attestations --note
   git push origin refs/notes/agentgate
 
   agentgate gate --key k.pem --build 'make' --test 'make check' --artifact app \\
       --junit build/junit.xml --reproducible --json
 
-  agentgate gate --keyless --build 'make' --test 'make check' --artifact app --note  # in CI
+  agentgate gate --keyless --build 'make' --test 'make check' \\
+      --artifact app --note      # in CI, with the job's OIDC identity
 
 --build and --test are split into words like a POSIX shell would ('single', \"double\" quotes and
 backslashes; no variables, globs or pipes) and run without a shell; with --shell each runs as

@@ -19,9 +19,12 @@ pub struct HookArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
+    /// The ref being updated (git's update hook passes it first).
     #[arg(value_name = "REF")]
     pub refname: String,
+    /// Its old value (all zeros when the ref is created).
     pub old: String,
+    /// Its new value (all zeros when the ref is deleted).
     pub new: String,
     #[command(flatten)]
     pub hook: HookArgs,

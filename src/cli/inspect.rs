@@ -20,6 +20,7 @@ pub struct InspectArgs {
     /// Revisions as `git rev-list` reads them: `main`, `A..B`, `HEAD~5..`, `^A B`.
     #[arg(value_name = "REV-RANGE", required = true, allow_hyphen_values = true)]
     pub revs: Vec<String>,
+    /// Repository (bare or not); default: discovered from the current directory.
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
     /// Policy whose detection rules to apply (default: found as the hook finds it, else the

@@ -37,12 +37,15 @@ pub struct InstallArgs {
     /// --hooks-dir.
     #[arg(long, requires = "repo")]
     pub baseline_only: bool,
+    /// Where the Git server looks for hooks.
     #[arg(long, value_enum, default_value = "plain")]
     pub layout: Layout,
     /// Which git hook to install.
     #[arg(long, value_enum, default_value = "pre-receive")]
     pub hook: HookKind,
-    /// The agentgate binary the shim runs (default: this one).
+    /// The agentgate binary the shim runs. Default: the hook's own build where the package
+    /// installed it beside this one (/usr/lib/agentgate/agentgate-hook for
+    /// /usr/bin/agentgate), else this binary.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
 }
@@ -51,8 +54,10 @@ pub struct InstallArgs {
 pub struct UninstallArgs {
     #[command(flatten)]
     pub target: Target,
+    /// The layout it was installed with.
     #[arg(long, value_enum, default_value = "plain")]
     pub layout: Layout,
+    /// The git hook it was installed as.
     #[arg(long, value_enum, default_value = "pre-receive")]
     pub hook: HookKind,
 }

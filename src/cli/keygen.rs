@@ -11,8 +11,8 @@ use crate::terminal::outln;
 
 const KEYGEN_EXAMPLE: &str = "\
 Examples:
-  agentgate keygen --out ci-gate                      # ci-gate.key (0600), ci-gate.pub
-  AGENTGATE_KEY_PASSWORD=... agentgate keygen --out ci-gate --password-env AGENTGATE_KEY_PASSWORD
+  agentgate keygen --out ci-gate       # ci-gate.key (0600), ci-gate.pub
+  agentgate keygen --out ci-gate --password-env AGENTGATE_KEY_PASSWORD
   agentgate keygen --out ci-gate --ed25519 --prompt
 
 The public key's hint (base64 SHA-256 of the DER SPKI, as cosign computes it) is printed.

@@ -14,6 +14,7 @@ pub mod hook;
 mod inspect;
 pub mod install;
 pub mod keygen;
+pub mod policy;
 pub mod sign;
 #[cfg(feature = "keyless-sign")]
 mod sign_keyless;
@@ -56,9 +57,11 @@ pub enum Command {
     )]
     Update(hook::UpdateArgs),
     /// Dry run: what would the hook decide for OLD NEW REF in this repository?
-    #[command(
-        after_help = "Examples:\n  agentgate check --repo /srv/git/app.git $(git rev-parse main) $(git rev-parse feature) refs/heads/main\n  agentgate check --json 0000000000000000000000000000000000000000 HEAD refs/heads/release/1.0"
-    )]
+    #[command(after_help = "Examples:
+  agentgate check --repo /srv/git/app.git main feature refs/heads/main
+  agentgate check --json $(git rev-parse main) HEAD refs/heads/main
+  agentgate check 0000000000000000000000000000000000000000 HEAD \\
+      refs/heads/release/1.0       # a new ref: OLD is all zeros")]
     Check(check::CheckArgs),
     /// Show each commit's trailers and the detection rules it matches.
     #[command(
@@ -86,10 +89,20 @@ pub enum Command {
     #[cfg(feature = "trust-root-update")]
     #[command(subcommand)]
     TrustRoot(trust_root::TrustRootCommand),
+    /// Check a policy file, or test it against scripted pushes, before deploying it.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Install the hook into a bare repository.
-    #[command(
-        after_help = "Examples:\n  agentgate install --repo /srv/git/app.git --config /etc/agentgate/policy.toml\n  agentgate install --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git --layout gitlab\n  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath\n\nA hook already at the path is kept as <hook>.agentgate-chained and runs first; `agentgate uninstall` puts it back."
-    )]
+    #[command(after_help = "Examples:
+  sudo -u git agentgate install --repo /srv/git/app.git
+  agentgate install --repo /srv/git/app.git --config /etc/agentgate/app.toml
+  agentgate install --layout gitlab \\
+      --repo /var/opt/gitlab/git-data/repositories/@hashed/ab/cd/abcd.git
+  agentgate install --hooks-dir /srv/git/hooks   # shared through core.hooksPath
+
+A hook already at the path is kept as <hook>.agentgate-chained and runs first; uninstalling \
+puts it back. Run it as the repository's owner (the Git server's user): the hook runs as that \
+user.")]
     Install(install::InstallArgs),
     /// Remove the hook; a hook that was there before agentgate is put back exactly.
     #[command(
@@ -103,12 +116,16 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// A throwaway server: an agent commit refused, then the fix.
     #[cfg(feature = "gate")]
+    #[command(
+        after_help = "Examples:\n  agentgate demo\n  agentgate demo --keep --dir /tmp/agentgate-demo   # look around afterwards"
+    )]
     Demo(demo::DemoArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  agentgate completions bash > /etc/bash_completion.d/agentgate"
     )]
     Completions {
+        /// The shell to write completions for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -127,7 +144,12 @@ pub fn main() -> ExitCode {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("{prefix}agentgate: error: {e:#}");
+            // A repository another user owns: the command to run as that user, not libgit2's
+            // words.
+            match crate::owner::not_owner_help(&e) {
+                Some(help) => eprintln!("{prefix}agentgate: error: {help}"),
+                None => eprintln!("{prefix}agentgate: error: {e:#}"),
+            }
             ExitCode::from(exit::USAGE)
         }
         Err(_) => {
@@ -156,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),
         #[cfg(feature = "trust-root-update")]
         Command::TrustRoot(c) => trust_root::trust_root(&c),
+        Command::Policy(c) => policy::run(&c),
         Command::Install(a) => crate::install::install(&a),
         Command::Uninstall(a) => crate::install::uninstall(&a),
         Command::Doctor(a) => doctor::doctor(&a),

@@ -35,7 +35,8 @@ Example:
   agentgate sign --key ci-gate.key --commit HEAD --artifact target/release/app \\
       --junit target/junit.xml --out attestations --note
   git push origin refs/notes/agentgate
-  agentgate sign --keyless --commit HEAD --artifact target/release/app --junit junit.xml --note
+  agentgate sign --keyless --commit HEAD --artifact target/release/app \\
+      --junit junit.xml --note
 
 Writes a SLSA provenance and a test-result attestation (Sigstore bundles, DSSE, in-toto v1);
 the test result names the provenance of the same run. The test outcome is required: --junit
@@ -154,6 +155,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
             key,
             args.password_env.as_deref(),
             args.prompt,
+            "--password-env VAR or --prompt",
         )?),
         None => Signer::keyless(&args.keyless)?,
     };

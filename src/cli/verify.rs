@@ -20,27 +20,34 @@ use crate::terminal::outln;
 
 const VERIFY_EXAMPLE: &str = "\
 Examples:
-  agentgate verify --note v1.2.0 --key ci-gate.pub attestations/artifacts/target/release/app
-  agentgate verify --bundle attestations/provenance.sigstore.json --key ci-gate.pub \\
-      --commit v1.2.0 attestations/artifacts/target/release/app
-  agentgate verify --bundle note.jsonl --key ci-gate.pub --json sha256:3b0c...
+  agentgate verify --note v1.2.0 --key ci-gate.pub \\
+      attestations/artifacts/target/release/app
+  agentgate verify --bundle attestations/provenance.sigstore.json \\
+      --key ci-gate.pub --commit v1.2.0 \\
+      attestations/artifacts/target/release/app
+  agentgate verify --bundle note.jsonl --key ci-gate.pub --json \\
+      sha256:3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
   agentgate verify --bundle app.sigstore.json app.tar.gz \\
       --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
-      --certificate-identity-regexp 'https://github\\.com/acme/app/\\.github/workflows/.+'
-  agentgate verify --bundle app.intoto.sigstore.json --key cosign.pub --print-statement app.tar.gz
+      --certificate-identity-regexp \\
+      'https://github\\.com/acme/app/\\.github/workflows/.+'
+  agentgate verify --bundle app.intoto.sigstore.json --key cosign.pub \\
+      --print-statement app.tar.gz
 
 Any Sigstore bundle (v0.1 to v0.3) is verified, as cosign verify-blob and
-verify-blob-attestation do: message signatures, DSSE with in-toto Statement v0.1 or v1,
-key-based or keyless, Rekor v1 and v2, RFC 3161 timestamps. Keyless bundles and logged key
-bundles are checked offline against the embedded Sigstore public-good trusted root, or
---trusted-root FILE (keep one fresh with `agentgate trust-root update`);
---certificate-identity-regexp must match the whole identity. agentgate's own statements (a gate
-or sign provenance, a test result) must also bind their commit, have a well-formed predicate and
-a PASSED test result; --commit (or --note) asks any statement to bind that commit.
+verify-blob-attestation do: message signatures, DSSE with in-toto Statement v0.1
+or v1, key-based or keyless, Rekor v1 and v2, RFC 3161 timestamps. Keyless
+bundles and logged key bundles are checked offline against the embedded Sigstore
+public-good trusted root, or --trusted-root FILE (keep one fresh with
+`agentgate trust-root update`); --certificate-identity-regexp must match the
+whole identity.
+agentgate's own statements (a gate or sign provenance, a test result) must also
+bind their commit, have a well-formed predicate and a PASSED test result;
+--commit (or --note) asks any statement to bind that commit.
 
-With several bundles (a note, a JSON Lines file) each is reported; the artifact is verified when
-one of them is. Exit codes: 0 verified, 1 not verified (each reason's code is printed), 2 usage
-error.";
+With several bundles (a note, a JSON Lines file) each is reported; the artifact
+is verified when one of them is. Exit codes: 0 verified, 1 not verified (each
+reason's code is printed), 2 usage error.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = VERIFY_EXAMPLE)]

@@ -436,7 +436,12 @@ fn sign(
     // Build and tests are over: under bwrap every process they started ended with its step
     // (the PID namespace dies with its first process). Only now is the key read.
     let signer = match &args.key {
-        Some(path) => Signer::Key(load_signing_key(path, args.password_env.as_deref(), false)?),
+        Some(path) => Signer::Key(load_signing_key(
+            path,
+            args.password_env.as_deref(),
+            false,
+            "--password-env VAR",
+        )?),
         None => Signer::keyless(&args.keyless)?,
     };
     signer.sign_pair(provenance, tests)

@@ -324,7 +324,10 @@ fn policy_without_read_permission_refuses_for_a_non_root_hook() {
     // setpriv needs root to switch users; without it, or when nobody cannot run the binary,
     // the directory case (unreadable_policy_refuses_everything) stands alone.
     if !running_as_root() || !nobody_can(Path::new(AGENTGATE)) {
-        eprintln!("skipped: not root, setpriv unavailable, or agentgate not readable by nobody");
+        crate::common::skip(
+            "policy_without_read_permission_refuses_for_a_non_root_hook",
+            "needs root, setpriv (util-linux) and an agentgate binary that nobody can run",
+        );
         return;
     }
     use std::os::unix::fs::PermissionsExt;

@@ -526,6 +526,10 @@ fn sandbox_blocks_the_network() {
         );
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(stderr.contains("[sandbox-unavailable]"), "{stderr}");
+        crate::common::skip(
+            "sandbox_blocks_the_network",
+            "bubblewrap cannot create namespaces here (package bubblewrap; see the README)",
+        );
         return;
     }
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

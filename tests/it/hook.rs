@@ -361,22 +361,21 @@ fn git_daemon_push() {
     let env = Env::new();
     let server = env.server("s.git");
     let port = free_port();
-    let mut daemon = env
-        .cmd("git")
-        .args([
-            "daemon",
-            "--reuseaddr",
-            "--enable=receive-pack",
-            "--export-all",
-            "--listen=127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", env.path().display()))
-        .arg(env.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("git daemon");
+    let mut cmd = env.cmd("git");
+    cmd.args([
+        "daemon",
+        "--reuseaddr",
+        "--enable=receive-pack",
+        "--export-all",
+        "--listen=127.0.0.1",
+    ])
+    .arg(format!("--port={port}"))
+    .arg(format!("--base-path={}", env.path().display()))
+    .arg(env.path())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    // `git daemon` runs git-daemon as its child: the guard kills the whole group.
+    let mut daemon = ProcessGroup::spawn(cmd).expect("git daemon");
     let url = format!("git://127.0.0.1:{port}/s.git");
     let work = env.path().join("w");
     std::fs::create_dir(&work).unwrap();
@@ -396,8 +395,7 @@ fn git_daemon_push() {
     assert!(env.rev(&server, "refs/heads/main").is_some());
     env.agent_commit(&work, "a.txt", "Agent over git://");
     let (ok, err) = env.push(&work, &["origin", "main"]);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    daemon.kill();
     assert!(!ok);
     assert!(refused_with(&err, "agent-commit-unattested"), "{err}");
 }

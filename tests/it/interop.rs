@@ -12,12 +12,13 @@ use base64::Engine as _;
 
 const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 
-fn enabled() -> bool {
+fn enabled(test: &str) -> bool {
     match std::env::var("AGENTGATE_INTEROP") {
         Ok(v) if v == "1" => true,
         _ => {
-            eprintln!(
-                "skipped: set AGENTGATE_INTEROP=1 (after scripts/install-interop-deps.sh) to run"
+            crate::common::skip(
+                test,
+                "set AGENTGATE_INTEROP=1 (after scripts/install-interop-deps.sh) to run it",
             );
             false
         }
@@ -72,7 +73,7 @@ fn run_all(t: &Tools, sb: &Sandbox, bundle: &str, key: &str) -> [(&'static str, 
 
 #[test]
 fn third_party_verifiers_accept_ours_and_reject_tampered() {
-    if !enabled() {
+    if !enabled("third_party_verifiers_accept_ours_and_reject_tampered") {
         return;
     }
     let t = tools();

@@ -192,6 +192,7 @@ impl Tmpfs {
         let ok = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(at)
+            .stderr(std::process::Stdio::null())
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
@@ -246,6 +247,10 @@ fn audit_log_on_a_full_disk_refuses() {
         let (ok, err) = env.push(&work, &["origin", "main"]);
         assert!(!ok && refused_with(&err, "audit-failed"), "{err}");
         assert_eq!(env.rev(&server, "refs/heads/main"), None);
+        skip(
+            "audit_log_on_a_full_disk_refuses",
+            "the partly-full disk needs a tmpfs mount (root); only /dev/full was tried",
+        );
         return;
     }
     // A full disk before anything was logged: no page is left for the log.

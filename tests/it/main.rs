@@ -43,8 +43,13 @@ mod gate;
 #[cfg(feature = "gate")]
 mod gate_hostile;
 
-// Installation on real Git servers.
+// Installation on real Git servers, and the admin's tools.
+mod help;
 mod install;
+mod key_rotation;
+mod ownership;
+mod policy_tool;
+mod readme_server;
 mod servers;
 
 // The fuzz targets' bodies on stable.

@@ -11,7 +11,7 @@ use crate::common::*;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long any one git command over the network may take before it is killed.
@@ -31,38 +31,21 @@ fn require(test: &str, needs: &[(&str, &str)]) -> bool {
                 .unwrap_or(false)
         };
         if !found {
-            if std::env::var_os("CI").is_some() {
-                panic!("{test}: {program} is missing (Debian package {package}); run scripts/install-test-deps.sh");
-            }
-            eprintln!("SKIP {test}: {program} not found (Debian package {package}; scripts/install-test-deps.sh installs it)");
+            skip(test, &format!("{program} not found (Debian package {package}; scripts/install-test-deps.sh installs it)"));
             return false;
         }
     }
     true
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 fn require_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: needs root (it starts sshd / creates a user); CI runs as root");
-    }
-    eprintln!("SKIP {test}: needs root");
-    false
+    crate::common::require_root(test, "it starts sshd or creates a user")
 }
 
 /// A server process, killed and reaped when the test ends (even on panic).
 struct Service {
     name: &'static str,
-    child: Child,
+    child: ProcessGroup,
     log: PathBuf,
 }
 
@@ -71,19 +54,15 @@ impl Service {
     fn start(name: &'static str, mut cmd: Command, port: u16, log: PathBuf) -> Service {
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = ProcessGroup::spawn(cmd).unwrap_or_else(|e| panic!("starting {name}: {e}"));
         let mut s = Service { name, child, log };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return s;
             }
-            if let Ok(Some(status)) = s.child.try_wait() {
+            if let Ok(Some(status)) = s.child.child.try_wait() {
                 panic!(
                     "{name} exited ({status}) before listening: {}",
                     s.log_text()
@@ -110,8 +89,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
         if std::thread::panicking() {
             eprintln!("--- {} log:\n{}", self.name, self.log_text());
         }
@@ -534,7 +512,10 @@ impl Drop for TestUser {
         // Whatever still runs as the user (an sshd session winding down) goes first, bounded.
         let uid = self.uid.to_string();
         for _ in 0..50 {
-            let _ = Command::new("pkill").args(["-KILL", "-u", &uid]).status();
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-u", &uid])
+                .stderr(Stdio::null())
+                .status();
             let left = Command::new("pgrep")
                 .args(["-u", &uid])
                 .stdout(Stdio::null())
@@ -546,7 +527,12 @@ impl Drop for TestUser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // userdel talks about the mail spool it did not find: not an error of the tests.
+        let _ = Command::new("userdel")
+            .arg(&self.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -56,17 +56,10 @@ impl Drop for SystemPolicyGuard {
 }
 
 fn can_write_etc() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false);
-    if !root {
-        if std::env::var_os("CI").is_some() {
-            panic!("this test writes {SYSTEM_POLICY}: CI runs it as root");
-        }
-        eprintln!("SKIP shared_hooks_dir_and_system_policy: writes {SYSTEM_POLICY}, needs root");
-    }
-    root
+    require_root(
+        "shared_hooks_dir_and_system_policy",
+        &format!("it writes {SYSTEM_POLICY}"),
+    )
 }
 
 /// A bare repository with no hook and no policy of its own.

@@ -67,7 +67,7 @@ pub enum KeyError {
     NotPem(String),
     #[error("unsupported PEM type `{0}` (expected a PKCS#8, SEC1, cosign or SPKI key)")]
     UnsupportedPemLabel(String),
-    #[error("the private key is encrypted and no passphrase was given (use --password-env VAR or --prompt)")]
+    #[error("the private key is encrypted and no passphrase was given")]
     PassphraseRequired,
     #[error("the passphrase is wrong or the encrypted key is corrupt")]
     DecryptionFailed,

@@ -13,10 +13,50 @@ use crate::repo::Repo;
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("git: {0}")]
-    Libgit2(#[from] git2::Error),
+    Libgit2(Libgit2Error),
     #[error("running git {args}: {message}")]
     Command { args: String, message: String },
 }
+
+impl From<git2::Error> for BackendError {
+    fn from(e: git2::Error) -> Self {
+        BackendError::Libgit2(Libgit2Error(e))
+    }
+}
+
+/// libgit2's error as a person should read it: its message, never libgit2's class and code
+/// numbers ("class=Config (7); code=Owner (-36)"), and what to do where that is known. Every
+/// libgit2 error that leaves this crate is wrapped in it.
+#[derive(Debug)]
+pub struct Libgit2Error(pub(crate) git2::Error);
+
+impl Libgit2Error {
+    /// libgit2's own code, for callers that tell cases apart.
+    pub fn code(&self) -> git2::ErrorCode {
+        self.0.code()
+    }
+}
+
+impl From<git2::Error> for Libgit2Error {
+    fn from(e: git2::Error) -> Self {
+        Libgit2Error(e)
+    }
+}
+
+impl std::fmt::Display for Libgit2Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = self.0.message().trim_end_matches('.');
+        match self.0.code() {
+            git2::ErrorCode::Owner => write!(
+                f,
+                "{message}: the repository belongs to another user, and git reads a repository only as its owner (safe.directory); run agentgate as that user"
+            ),
+            _ => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Libgit2Error {}
 
 impl BackendError {
     pub(crate) fn command(args: &str, message: impl ToString) -> BackendError {

@@ -35,7 +35,7 @@ mod refs;
 mod repo;
 pub mod walk;
 
-pub use backend::{BackendError, ObjectRead};
+pub use backend::{BackendError, Libgit2Error, ObjectRead};
 pub use baseline::{BaselineError, BASELINE_FILE};
 pub use commands::{checkout_detached, hooks_path_setting, version, CheckoutError, VersionError};
 pub use config::{config_file_entries, ConfigEntry, ConfigError};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::process::Stdio;
 
-use crate::backend::{BackendError, CatFile};
+use crate::backend::{BackendError, CatFile, Libgit2Error};
 use crate::id::{InvalidId, ObjectId};
 use crate::repo::{Backend, ReadError, Repo};
 
@@ -41,7 +41,7 @@ pub enum NoteWriteError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("cannot make a signature for the notes commit")]
-    Signature(#[source] git2::Error),
+    Signature(#[source] crate::backend::Libgit2Error),
     #[error("cannot write the note on {target} under {notes_ref}")]
     Write {
         target: String,
@@ -180,10 +180,10 @@ impl Repo {
                 let sig = repo
                     .signature()
                     .or_else(|_| git2::Signature::now(FALLBACK_NAME, FALLBACK_EMAIL))
-                    .map_err(NoteWriteError::Signature)?;
+                    .map_err(|e| NoteWriteError::Signature(e.into()))?;
                 // `force` replaces the note object; the text above already holds the old lines.
                 repo.note(&sig, &sig, Some(notes_ref), oid, &text, true)
-                    .map_err(|e| write_err(Box::new(e)))?;
+                    .map_err(|e| write_err(Box::new(Libgit2Error::from(e))))?;
                 Ok(())
             }
             Backend::Cli => self
@@ -204,7 +204,7 @@ impl Repo {
                 match repo.find_note(Some(notes_ref), oid) {
                     Ok(note) => note.message_bytes().to_vec(),
                     Err(e) if e.code() == git2::ErrorCode::NotFound => Vec::new(),
-                    Err(e) => return Err(read_err(Box::new(e))),
+                    Err(e) => return Err(read_err(Box::new(Libgit2Error::from(e)))),
                 }
             }
             Backend::Cli => match self.ref_target(notes_ref) {

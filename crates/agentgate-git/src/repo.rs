@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::backend::{BackendError, CatFile, Git2Objects, ObjectRead};
+use crate::backend::{BackendError, CatFile, Git2Objects, Libgit2Error, ObjectRead};
 use crate::config::ConfigEntry;
 use crate::git_command;
 use crate::id::{InvalidId, ObjectId, ObjectKind};
@@ -16,6 +16,11 @@ use crate::walk::WalkError;
 /// Why a repository could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// git (and libgit2) read a repository only as the user who owns it (`safe.directory`):
+    /// its configuration could otherwise make another user run commands. The binary turns this
+    /// into the command to run as the owner.
+    #[error("{path} belongs to another user (uid {owner}), and git reads a repository only as its owner (safe.directory)")]
+    NotOwner { path: PathBuf, owner: u32 },
     #[error("cannot open repository {path}")]
     Open {
         path: PathBuf,
@@ -41,6 +46,34 @@ pub enum ReadError {
     InvalidId(#[from] InvalidId),
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+impl OpenError {
+    /// libgit2 refused `path` for its owner: say whose it is (the directory's owner, or, when
+    /// that cannot be read, libgit2's words).
+    fn not_owner(path: &Path, e: git2::Error) -> OpenError {
+        match owner_uid(path) {
+            Some(owner) => OpenError::NotOwner {
+                path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+                owner,
+            },
+            None => OpenError::Open {
+                path: path.to_path_buf(),
+                source: Box::new(Libgit2Error::from(e)),
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+fn owner_uid(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
+#[cfg(not(unix))]
+fn owner_uid(_path: &Path) -> Option<u32> {
+    None
 }
 
 impl From<git2::Error> for ReadError {
@@ -127,6 +160,9 @@ impl Repo {
                 }
                 Backend::Git2(repo)
             }
+            Err(e) if e.code() == git2::ErrorCode::Owner => {
+                return Err(OpenError::not_owner(&git_dir, e))
+            }
             Err(e) => Self::cli_fallback(&git_dir, e)?,
         };
         Ok(Repo {
@@ -153,6 +189,9 @@ impl Repo {
                 let git_dir = repo.path().to_path_buf();
                 (Backend::Git2(repo), git_dir)
             }
+            Err(e) if e.code() == git2::ErrorCode::Owner => {
+                return Err(OpenError::not_owner(&start, e))
+            }
             Err(e) => {
                 let out = git_command()
                     .arg("-C")
@@ -167,7 +206,7 @@ impl Repo {
                 if !out.status.success() {
                     return Err(OpenError::Open {
                         path: start,
-                        source: Box::new(e),
+                        source: Box::new(Libgit2Error::from(e)),
                     });
                 }
                 let git_dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -200,7 +239,7 @@ impl Repo {
         } else {
             Err(OpenError::Open {
                 path: git_dir.to_path_buf(),
-                source: Box::new(err),
+                source: Box::new(Libgit2Error::from(err)),
             })
         }
     }

@@ -387,6 +387,7 @@ impl Fx {
             if start.elapsed() > limit {
                 let _ = Command::new("kill")
                     .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .stderr(Stdio::null())
                     .status();
                 killed = true;
                 break child.wait().unwrap();

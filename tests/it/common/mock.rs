@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,7 +13,10 @@ pub fn interop_enabled(test: &str) -> bool {
     if std::env::var("AGENTGATE_INTEROP").as_deref() == Ok("1") {
         return true;
     }
-    eprintln!("{test}: skipped (set AGENTGATE_INTEROP=1 to run it; scripts/install-keyless-mock.sh installs the mock)");
+    super::skip(
+        test,
+        "set AGENTGATE_INTEROP=1 to run it (scripts/install-keyless-mock.sh installs the mock)",
+    );
     false
 }
 
@@ -32,7 +35,7 @@ pub struct MockInfo {
 
 /// A running mock, killed when dropped.
 pub struct Mock {
-    child: Child,
+    child: super::ProcessGroup,
     pub info: MockInfo,
     pub token: String,
     log: PathBuf,
@@ -46,19 +49,18 @@ impl Mock {
             "@sigstore/mock is not installed: run scripts/install-keyless-mock.sh"
         );
         let log = dir.join("mock.log");
-        let mut child = Command::new("node")
-            .arg(mock_dir().join("server.js"))
+        let mut cmd = Command::new("node");
+        cmd.arg(mock_dir().join("server.js"))
             .arg("--dir")
             .arg(dir.join("mock"))
             .args(["--lifetime", &lifetime_secs.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("mock log"))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start node (needed for the keyless mock; install Node.js >= 20.17): {e}")
-            });
-        let stdout = child.stdout.take().expect("mock stdout");
+            .stderr(std::fs::File::create(&log).expect("mock log"));
+        let mut child = super::ProcessGroup::spawn(cmd).unwrap_or_else(|e| {
+            panic!("cannot start node (needed for the keyless mock; install Node.js >= 20.17): {e}")
+        });
+        let stdout = child.child.stdout.take().expect("mock stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -68,8 +70,7 @@ impl Mock {
         let line = match rx.recv_timeout(MOCK_START_TIMEOUT) {
             Ok(line) if !line.trim().is_empty() => line,
             other => {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill();
                 panic!(
                     "the keyless mock did not start ({other:?}); its log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
@@ -93,7 +94,6 @@ impl Mock {
 
 impl Drop for Mock {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }

@@ -225,3 +225,72 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// True when running under CI (`CI` set and not empty): there every package is installed and
+/// the tests run as root, so nothing may skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Skip the rest of `test` because of `why` (say what installs it), or fail under CI. The line
+/// is written to the stderr descriptor itself, not with `eprintln!`, which the test harness
+/// captures and shows only for failures: a plain `cargo test` shows every skip and its reason.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test} cannot run here, and CI must run it: {why}"
+    );
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {why}");
+}
+
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// True when running as root; else the test is skipped (failed under CI, which runs as root).
+pub fn require_root(test: &str, what_for: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    skip(test, &format!("needs root ({what_for})"));
+    false
+}
+
+/// A process started in its own process group, which is killed whole (SIGKILL to the group)
+/// and reaped when the guard drops, on a panic too. Servers fork: `git daemon` runs
+/// `git-daemon` as a child and that forks per connection, so killing the first process alone
+/// leaves the listener behind.
+pub struct ProcessGroup {
+    pub child: std::process::Child,
+}
+
+impl ProcessGroup {
+    pub fn spawn(mut cmd: Command) -> std::io::Result<ProcessGroup> {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+        Ok(ProcessGroup {
+            child: cmd.spawn()?,
+        })
+    }
+
+    pub fn kill(&mut self) {
+        // Without libc: kill(1) sends to the group when given a negative id.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

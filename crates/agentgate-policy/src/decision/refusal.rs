@@ -43,8 +43,13 @@ pub(super) fn unattested_refusal(
         }
     }
     if n > MAX_LISTED {
+        let range = if d.update.old.is_zero() {
+            d.update.new.short().to_string()
+        } else {
+            format!("{}..{}", d.update.old.short(), d.update.new.short())
+        };
         details.push(format!(
-            "  ... and {} more (see the audit log or `agentgate check`)",
+            "  ... and {} more (the audit log has them all; in a clone: agentgate inspect {range})",
             n - MAX_LISTED
         ));
     }
