@@ -22,6 +22,7 @@ mod walk;
 
 // Reading as git reads: objects, trailers.
 mod objects_differential;
+mod paths_differential;
 mod trailers_differential;
 
 // Attestations: signing, verifying, and what the hook makes of them.

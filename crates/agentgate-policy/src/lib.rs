@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision;
 pub mod detect;
 pub mod errors;
+pub mod paths;
 pub mod trailers;
 
 pub use code::Code;
