@@ -2,6 +2,7 @@
 //! ([`crate::exit`]). Each command lives in its own file; this one dispatches, and makes sure
 //! that a panic anywhere refuses a push instead of letting it through.
 
+mod approve;
 mod audit;
 mod check;
 mod completions;
@@ -73,6 +74,10 @@ pub enum Command {
     Gate(gate::GateArgs),
     /// Verify an artifact against a Sigstore bundle, offline.
     Verify(verify::VerifyArgs),
+    /// Sign a human approval of one commit (for the policy's [[approver]]s and path rules).
+    Approve(approve::ApproveArgs),
+    /// Sign an emergency override of one exact ref update (the policy's [break_glass] key).
+    BreakGlass(approve::BreakGlassArgs),
     /// Verify a Sigstore bundle (sigstore-conformance client protocol).
     #[command(hide = true)]
     VerifyBundle(verify_bundle::VerifyBundleArgs),
@@ -148,6 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "gate")]
         Command::Gate(a) => crate::gate::gate(&a),
         Command::Verify(a) => verify::verify(&a),
+        Command::Approve(a) => approve::approve(&a),
+        Command::BreakGlass(a) => approve::break_glass(&a),
         Command::VerifyBundle(a) => verify_bundle::verify_bundle(&a),
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),

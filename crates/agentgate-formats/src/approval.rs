@@ -16,7 +16,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::statement::{ResourceDescriptor, Statement, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE};
+use crate::statement::{
+    ResourceDescriptor, Statement, DIGEST_GIT_COMMIT, DIGEST_GIT_TREE, DIGEST_SHA256,
+};
 
 /// Predicate type of a human approval of a commit.
 pub const PREDICATE_APPROVAL_V01: &str = "https://example.invalid/agentgate/approval/v0.1";
@@ -70,12 +72,35 @@ pub struct BreakGlass {
     pub expires: DateTime<Utc>,
 }
 
+/// The commit as a subject: its id, and the SHA-256 of the commit object as git hashes it
+/// (`commit <size>\0<content>`), which is what a Sigstore log entry can name.
+fn commit_subject(name: &str, commit: &str, object_sha256: &str) -> ResourceDescriptor {
+    let mut d = ResourceDescriptor::named(name, DIGEST_GIT_COMMIT, commit);
+    d.digest
+        .insert(DIGEST_SHA256.to_string(), object_sha256.to_string());
+    d
+}
+
+/// SHA-256 (hex) of a commit object as git hashes it, from its content.
+pub fn commit_object_sha256(content: &[u8]) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("commit {}\0", content.len()).as_bytes());
+    h.update(content);
+    hex::encode(h.finalize())
+}
+
 /// The approval of `commit` (and its `tree`): both ids are subjects, so the policy's `bind`
 /// picks which one counts.
-pub fn approval_statement(commit: &str, tree: &str, approval: &Approval) -> Statement {
+pub fn approval_statement(
+    commit: &str,
+    tree: &str,
+    commit_sha256: &str,
+    approval: &Approval,
+) -> Statement {
     Statement::new(
         vec![
-            ResourceDescriptor::named("commit", DIGEST_GIT_COMMIT, commit),
+            commit_subject("commit", commit, commit_sha256),
             ResourceDescriptor::named("tree", DIGEST_GIT_TREE, tree),
         ],
         PREDICATE_APPROVAL_V01,
@@ -85,13 +110,9 @@ pub fn approval_statement(commit: &str, tree: &str, approval: &Approval) -> Stat
 
 /// The override of `bg.refname` from `bg.old` to `bg.new`; its subject is the commit the new
 /// value peels to (`new_commit`), where the note that carries it hangs.
-pub fn break_glass_statement(new_commit: &str, bg: &BreakGlass) -> Statement {
+pub fn break_glass_statement(new_commit: &str, commit_sha256: &str, bg: &BreakGlass) -> Statement {
     Statement::new(
-        vec![ResourceDescriptor::named(
-            &bg.refname,
-            DIGEST_GIT_COMMIT,
-            new_commit,
-        )],
+        vec![commit_subject(&bg.refname, new_commit, commit_sha256)],
         PREDICATE_BREAK_GLASS_V01,
         serde_json::to_value(bg).unwrap_or_default(),
     )
@@ -129,7 +150,7 @@ mod tests {
             comment: Some("looked at the workflow".into()),
             repository: None,
         };
-        let st = approval_statement(&"a".repeat(40), &"b".repeat(40), &a);
+        let st = approval_statement(&"a".repeat(40), &"b".repeat(40), &"c".repeat(64), &a);
         assert_eq!(st.predicate_type, PREDICATE_APPROVAL_V01);
         assert!(st
             .subjects_with_digest(DIGEST_GIT_COMMIT, &"A".repeat(40))
@@ -159,7 +180,7 @@ mod tests {
             issued_at: t,
             expires: t + chrono::Duration::hours(1),
         };
-        let st = break_glass_statement(&"2".repeat(40), &bg);
+        let st = break_glass_statement(&"2".repeat(40), &"c".repeat(64), &bg);
         let json = serde_json::to_value(&st).unwrap();
         assert_eq!(json["predicate"]["ref"], "refs/heads/main");
         assert_eq!(json["predicate"]["issuedAt"], "2026-01-01T12:00:00Z");

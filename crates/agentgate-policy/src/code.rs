@@ -44,8 +44,18 @@ codes! {
     Attested = "attested",
     DangerDeleteAllowed = "danger-delete-allowed",
     NotesAppended = "notes-appended",
+    /// Attested, and every agent commit a path rule asks approvals for has them.
+    Approved = "approved",
+    /// Admitted by a break-glass override although it would have been refused: the promise
+    /// does not hold for it (THREAT_MODEL.md). Every use is loud: messages, the audit record's
+    /// `break_glass` object, `audit verify`.
+    BreakGlass = "break-glass",
     // Refusals.
     AgentCommitUnattested = "agent-commit-unattested",
+    /// An agent commit changes a path a `[[path_rule]]` refuses.
+    PathRefused = "path-refused",
+    /// An agent commit changes a path a `[[path_rule]]` guards, without enough approvals.
+    ApprovalMissing = "approval-missing",
     ProtectedRefDelete = "protected-ref-delete",
     NonFastForward = "non-fast-forward",
     NotACommit = "not-a-commit",
@@ -70,6 +80,22 @@ impl Code {
         matches!(
             self,
             Code::PolicyMissing | Code::PolicyUnreadable | Code::PolicyInvalid
+        )
+    }
+
+    /// A refusal a break-glass override may turn into an acceptance: what the policy asks of
+    /// commits (attestations, path rules, approvals) and of history (no rewinds). Never a
+    /// deletion (nothing to bind the override to, and history lost), objects git would read
+    /// otherwise or cannot find (nobody could say what was admitted), a rewrite of the notes
+    /// that hold the evidence (an override could erase its own trace), or a decision that
+    /// could not be made (errors, deadline, policy, audit: fail closed).
+    pub fn is_overridable(self) -> bool {
+        matches!(
+            self,
+            Code::AgentCommitUnattested
+                | Code::PathRefused
+                | Code::ApprovalMissing
+                | Code::NonFastForward
         )
     }
 
