@@ -10,6 +10,7 @@ mod promise;
 mod architecture;
 
 // The hook: decisions, refusals and how it fails.
+mod approvals;
 mod audit;
 mod bypass;
 mod fail_closed;

@@ -1163,20 +1163,21 @@ impl Validator<'_> {
                     )
                 }
                 ("require-approval", n) => {
-                    let n =
-                        match n {
-                            None => 1,
-                            Some(n) => match usize::try_from(*n.get_ref()) {
-                                Ok(v) if v >= 1 => v,
-                                _ => return Err(self.err(
+                    let n = match n {
+                        None => 1,
+                        Some(n) => match usize::try_from(*n.get_ref()) {
+                            Ok(v) if v >= 1 => v,
+                            _ => {
+                                return Err(self.err(
                                     n,
                                     format!(
                                         "approvals = {} is not a number of approvers (1 or more)",
                                         n.get_ref()
                                     ),
-                                )),
-                            },
-                        };
+                                ))
+                            }
+                        },
+                    };
                     if n > approvers.len() {
                         return Err(self.err(r, format!("path rule {id:?} needs {n} approval(s) but only {} [[approver]] entr{} configured: no commit could ever be admitted", approvers.len(), if approvers.len() == 1 { "y is" } else { "ies are" })));
                     }
