@@ -138,6 +138,21 @@ mod tests {
             assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{s}\""));
         }
         assert_eq!(Code::parse("policy-foo"), None);
+        // What break-glass may lift: what commits need and rewinds, nothing else.
+        let overridable: Vec<&str> = Code::ALL
+            .iter()
+            .filter(|c| c.is_overridable())
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(
+            overridable,
+            [
+                "agent-commit-unattested",
+                "path-refused",
+                "approval-missing",
+                "non-fast-forward"
+            ]
+        );
         assert!(Code::PolicyInvalid.is_policy_error());
         assert!(!Code::GitError.is_policy_error());
     }

@@ -1713,6 +1713,113 @@ mod tests {
     }
 
     #[test]
+    fn approvers_path_rules_and_break_glass() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |name: &str| {
+            let k =
+                agentgate_formats::SigningKey::generate(agentgate_formats::KeyAlgorithm::Ed25519)
+                    .unwrap();
+            let path = dir.path().join(format!("{name}.pub"));
+            std::fs::write(&path, k.public_key().to_pem()).unwrap();
+            path.display().to_string()
+        };
+        let (gate, alice, bg) = (key("gate"), key("alice"), key("bg"));
+        let signer = format!("[[signer]]\nname = \"gate\"\npublic_key = \"{gate}\"\n");
+        let approver = |email: &str, k: &str| {
+            format!("[[approver]]\nname = \"alice\"\npublic_key = \"{k}\"\nemail = \"{email}\"\n")
+        };
+        let rule = "[[path_rule]]\nid = \"ci\"\npaths = [\".github/workflows/**\"]\naction = \"require-approval\"\n";
+        let ok = format!(
+            "{MIN}{signer}{}{rule}[break_glass]\npublic_key = \"{bg}\"\nmax_validity = \"2h\"\n",
+            approver("alice@example.com", &alice)
+        );
+        let p = Policy::parse(&ok, &dir.path().join("p.toml")).unwrap();
+        assert_eq!(p.approvers[0].emails(), vec!["alice@example.com"]);
+        assert!(p.approvals.distinct_from_author, "on by default");
+        assert_eq!(p.path_rules[0].id, "path:ci");
+        assert_eq!(p.path_rules[0].action, PathAction::Approvals(1));
+        assert!(p.path_rules[0]
+            .matching(b".github/workflows/ci.yml")
+            .is_some());
+        let bgp = p.break_glass.as_ref().unwrap();
+        assert_eq!(
+            (bgp.name.as_str(), bgp.max_validity),
+            ("break-glass", Duration::from_secs(7200))
+        );
+        assert!(
+            parse(MIN).unwrap().break_glass.is_none(),
+            "off unless named"
+        );
+
+        let cases = [
+            (
+                format!("{MIN}{}", approver("noreply@anthropic.com", &alice)),
+                "is an agent identity",
+            ),
+            (
+                format!("{MIN}{signer}{}", approver("a@example.com", &gate)),
+                "same key or identity as signer",
+            ),
+            (
+                format!("{MIN}[[approver]]\nname = \"x\"\npublic_key = \"{alice}\"\n"),
+                "has no email",
+            ),
+            (
+                format!(
+                    "{MIN}{}{}",
+                    approver("a@example.com", &alice),
+                    rule.replace(
+                        "\"require-approval\"\n",
+                        "\"require-approval\"\napprovals = 2\n"
+                    )
+                ),
+                "only 1 [[approver]]",
+            ),
+            (format!("{MIN}{rule}"), "only 0 [[approver]]"),
+            (
+                format!(
+                    "{MIN}[[path_rule]]\npaths = [\".github/workflows/\"]\naction = \"refuse\"\n"
+                ),
+                "ends in a slash",
+            ),
+            (
+                format!("{MIN}[[path_rule]]\npaths = [\"!x\"]\naction = \"refuse\"\n"),
+                "negative",
+            ),
+            (
+                format!("{MIN}[[path_rule]]\npaths = []\naction = \"refuse\"\n"),
+                "paths is empty",
+            ),
+            (
+                format!("{MIN}[[path_rule]]\npaths = [\"x\"]\naction = \"warn\"\n"),
+                "unknown action",
+            ),
+            (
+                format!(
+                    "{MIN}[[path_rule]]\npaths = [\"x\"]\naction = \"refuse\"\napprovals = 1\n"
+                ),
+                "only applies to",
+            ),
+            (
+                format!("{MIN}{signer}[break_glass]\npublic_key = \"{gate}\"\n"),
+                "must be dedicated",
+            ),
+            (
+                format!("{MIN}[break_glass]\npublic_key = \"{bg}\"\nmax_validity = \"8d\"\n"),
+                "longer than a week",
+            ),
+        ];
+        for (text, needle) in cases {
+            match Policy::parse(&text, &dir.path().join("p.toml")) {
+                Err(PolicyError::Invalid { message, .. }) => {
+                    assert!(message.contains(needle), "{message:?} lacks {needle:?}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(
             parse_duration("30d").unwrap(),
