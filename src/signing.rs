@@ -143,6 +143,61 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// Sign one statement (an approval, a break-glass override); returns the bundle and who
+    /// signed.
+    pub fn sign_one(&self, statement: &Statement) -> anyhow::Result<(String, SignedBy)> {
+        match self {
+            Signer::Key(key) => Ok((
+                sign_statement(key, statement)?,
+                SignedBy::Key {
+                    hint: key.public_key().hint().to_string(),
+                },
+            )),
+            #[cfg(feature = "keyless-sign")]
+            Signer::Keyless(cfg) => {
+                let bytes = statement
+                    .payload()
+                    .context("cannot serialize the statement")?;
+                let (bundle, verified) = agentgate_keyless::sign_statement_keyless_verified(
+                    &bytes, cfg,
+                )
+                .map_err(|e| anyhow::anyhow!("[{}] {}", e.code(), error_chain_distinct(&e)))?;
+                Ok((
+                    bundle,
+                    SignedBy::Identity {
+                        identity: verified.signer,
+                        issuer: verified.issuer.unwrap_or_default(),
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// Write one bundle as `out/<file>` and, with `notes_ref`, append it to the note on `target`.
+/// Returns the files written.
+pub fn publish_one(
+    repo: &Repo,
+    target: &ObjectId,
+    bundle: &str,
+    file: &str,
+    out: Option<&Path>,
+    notes_ref: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(file);
+        write_new(&path, format!("{bundle}\n").as_bytes(), 0o644, true)?;
+        written.push(path.display().to_string());
+    }
+    if let Some(notes_ref) = notes_ref {
+        repo.append_note(notes_ref, target, &[bundle.to_string()])?;
+    }
+    Ok(written)
+}
+
 pub(crate) fn passphrase(
     var: Option<&str>,
     prompt: Option<&str>,

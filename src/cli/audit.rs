@@ -71,12 +71,33 @@ pub(super) fn verify(a: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "[{}] {}", p.code, p.message)?;
             }
         }
+        for b in &report.break_glass {
+            let field = |k: &str| b.detail.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+            writeln!(
+                out,
+                "line {}: [break-glass] {} {}..{} pushed by {} at {}: override signed by {} ({}), reason {:?}, overrode [{}]",
+                b.line,
+                b.refname,
+                b.old.get(..7).unwrap_or(&b.old),
+                b.new.get(..7).unwrap_or(&b.new),
+                b.pusher,
+                b.time,
+                field("signer"),
+                b.detail
+                    .pointer("/issuer/email")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?"),
+                field("reason"),
+                field("overridden"),
+            )?;
+        }
         writeln!(
             out,
-            "{} record(s), {} re-derived identically, {} problem(s)",
+            "{} record(s), {} re-derived identically, {} problem(s), {} break-glass use(s)",
             report.records,
             report.rederived,
-            report.problems.len()
+            report.problems.len(),
+            report.break_glass.len()
         )?;
     }
     Ok(exit::ok_or_refused(

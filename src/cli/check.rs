@@ -68,6 +68,7 @@ pub(super) fn check(a: &CheckArgs) -> anyhow::Result<ExitCode> {
         match &d.outcome {
             Outcome::Accept(_) => {
                 writeln!(out, "accept [{}] {}", d.outcome.code(), d.update.refname)?;
+                write!(out, "{}", render(std::slice::from_ref(&d), ""))?;
                 for c in &d.agent_commits {
                     writeln!(
                         out,
@@ -104,6 +105,7 @@ pub fn decision_json(d: &RefDecision) -> serde_json::Value {
         "entering_commits": d.entering,
         "agent_commits": d.agent_commits,
         "attestations": d.attestations,
+        "break_glass": d.break_glass,
         "reason": reason,
         "details": details,
         "fix": fix,

@@ -2,6 +2,7 @@
 //! ([`crate::exit`]). Each command lives in its own file; this one dispatches, and makes sure
 //! that a panic anywhere refuses a push instead of letting it through.
 
+mod approve;
 mod audit;
 mod check;
 mod completions;
@@ -78,6 +79,10 @@ pub enum Command {
     /// Verify an artifact against its Sigstore bundles (a file, JSON Lines, a commit's note),
     /// offline, and say what was checked.
     Verify(verify::VerifyArgs),
+    /// Sign a human approval of one commit (for the policy's [[approver]]s and path rules).
+    Approve(approve::ApproveArgs),
+    /// Sign an emergency override of one exact ref update (the policy's [break_glass] key).
+    BreakGlass(approve::BreakGlassArgs),
     /// Sign an in-toto statement keylessly (OIDC token, Fulcio, Rekor) into a Sigstore bundle.
     #[cfg(feature = "keyless-sign")]
     #[command(hide = true)]
@@ -173,6 +178,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "gate")]
         Command::Gate(a) => crate::gate::gate(&a),
         Command::Verify(a) => verify::verify(&a),
+        Command::Approve(a) => approve::approve(&a),
+        Command::BreakGlass(a) => approve::break_glass(&a),
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),

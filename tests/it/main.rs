@@ -10,6 +10,7 @@ mod promise;
 mod architecture;
 
 // The hook: decisions, refusals and how it fails.
+mod approvals;
 mod audit;
 mod bypass;
 mod detect;
@@ -23,6 +24,7 @@ mod walk;
 
 // Reading as git reads: objects, trailers.
 mod objects_differential;
+mod paths_differential;
 mod trailers_differential;
 
 // Attestations: signing, verifying, and what the hook makes of them.

@@ -4,6 +4,7 @@
 //! the CI signer calls [`sign::sign_statement`]. No git, no command line, no printing, no
 //! processes: what this crate says about a bundle depends on its bytes and the trust given.
 
+pub mod approval;
 pub mod bundle;
 pub mod dsse;
 pub mod examine;

@@ -106,6 +106,19 @@ attestation_codes! {
     ThresholdNotMet = "threshold-not-met",
     /// No signer covers every required predicate type.
     PredicateMissing = "predicate-missing",
+    // Approvals and break-glass overrides (the hook).
+    /// The approver is the commit's author or committer (`distinct_from_author`).
+    ApproverIsAuthor = "approver-is-author",
+    /// The approver is an identity detection flags as an agent's: it never counts.
+    ApproverIsAgent = "approver-is-agent",
+    /// The same approver approved more than once; it counts once.
+    ApproverRepeated = "approver-repeated",
+    /// A break-glass override for another ref update (ref, old or new differ).
+    OverrideMismatch = "override-mismatch",
+    /// A break-glass override past its expiry (or not yet issued).
+    OverrideExpired = "override-expired",
+    /// A break-glass override valid for longer than the policy's `max_validity`.
+    OverrideTooLong = "override-too-long",
 }
 
 impl fmt::Display for AttestationCode {

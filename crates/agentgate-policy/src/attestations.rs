@@ -23,6 +23,9 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
+use agentgate_formats::approval::{
+    APPROVAL_RESULT, PREDICATE_APPROVAL_V01, PREDICATE_BREAK_GLASS_V01,
+};
 use agentgate_formats::sigstore::{ArtifactInput, SignerPolicy};
 use agentgate_formats::statement::{DIGEST_GIT_COMMIT, DIGEST_GIT_TREE};
 use agentgate_formats::verify::{
@@ -91,6 +94,62 @@ pub trait AttestationSource {
     }
     /// Where it looks, for messages ("refs/notes/agentgate").
     fn describe(&self) -> String;
+    /// The approvals that count for `commit` (the policy's `[[approver]]`s). None by default:
+    /// a source that cannot tell approves nothing.
+    fn approvals(
+        &self,
+        commit: &CommitRef,
+        people: &CommitPeople,
+    ) -> Result<ApprovalVerdict, AttestationsError> {
+        let _ = (commit, people);
+        Ok(ApprovalVerdict::default())
+    }
+    /// A valid break-glass override of exactly `update` (whose new value peels to
+    /// `new_commit`). None by default.
+    fn break_glass(
+        &self,
+        update: &RefUpdate,
+        new_commit: &CommitRef,
+    ) -> Result<BreakGlassVerdict, AttestationsError> {
+        let _ = (update, new_commit);
+        Ok(BreakGlassVerdict::default())
+    }
+}
+
+/// Who wrote a commit, as far as `distinct_from_author` cares.
+#[derive(Debug, Clone)]
+pub struct CommitPeople {
+    pub author_email: String,
+    pub committer_email: String,
+}
+
+/// The approvals of one commit: the approvers that count (indexes in the policy's
+/// `[[approver]]` list, each once), and every candidate examined.
+#[derive(Debug, Default)]
+pub struct ApprovalVerdict {
+    pub approvers: Vec<usize>,
+    pub examined: Vec<AttestationReport>,
+}
+
+/// A break-glass override that admitted an update.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BreakGlassUse {
+    /// Where it was found.
+    pub source: String,
+    /// The policy's name for the break-glass key.
+    pub signer: String,
+    pub reason: String,
+    /// Who says they broke the glass (their own words, signed).
+    pub issuer: agentgate_formats::approval::Person,
+    pub issued_at: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// The answer to "is there a valid override for this update?".
+#[derive(Debug, Default)]
+pub struct BreakGlassVerdict {
+    pub used: Option<BreakGlassUse>,
+    pub examined: Vec<AttestationReport>,
 }
 
 /// Where the hook looks for attestations: the notes commit `notes` (the value the push itself
@@ -118,6 +177,9 @@ pub fn notes_commit(
     }
     repo.ref_target(name)
 }
+
+/// The result of a candidate that passed (for matching reports).
+pub const OK: AttestationCode = AttestationCode::Ok;
 
 /// Bundles larger than this are refused unread (`bundle-too-large`); real ones are a few KiB.
 pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
@@ -204,7 +266,107 @@ pub struct PolicyAttestations<'a> {
     /// The key-based signers' keys, and for each the index of its signer in the policy.
     keys: Vec<PublicKey>,
     key_signers: Vec<usize>,
+    /// The approvers' and the break-glass key's trust, as the signers' above.
+    approvers: Trusted,
+    break_glass: Trusted,
+    detector: crate::detect::Detector,
     now: DateTime<Utc>,
+}
+
+/// Who may sign one kind of statement: names and keys or keyless identities, in policy order,
+/// and the key-based ones' keys for [`v::verify_bundle`].
+struct Trusted {
+    names: Vec<String>,
+    kinds: Vec<SignerKind>,
+    keys: Vec<PublicKey>,
+    /// For each key, its index in `names`.
+    key_owner: Vec<usize>,
+}
+
+impl Trusted {
+    fn new<'p>(list: impl Iterator<Item = (&'p str, &'p SignerKind)>) -> Trusted {
+        let mut t = Trusted {
+            names: vec![],
+            kinds: vec![],
+            keys: vec![],
+            key_owner: vec![],
+        };
+        for (i, (name, kind)) in list.enumerate() {
+            if let SignerKind::Key { key, .. } = kind {
+                t.keys.push(key.clone());
+                t.key_owner.push(i);
+            }
+            t.names.push(name.to_string());
+            t.kinds.push(kind.clone());
+        }
+        t
+    }
+
+    /// The signature checked against these keys and identities only: which of them signed.
+    fn authenticate(&self, bytes: &[u8]) -> Result<(usize, VerifiedAttestation), Failure> {
+        if !is_certificate_bundle(bytes) {
+            let att = v::verify_bundle(bytes, &self.keys)?;
+            let VerifiedSigner::Key { index, .. } = att.signer() else {
+                return Err(VerifyError::NotKeyBased.into());
+            };
+            let owner = *self.key_owner.get(*index).ok_or_else(|| {
+                Failure::new(AttestationCode::UntrustedSigner, "no such trusted key")
+            })?;
+            return Ok((owner, att));
+        }
+        let subject = first_sha256_subject(bytes).ok_or_else(|| {
+            Failure::new(
+                AttestationCode::NoArtifactSubject,
+                "the statement has no sha256 subject",
+            )
+        })?;
+        let mut last = Failure::new(
+            AttestationCode::UntrustedSigner,
+            "no keyless identity is configured for this role",
+        );
+        for (index, kind) in self.kinds.iter().enumerate() {
+            let SignerKind::Keyless {
+                issuer,
+                identity,
+                root,
+                ..
+            } = kind
+            else {
+                continue;
+            };
+            let policy = SignerPolicy::Identity {
+                issuer: issuer.clone(),
+                identity: identity.clone(),
+            };
+            match v::verify_sigstore(bytes, &ArtifactInput::Sha256(subject), &policy, root) {
+                Ok(att) => return Ok((index, att)),
+                Err(SigstoreAttestationError::Statement(e)) => return Err(e.into()),
+                Err(SigstoreAttestationError::Sigstore(e)) => {
+                    last = Failure::new(
+                        e.code(),
+                        format!("{:?}: {e}", self.names.get(index).map_or("?", |n| n)),
+                    )
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+/// The predicate type a bundle's statement claims, not authenticated: only to tell which
+/// check a candidate belongs to (gate attestation, approval or override). A bundle that lies
+/// here only misses the check that could have admitted it.
+fn claimed_predicate_type(bytes: &[u8]) -> Option<String> {
+    let st: serde_json::Value = serde_json::from_slice(&unverified_payload(bytes)?).ok()?;
+    st.get("predicateType")?.as_str().map(str::to_string)
+}
+
+/// Predicate types that are not gate attestations: examined by their own checks only.
+fn is_human_statement(predicate_type: Option<&str>) -> bool {
+    matches!(
+        predicate_type,
+        Some(PREDICATE_APPROVAL_V01 | PREDICATE_BREAK_GLASS_V01)
+    )
 }
 
 impl<'a> PolicyAttestations<'a> {
@@ -256,6 +418,14 @@ impl<'a> PolicyAttestations<'a> {
             dir: OnceLock::new(),
             keys,
             key_signers,
+            approvers: Trusted::new(policy.approvers.iter().map(|a| (a.name.as_str(), &a.kind))),
+            break_glass: Trusted::new(
+                policy
+                    .break_glass
+                    .iter()
+                    .map(|b| (b.name.as_str(), &b.kind)),
+            ),
+            detector: crate::detect::Detector::new(&policy.detect),
             now,
         })
     }
@@ -285,17 +455,23 @@ impl<'a> PolicyAttestations<'a> {
     /// The ids an attestation for `commit` is filed under: the commit, and with
     /// `bind = "tree"` its tree.
     fn targets<'c>(&self, commit: &'c CommitRef) -> Vec<&'c ObjectId> {
-        let mut targets = vec![&commit.id];
-        if self.policy.attest.bind == Bind::Tree {
-            targets.push(&commit.tree);
-        }
-        targets
+        targets(commit, self.policy.attest.bind)
     }
 
     fn candidates(&self, commit: &CommitRef) -> Result<Vec<Candidate<'_>>, AttestationsError> {
+        self.candidates_bound(commit, self.policy.attest.bind)
+    }
+
+    /// Every bundle filed under `commit` (and its tree with `bind = "tree"`): its notes' lines,
+    /// newest first, and the `attestations_dir` bundles that name it.
+    fn candidates_bound(
+        &self,
+        commit: &CommitRef,
+        bind: Bind,
+    ) -> Result<Vec<Candidate<'_>>, AttestationsError> {
         let mut out = Vec::new();
         if let (Some(notes), Some(index)) = (&self.notes, self.notes_index()?) {
-            for target in self.targets(commit) {
+            for target in targets(commit, bind) {
                 let Some(blob) = index.get(target.as_str()) else {
                     continue;
                 };
@@ -324,8 +500,7 @@ impl<'a> PolicyAttestations<'a> {
         if let Some(dir) = self.dir_index()? {
             // The directory's bundles are borrowed, not copied, for each commit; a bundle filed
             // under both the commit and its tree is one candidate.
-            let mut named: Vec<usize> = self
-                .targets(commit)
+            let mut named: Vec<usize> = targets(commit, bind)
                 .into_iter()
                 .filter_map(|t| dir.by_id.get(t.as_str()))
                 .flatten()
@@ -636,6 +811,179 @@ impl<'a> PolicyAttestations<'a> {
     }
 }
 
+impl PolicyAttestations<'_> {
+    fn approver_name(&self, index: usize) -> &str {
+        self.policy
+            .approvers
+            .get(index)
+            .map_or("?", |a| a.name.as_str())
+    }
+
+    /// One approval candidate: signed by an approver, of this commit (or its tree with
+    /// `[approvals] bind = "tree"`), not by its author or committer (`distinct_from_author`),
+    /// not by an agent identity (the approver's, or the reviewer the statement names).
+    fn examine_approval(
+        &self,
+        commit: &CommitRef,
+        people: &CommitPeople,
+        bytes: &[u8],
+    ) -> Result<usize, Failure> {
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(Failure::new(
+                AttestationCode::BundleTooLarge,
+                format!("{} bytes (limit {MAX_BUNDLE_BYTES})", bytes.len()),
+            ));
+        }
+        let (index, att) = self.approvers.authenticate(bytes)?;
+        v::check_predicate_type(&att, PREDICATE_APPROVAL_V01)?;
+        match self.policy.approvals.bind {
+            Bind::Commit => v::check_commit(&att, commit.id.as_str())?,
+            Bind::Tree => v::check_tree(&att, commit.tree.as_str())
+                .or_else(|_| v::check_commit(&att, commit.id.as_str()))?,
+        }
+        let approval = match att.statement().approval() {
+            Some(Ok(a)) if a.result == APPROVAL_RESULT => a,
+            Some(Ok(a)) => {
+                return Err(VerifyError::PredicateMalformed {
+                    predicate_type: PREDICATE_APPROVAL_V01.into(),
+                    message: format!("result is {:?}, not {APPROVAL_RESULT:?}", a.result),
+                }
+                .into())
+            }
+            Some(Err(e)) => {
+                return Err(VerifyError::PredicateMalformed {
+                    predicate_type: PREDICATE_APPROVAL_V01.into(),
+                    message: e.to_string(),
+                }
+                .into())
+            }
+            None => return Err(VerifyError::NotDsse.into()),
+        };
+        if approval.timestamp > self.now + chrono::Duration::seconds(CLOCK_SKEW_SECS) {
+            return Err(VerifyError::TimeInFuture {
+                at: approval.timestamp,
+            }
+            .into());
+        }
+        let approver =
+            self.policy.approvers.get(index).ok_or_else(|| {
+                Failure::new(AttestationCode::UntrustedSigner, "no such approver")
+            })?;
+        let emails = approver.emails();
+        if let Some(m) = crate::config::agent_identity(&self.detector, &approver.name, &emails)
+            .or_else(|| {
+                crate::config::agent_identity(
+                    &self.detector,
+                    &approval.reviewer.name,
+                    &[approval.reviewer.email.as_str()],
+                )
+            })
+        {
+            return Err(Failure::new(
+                AttestationCode::ApproverIsAgent,
+                format!(
+                    "approver {} ({} <{}>) is an agent identity by rule {} ({}): approvals by agents never count",
+                    approver.name, approval.reviewer.name, approval.reviewer.email, m.rule, m.evidence
+                ),
+            ));
+        }
+        if self.policy.approvals.distinct_from_author {
+            let same = |e: &str| {
+                emails.iter().any(|a| a.eq_ignore_ascii_case(e))
+                    || approval.reviewer.email.eq_ignore_ascii_case(e)
+            };
+            for (role, email) in [
+                ("author", &people.author_email),
+                ("committer", &people.committer_email),
+            ] {
+                if same(email) {
+                    return Err(Failure::new(
+                        AttestationCode::ApproverIsAuthor,
+                        format!(
+                            "approver {} is the commit's {role} <{email}> (distinct_from_author)",
+                            approver.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// One override candidate: signed by the break-glass key, for exactly this ref update,
+    /// issued, not expired, and no longer valid than `max_validity`.
+    fn examine_override(
+        &self,
+        update: &RefUpdate,
+        new_commit: &CommitRef,
+        bg: &crate::config::BreakGlassPolicy,
+        bytes: &[u8],
+    ) -> Result<agentgate_formats::approval::BreakGlass, Failure> {
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(Failure::new(
+                AttestationCode::BundleTooLarge,
+                format!("{} bytes (limit {MAX_BUNDLE_BYTES})", bytes.len()),
+            ));
+        }
+        let (_, att) = self.break_glass.authenticate(bytes)?;
+        v::check_predicate_type(&att, PREDICATE_BREAK_GLASS_V01)?;
+        v::check_commit(&att, new_commit.id.as_str())?;
+        let o = match att.statement().break_glass() {
+            Some(Ok(o)) => o,
+            Some(Err(e)) => {
+                return Err(VerifyError::PredicateMalformed {
+                    predicate_type: PREDICATE_BREAK_GLASS_V01.into(),
+                    message: e.to_string(),
+                }
+                .into())
+            }
+            None => return Err(VerifyError::NotDsse.into()),
+        };
+        if o.refname != update.refname
+            || !o.old.eq_ignore_ascii_case(update.old.as_str())
+            || !o.new.eq_ignore_ascii_case(update.new.as_str())
+        {
+            return Err(Failure::new(
+                AttestationCode::OverrideMismatch,
+                format!(
+                    "overrides {} {}..{}, not this update {} {}..{}",
+                    o.refname,
+                    o.old.get(..7).unwrap_or(&o.old),
+                    o.new.get(..7).unwrap_or(&o.new),
+                    update.refname,
+                    update.old.short(),
+                    update.new.short()
+                ),
+            ));
+        }
+        let skew = chrono::Duration::seconds(CLOCK_SKEW_SECS);
+        // A keyless override is issued when the log or a timestamp authority says.
+        let issued = att.signed_time().unwrap_or(o.issued_at);
+        if issued > self.now + skew || o.expires <= self.now {
+            return Err(Failure::new(
+                AttestationCode::OverrideExpired,
+                format!(
+                    "valid from {} until {}, and the push is at {}",
+                    issued, o.expires, self.now
+                ),
+            ));
+        }
+        let max = chrono::Duration::from_std(bg.max_validity).unwrap_or(chrono::Duration::MAX);
+        if o.expires - o.issued_at > max || o.expires - issued > max {
+            return Err(Failure::new(
+                AttestationCode::OverrideTooLong,
+                format!(
+                    "valid from {} until {}: longer than max_validity ({} s)",
+                    o.issued_at,
+                    o.expires,
+                    max.num_seconds()
+                ),
+            ));
+        }
+        Ok(o)
+    }
+}
+
 /// A signer's constraints on what its provenance claims.
 fn constraints(signer: &Signer, att: &VerifiedAttestation) -> Result<(), VerifyError> {
     v::check_builder(
@@ -649,7 +997,12 @@ impl AttestationSource for PolicyAttestations<'_> {
     /// Gather the commit's candidates, examine each, bind test results to their runs'
     /// provenances, then count signers.
     fn check(&self, commit: &CommitRef) -> Result<AttestationVerdict, AttestationsError> {
-        let candidates = self.candidates(commit)?;
+        // Approvals and overrides share the notes; they are examined by their own checks.
+        let candidates: Vec<Candidate<'_>> = self
+            .candidates(commit)?
+            .into_iter()
+            .filter(|c| !is_human_statement(claimed_predicate_type(&c.bytes).as_deref()))
+            .collect();
         let total = candidates.len();
         let mut results = self.examine_all(commit, candidates);
         self.bind_test_results(&mut results);
@@ -711,6 +1064,89 @@ impl AttestationSource for PolicyAttestations<'_> {
         Ok(false)
     }
 
+    fn approvals(
+        &self,
+        commit: &CommitRef,
+        people: &CommitPeople,
+    ) -> Result<ApprovalVerdict, AttestationsError> {
+        let mut verdict = ApprovalVerdict::default();
+        let candidates = self.candidates_bound(commit, self.policy.approvals.bind)?;
+        for c in candidates.into_iter().take(MAX_CANDIDATES) {
+            if claimed_predicate_type(&c.bytes).as_deref() != Some(PREDICATE_APPROVAL_V01) {
+                continue;
+            }
+            let (result, detail) = match self.examine_approval(commit, people, &c.bytes) {
+                Ok(approver) if verdict.approvers.contains(&approver) => (
+                    AttestationCode::ApproverRepeated,
+                    format!(
+                        "{} approved already; counted once",
+                        self.approver_name(approver)
+                    ),
+                ),
+                Ok(approver) => {
+                    verdict.approvers.push(approver);
+                    (
+                        AttestationCode::Ok,
+                        format!("approval by approver {}", self.approver_name(approver)),
+                    )
+                }
+                Err(f) => (f.code, f.detail),
+            };
+            verdict.examined.push(AttestationReport {
+                commit: commit.id.clone(),
+                source: c.source.into_owned(),
+                result,
+                detail,
+            });
+        }
+        Ok(verdict)
+    }
+
+    fn break_glass(
+        &self,
+        update: &RefUpdate,
+        new_commit: &CommitRef,
+    ) -> Result<BreakGlassVerdict, AttestationsError> {
+        let mut verdict = BreakGlassVerdict::default();
+        let Some(bg) = &self.policy.break_glass else {
+            return Ok(verdict);
+        };
+        for c in self
+            .candidates_bound(new_commit, Bind::Commit)?
+            .into_iter()
+            .take(MAX_CANDIDATES)
+        {
+            if claimed_predicate_type(&c.bytes).as_deref() != Some(PREDICATE_BREAK_GLASS_V01) {
+                continue;
+            }
+            let source = c.source.into_owned();
+            let (result, detail) = match self.examine_override(update, new_commit, bg, &c.bytes) {
+                Ok(o) => {
+                    let detail = format!("break-glass override signed by {}", bg.name);
+                    if verdict.used.is_none() {
+                        verdict.used = Some(BreakGlassUse {
+                            source: source.clone(),
+                            signer: bg.name.clone(),
+                            reason: o.reason,
+                            issuer: o.issuer,
+                            issued_at: o.issued_at,
+                            expires: o.expires,
+                        });
+                    }
+                    (AttestationCode::Ok, detail)
+                }
+                Err(f) => (f.code, f.detail),
+            };
+            verdict.examined.push(AttestationReport {
+                commit: new_commit.id.clone(),
+                source,
+                result,
+                detail,
+            });
+        }
+        Ok(verdict)
+    }
+
     fn describe(&self) -> String {
         let mut s = match &self.notes {
             Some(n) => format!("{} (at {})", self.policy.attest.notes_ref, n.short()),
@@ -724,6 +1160,15 @@ impl AttestationSource for PolicyAttestations<'_> {
         }
         s
     }
+}
+
+/// The ids a bundle for `commit` is filed under: the commit, and with `bind = "tree"` its tree.
+fn targets(commit: &CommitRef, bind: Bind) -> Vec<&ObjectId> {
+    let mut targets = vec![&commit.id];
+    if bind == Bind::Tree {
+        targets.push(&commit.tree);
+    }
+    targets
 }
 
 /// Does the bundle carry a certificate (keyless) rather than a key hint?

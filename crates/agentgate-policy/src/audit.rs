@@ -98,6 +98,10 @@ pub struct Record<'a> {
     pub decision: &'static str,
     pub code: Code,
     pub reason: Option<&'a str>,
+    /// The break-glass override that admitted this update (code `break-glass`): who signed it,
+    /// why, until when, and the refusal it overrode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<&'a crate::decision::BreakGlassOverride>,
     pub policy: PolicyRef<'a>,
     pub version: &'static str,
 }
@@ -158,6 +162,7 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
                 decision: d.outcome.verdict(),
                 code: d.outcome.code(),
                 reason,
+                break_glass: d.break_glass.as_ref(),
                 policy: PolicyRef {
                     path: cx.policy_path.map(|p| p.display().to_string()),
                     digest: cx.policy_digest,

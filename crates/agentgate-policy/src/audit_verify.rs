@@ -70,6 +70,22 @@ pub struct Report {
     pub records: usize,
     pub rederived: usize,
     pub problems: Vec<Problem>,
+    /// Every update a break-glass override admitted (not a problem: a use to be seen).
+    pub break_glass: Vec<BreakGlassReport>,
+}
+
+/// One logged use of a break-glass override.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BreakGlassReport {
+    pub line: usize,
+    pub time: String,
+    #[serde(rename = "ref")]
+    pub refname: String,
+    pub old: String,
+    pub new: String,
+    pub pusher: String,
+    /// The `break_glass` object of the record, as logged.
+    pub detail: Value,
 }
 
 pub struct Options<'a> {
@@ -121,6 +137,21 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
             .unwrap_or_else(|| PathBuf::from(s("repo")));
         if s("decision") == "accept" {
             last_accept.insert((repo_path.clone(), s("ref")), s("new"));
+        }
+        if s("code") == crate::code::Code::BreakGlass.as_str() || rec.get("break_glass").is_some() {
+            report.break_glass.push(BreakGlassReport {
+                line: n,
+                time: s("time"),
+                refname: s("ref"),
+                old: s("old"),
+                new: s("new"),
+                pusher: rec
+                    .pointer("/pusher/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                detail: rec.get("break_glass").cloned().unwrap_or(Value::Null),
+            });
         }
         match rederive(&rec, n, &repo_path, opts, &mut repos, &mut policies) {
             Err(p) => report.problems.push(p),

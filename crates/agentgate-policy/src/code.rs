@@ -44,6 +44,12 @@ codes! {
     Attested = "attested",
     DangerDeleteAllowed = "danger-delete-allowed",
     NotesAppended = "notes-appended",
+    /// Attested, and every agent commit a path rule asks approvals for has them.
+    Approved = "approved",
+    /// Admitted by a break-glass override although it would have been refused: the promise
+    /// does not hold for it (THREAT_MODEL.md). Every use is loud: messages, the audit record's
+    /// `break_glass` object, `audit verify`.
+    BreakGlass = "break-glass",
     // Refusals.
     AgentCommitUnattested = "agent-commit-unattested",
     /// A `[[detect.action]]` with `do = "refuse"` matched an entering agent commit.
@@ -51,6 +57,10 @@ codes! {
     /// A `[[detect.action]]` with `do = "require-trailer"`: an entering agent commit lacks the
     /// trailer, or has it in the wrong form.
     AgentTrailerMissing = "agent-trailer-missing",
+    /// An agent commit changes a path a `[[path_rule]]` refuses.
+    PathRefused = "path-refused",
+    /// An agent commit changes a path a `[[path_rule]]` guards, without enough approvals.
+    ApprovalMissing = "approval-missing",
     ProtectedRefDelete = "protected-ref-delete",
     NonFastForward = "non-fast-forward",
     NotACommit = "not-a-commit",
@@ -75,6 +85,24 @@ impl Code {
         matches!(
             self,
             Code::PolicyMissing | Code::PolicyUnreadable | Code::PolicyInvalid
+        )
+    }
+
+    /// A refusal a break-glass override may turn into an acceptance: what the policy asks of
+    /// commits (attestations, trailer policies, path rules, approvals) and of history (no rewinds). Never a
+    /// deletion (nothing to bind the override to, and history lost), objects git would read
+    /// otherwise or cannot find (nobody could say what was admitted), a rewrite of the notes
+    /// that hold the evidence (an override could erase its own trace), or a decision that
+    /// could not be made (errors, deadline, policy, audit: fail closed).
+    pub fn is_overridable(self) -> bool {
+        matches!(
+            self,
+            Code::AgentCommitUnattested
+                | Code::AgentCommitRefused
+                | Code::AgentTrailerMissing
+                | Code::PathRefused
+                | Code::ApprovalMissing
+                | Code::NonFastForward
         )
     }
 
@@ -117,6 +145,23 @@ mod tests {
             assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{s}\""));
         }
         assert_eq!(Code::parse("policy-foo"), None);
+        // What break-glass may lift: what commits need and rewinds, nothing else.
+        let overridable: Vec<&str> = Code::ALL
+            .iter()
+            .filter(|c| c.is_overridable())
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(
+            overridable,
+            [
+                "agent-commit-unattested",
+                "agent-commit-refused",
+                "agent-trailer-missing",
+                "path-refused",
+                "approval-missing",
+                "non-fast-forward"
+            ]
+        );
         assert!(Code::PolicyInvalid.is_policy_error());
         assert!(!Code::GitError.is_policy_error());
     }

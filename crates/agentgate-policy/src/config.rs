@@ -77,6 +77,12 @@ struct RawPolicy {
     attest: Option<Spanned<RawAttest>>,
     #[serde(default)]
     signer: Vec<Spanned<RawSigner>>,
+    #[serde(default)]
+    approver: Vec<Spanned<RawApprover>>,
+    approvals: Option<Spanned<RawApprovals>>,
+    #[serde(default)]
+    path_rule: Vec<Spanned<RawPathRule>>,
+    break_glass: Option<Spanned<RawBreakGlass>>,
     audit: Option<RawAudit>,
     hook: Option<RawHook>,
 }
@@ -166,6 +172,48 @@ struct RawSigner {
     build_type: Option<Spanned<String>>,
 }
 
+/// A person who may approve agent commits: a key, or a keyless identity, and the git identity
+/// (`email`) they commit under.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprover {
+    name: Spanned<String>,
+    public_key: Option<Spanned<PathBuf>>,
+    issuer: Option<Spanned<String>>,
+    identity: Option<Spanned<String>>,
+    identity_regex: Option<Spanned<String>>,
+    trusted_root: Option<Spanned<PathBuf>>,
+    email: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    bind: Option<Spanned<String>>,
+    distinct_from_author: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPathRule {
+    id: Option<Spanned<String>>,
+    paths: Spanned<Vec<Spanned<String>>>,
+    action: Spanned<String>,
+    approvals: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreakGlass {
+    name: Option<Spanned<String>>,
+    public_key: Option<Spanned<PathBuf>>,
+    issuer: Option<Spanned<String>>,
+    identity: Option<Spanned<String>>,
+    identity_regex: Option<Spanned<String>>,
+    trusted_root: Option<Spanned<PathBuf>>,
+    max_validity: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAudit {
@@ -186,6 +234,13 @@ pub struct Policy {
     pub detect: Detect,
     pub attest: AttestPolicy,
     pub signers: Vec<Signer>,
+    /// People whose signed approvals count (`[[approver]]`).
+    pub approvers: Vec<Approver>,
+    pub approvals: ApprovalPolicy,
+    /// What an agent commit touching some paths needs besides the gate (`[[path_rule]]`).
+    pub path_rules: Vec<PathRule>,
+    /// The emergency override, when the policy names its key (`[break_glass]`); off otherwise.
+    pub break_glass: Option<BreakGlassPolicy>,
     pub audit_log: Option<PathBuf>,
     /// How long the hook may take before it refuses the push (`[hook] timeout`).
     pub hook_timeout: Duration,
@@ -312,6 +367,81 @@ pub enum SignerKind {
         root: Box<TrustedRoot>,
     },
 }
+
+/// An approver: whose signature an approval must carry, and who they are in git.
+#[derive(Debug, Clone)]
+pub struct Approver {
+    pub name: String,
+    /// A key or a keyless identity (the same forms as a `[[signer]]`).
+    pub kind: SignerKind,
+    /// The email they commit under, compared (ASCII case-insensitively) with a commit's author
+    /// and committer emails for `distinct_from_author`. A keyless approver whose exact
+    /// identity is an email address is also that email.
+    pub email: Option<String>,
+}
+
+impl Approver {
+    /// Every email this approver is known by.
+    pub fn emails(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.email.iter().map(String::as_str).collect();
+        if let SignerKind::Keyless {
+            identity: IdentityMatch::Exact(id),
+            ..
+        } = &self.kind
+        {
+            if id.contains('@') && !id.contains('/') && !out.contains(&id.as_str()) {
+                out.push(id);
+            }
+        }
+        out
+    }
+}
+
+/// How approvals are judged (`[approvals]`).
+#[derive(Debug, Clone)]
+pub struct ApprovalPolicy {
+    /// `commit`: an approval counts for the commit it names; `tree`: also for any commit with
+    /// the tree it names.
+    pub bind: Bind,
+    /// An approver who is the commit's author or committer does not count (default: on).
+    pub distinct_from_author: bool,
+}
+
+/// What an agent commit that touches a rule's paths needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathAction {
+    /// Refused outright, whatever attests or approves it.
+    Refuse,
+    /// This many approvals from distinct approvers, on the commit itself, besides the gate.
+    Approvals(usize),
+}
+
+/// A path rule: patterns as `.gitattributes` reads them, and what touching them needs.
+#[derive(Debug, Clone)]
+pub struct PathRule {
+    pub id: String,
+    pub patterns: Vec<crate::paths::PathPattern>,
+    pub action: PathAction,
+}
+
+impl PathRule {
+    /// The first of the rule's patterns that matches `path`.
+    pub fn matching(&self, path: &[u8]) -> Option<&crate::paths::PathPattern> {
+        self.patterns.iter().find(|p| p.matches(path))
+    }
+}
+
+/// The break-glass key (or identity) and how long one override may last.
+#[derive(Debug, Clone)]
+pub struct BreakGlassPolicy {
+    pub name: String,
+    pub kind: SignerKind,
+    /// The longest `expires - issuedAt` an override may have (default 24h).
+    pub max_validity: Duration,
+}
+
+/// The longest an override may last when the policy does not say.
+pub const DEFAULT_BREAK_GLASS_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 
 // ---------------------------------------------------------------------------------------------
 // Discovery.
@@ -606,6 +736,14 @@ impl Validator<'_> {
             signers.push(signer);
         }
         self.check_signers_fit(spans, &attest, &signers)?;
+        let approvals = self.approvals(raw.approvals.as_ref())?;
+        let approvers = self.approvers(&raw.approver, &signers, &approvals, &detect)?;
+        let path_rules = self.path_rules(&raw.path_rule, &approvers)?;
+        let break_glass = raw
+            .break_glass
+            .as_ref()
+            .map(|b| self.break_glass(b, &signers, &approvers))
+            .transpose()?;
 
         let digest = format!(
             "sha256:{}",
@@ -622,6 +760,10 @@ impl Validator<'_> {
             detect,
             attest,
             signers,
+            approvers,
+            approvals,
+            path_rules,
+            break_glass,
             audit_log: raw.audit.and_then(|a| a.log).map(|p| self.resolve(&p)),
             hook_timeout: match raw.hook.and_then(|h| h.timeout) {
                 None => DEFAULT_HOOK_TIMEOUT,
@@ -1072,6 +1214,218 @@ impl Validator<'_> {
         Ok(())
     }
 
+    fn approvals(&self, a: Option<&Spanned<RawApprovals>>) -> Result<ApprovalPolicy, PolicyError> {
+        let Some(a) = a.map(Spanned::get_ref) else {
+            return Ok(ApprovalPolicy {
+                bind: Bind::Commit,
+                distinct_from_author: true,
+            });
+        };
+        let bind = match &a.bind {
+            None => Bind::Commit,
+            Some(b) => match b.get_ref().as_str() {
+                "commit" => Bind::Commit,
+                "tree" => Bind::Tree,
+                other => {
+                    return Err(self.err(
+                        b,
+                        format!("unknown bind {other:?}: use \"commit\" or \"tree\""),
+                    ))
+                }
+            },
+        };
+        Ok(ApprovalPolicy {
+            bind,
+            distinct_from_author: a.distinct_from_author.unwrap_or(true),
+        })
+    }
+
+    /// `[[approver]]` entries: a key or keyless identity each (read as a `[[signer]]` is), one
+    /// role per key (a gate key that could approve would make the approval worth nothing), an
+    /// email to compare with authors when `distinct_from_author` asks for it, and never an
+    /// identity detection flags as an agent's.
+    fn approvers(
+        &self,
+        raw: &[Spanned<RawApprover>],
+        signers: &[Signer],
+        approvals: &ApprovalPolicy,
+        detect: &Detect,
+    ) -> Result<Vec<Approver>, PolicyError> {
+        let detector = crate::detect::Detector::new(detect);
+        let mut out: Vec<Approver> = Vec::new();
+        for a in raw {
+            let r = a.get_ref();
+            let as_signer = RawSigner {
+                name: r.name.clone(),
+                public_key: r.public_key.clone(),
+                issuer: r.issuer.clone(),
+                identity: r.identity.clone(),
+                identity_regex: r.identity_regex.clone(),
+                trusted_root: r.trusted_root.clone(),
+                builder_id: None,
+                build_type: None,
+            };
+            let signer = self.signer(&Spanned::new(a.span(), as_signer))?;
+            if out.iter().any(|o| o.name == signer.name) {
+                return Err(self.err(
+                    &r.name,
+                    format!("duplicate approver name {:?}", signer.name),
+                ));
+            }
+            if let Some(o) = out.iter().find(|o| o.kind.same_identity(&signer.kind)) {
+                return Err(self.err(
+                    a,
+                    format!(
+                        "approver {:?} has the same key or identity as approver {:?}",
+                        signer.name, o.name
+                    ),
+                ));
+            }
+            if let Some(o) = signers.iter().find(|o| o.kind.same_identity(&signer.kind)) {
+                return Err(self.err(a, format!("approver {:?} has the same key or identity as signer {:?}: a gate key that can also approve makes approvals worth nothing; give each role its own key", signer.name, o.name)));
+            }
+            let email = match &r.email {
+                Some(e) if !e.get_ref().contains('@') => {
+                    return Err(self.err(
+                        e,
+                        format!("email {:?} is not an email address", e.get_ref()),
+                    ))
+                }
+                Some(e) => Some(e.get_ref().clone()),
+                None => None,
+            };
+            let approver = Approver {
+                name: signer.name,
+                kind: signer.kind,
+                email,
+            };
+            if approvals.distinct_from_author && approver.emails().is_empty() {
+                return Err(self.err(a, format!("approver {:?} has no email: [approvals] distinct_from_author compares it with each commit's author and committer (add email = \"...\", or set distinct_from_author = false)", approver.name)));
+            }
+            if let Some(m) = agent_identity(&detector, &approver.name, &approver.emails()) {
+                return Err(self.err(a, format!("approver {:?} is an agent identity by detection rule {} ({}): approvals by agents never count", approver.name, m.rule, m.evidence)));
+            }
+            out.push(approver);
+        }
+        Ok(out)
+    }
+
+    fn path_rules(
+        &self,
+        raw: &[Spanned<RawPathRule>],
+        approvers: &[Approver],
+    ) -> Result<Vec<PathRule>, PolicyError> {
+        let mut out: Vec<PathRule> = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let rr = r.get_ref();
+            let id = match &rr.id {
+                Some(id) if id.get_ref().is_empty() => {
+                    return Err(self.err(id, "path rule id is empty"))
+                }
+                Some(id) => id.get_ref().clone(),
+                None => format!("path-rule-{}", i + 1),
+            };
+            if out.iter().any(|o| o.id == id) {
+                return Err(self.err(r, format!("duplicate path rule id {id:?}")));
+            }
+            if rr.paths.get_ref().is_empty() {
+                return Err(self.err(&rr.paths, "paths is empty: name at least one pattern"));
+            }
+            let mut patterns = Vec::new();
+            for p in rr.paths.get_ref() {
+                patterns
+                    .push(crate::paths::PathPattern::new(p.get_ref()).map_err(|m| self.err(p, m))?);
+            }
+            let action = match (rr.action.get_ref().as_str(), &rr.approvals) {
+                ("refuse", None) => PathAction::Refuse,
+                ("refuse", Some(n)) => {
+                    return Err(
+                        self.err(n, "approvals only applies to action = \"require-approval\"")
+                    )
+                }
+                ("require-approval", n) => {
+                    let n = match n {
+                        None => 1,
+                        Some(n) => match usize::try_from(*n.get_ref()) {
+                            Ok(v) if v >= 1 => v,
+                            _ => {
+                                return Err(self.err(
+                                    n,
+                                    format!(
+                                        "approvals = {} is not a number of approvers (1 or more)",
+                                        n.get_ref()
+                                    ),
+                                ))
+                            }
+                        },
+                    };
+                    if n > approvers.len() {
+                        return Err(self.err(r, format!("path rule {id:?} needs {n} approval(s) but only {} [[approver]] entr{} configured: no commit could ever be admitted", approvers.len(), if approvers.len() == 1 { "y is" } else { "ies are" })));
+                    }
+                    PathAction::Approvals(n)
+                }
+                (other, _) => {
+                    return Err(self.err(
+                        &rr.action,
+                        format!("unknown action {other:?}: use \"refuse\" or \"require-approval\""),
+                    ))
+                }
+            };
+            out.push(PathRule {
+                id: format!("path:{id}"),
+                patterns,
+                action,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `[break_glass]`: a dedicated key or identity (never one that signs or approves too).
+    fn break_glass(
+        &self,
+        b: &Spanned<RawBreakGlass>,
+        signers: &[Signer],
+        approvers: &[Approver],
+    ) -> Result<BreakGlassPolicy, PolicyError> {
+        let r = b.get_ref();
+        let name = r
+            .name
+            .clone()
+            .unwrap_or_else(|| Spanned::new(b.span(), "break-glass".to_string()));
+        let as_signer = RawSigner {
+            name,
+            public_key: r.public_key.clone(),
+            issuer: r.issuer.clone(),
+            identity: r.identity.clone(),
+            identity_regex: r.identity_regex.clone(),
+            trusted_root: r.trusted_root.clone(),
+            builder_id: None,
+            build_type: None,
+        };
+        let s = self.signer(&Spanned::new(b.span(), as_signer))?;
+        if let Some(o) = signers.iter().find(|o| o.kind.same_identity(&s.kind)) {
+            return Err(self.err(b, format!("[break_glass] has the same key or identity as signer {:?}: the break-glass key must be dedicated", o.name)));
+        }
+        if let Some(o) = approvers.iter().find(|o| o.kind.same_identity(&s.kind)) {
+            return Err(self.err(b, format!("[break_glass] has the same key or identity as approver {:?}: the break-glass key must be dedicated", o.name)));
+        }
+        let max_validity = match &r.max_validity {
+            None => DEFAULT_BREAK_GLASS_VALIDITY,
+            Some(m) => {
+                let d = parse_duration(m.get_ref()).map_err(|e| self.err(m, e))?;
+                if d > Duration::from_secs(7 * 86_400) {
+                    return Err(self.err(m, "max_validity longer than a week: an override is for an emergency, not a standing exception"));
+                }
+                d
+            }
+        };
+        Ok(BreakGlassPolicy {
+            name: s.name,
+            kind: s.kind,
+            max_validity,
+        })
+    }
+
     fn signer(&self, s: &Spanned<RawSigner>) -> Result<Signer, PolicyError> {
         let raw = s.get_ref();
         let name = raw.name.get_ref().clone();
@@ -1184,6 +1538,38 @@ impl Validator<'_> {
             build_type,
         })
     }
+}
+
+/// The first detection rule (other than `require = "all-commits"`) that flags this identity as
+/// an agent's: as author and committer of an empty commit, with each email in turn.
+pub fn agent_identity(
+    detector: &crate::detect::Detector,
+    name: &str,
+    emails: &[&str],
+) -> Option<crate::detect::Match> {
+    let sig = |email: &str| agentgate_git::Signature {
+        name: name.to_string(),
+        email: email.to_string(),
+        time: 0,
+    };
+    let zero = agentgate_git::ObjectId::zero(20);
+    let none = [""];
+    let emails = if emails.is_empty() { &none[..] } else { emails };
+    emails.iter().find_map(|email| {
+        let c = agentgate_git::Commit {
+            id: zero.clone(),
+            tree: zero.clone(),
+            parents: vec![],
+            author: sig(email),
+            committer: sig(email),
+            encoding: None,
+            message: String::new(),
+        };
+        detector
+            .detect(&c, &crate::trailers::TrailerBlock::default())
+            .into_iter()
+            .find(|m| m.rule != crate::detect::RULE_ALL_COMMITS)
+    })
 }
 
 impl SignerKind {
@@ -1564,6 +1950,113 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn approvers_path_rules_and_break_glass() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |name: &str| {
+            let k =
+                agentgate_formats::SigningKey::generate(agentgate_formats::KeyAlgorithm::Ed25519)
+                    .unwrap();
+            let path = dir.path().join(format!("{name}.pub"));
+            std::fs::write(&path, k.public_key().to_pem()).unwrap();
+            path.display().to_string()
+        };
+        let (gate, alice, bg) = (key("gate"), key("alice"), key("bg"));
+        let signer = format!("[[signer]]\nname = \"gate\"\npublic_key = \"{gate}\"\n");
+        let approver = |email: &str, k: &str| {
+            format!("[[approver]]\nname = \"alice\"\npublic_key = \"{k}\"\nemail = \"{email}\"\n")
+        };
+        let rule = "[[path_rule]]\nid = \"ci\"\npaths = [\".github/workflows/**\"]\naction = \"require-approval\"\n";
+        let ok = format!(
+            "{MIN}{signer}{}{rule}[break_glass]\npublic_key = \"{bg}\"\nmax_validity = \"2h\"\n",
+            approver("alice@example.com", &alice)
+        );
+        let p = Policy::parse(&ok, &dir.path().join("p.toml")).unwrap();
+        assert_eq!(p.approvers[0].emails(), vec!["alice@example.com"]);
+        assert!(p.approvals.distinct_from_author, "on by default");
+        assert_eq!(p.path_rules[0].id, "path:ci");
+        assert_eq!(p.path_rules[0].action, PathAction::Approvals(1));
+        assert!(p.path_rules[0]
+            .matching(b".github/workflows/ci.yml")
+            .is_some());
+        let bgp = p.break_glass.as_ref().unwrap();
+        assert_eq!(
+            (bgp.name.as_str(), bgp.max_validity),
+            ("break-glass", Duration::from_secs(7200))
+        );
+        assert!(
+            parse(MIN).unwrap().break_glass.is_none(),
+            "off unless named"
+        );
+
+        let cases = [
+            (
+                format!("{MIN}{}", approver("noreply@anthropic.com", &alice)),
+                "is an agent identity",
+            ),
+            (
+                format!("{MIN}{signer}{}", approver("a@example.com", &gate)),
+                "same key or identity as signer",
+            ),
+            (
+                format!("{MIN}[[approver]]\nname = \"x\"\npublic_key = \"{alice}\"\n"),
+                "has no email",
+            ),
+            (
+                format!(
+                    "{MIN}{}{}",
+                    approver("a@example.com", &alice),
+                    rule.replace(
+                        "\"require-approval\"\n",
+                        "\"require-approval\"\napprovals = 2\n"
+                    )
+                ),
+                "only 1 [[approver]]",
+            ),
+            (format!("{MIN}{rule}"), "only 0 [[approver]]"),
+            (
+                format!(
+                    "{MIN}[[path_rule]]\npaths = [\".github/workflows/\"]\naction = \"refuse\"\n"
+                ),
+                "ends in a slash",
+            ),
+            (
+                format!("{MIN}[[path_rule]]\npaths = [\"!x\"]\naction = \"refuse\"\n"),
+                "negative",
+            ),
+            (
+                format!("{MIN}[[path_rule]]\npaths = []\naction = \"refuse\"\n"),
+                "paths is empty",
+            ),
+            (
+                format!("{MIN}[[path_rule]]\npaths = [\"x\"]\naction = \"warn\"\n"),
+                "unknown action",
+            ),
+            (
+                format!(
+                    "{MIN}[[path_rule]]\npaths = [\"x\"]\naction = \"refuse\"\napprovals = 1\n"
+                ),
+                "only applies to",
+            ),
+            (
+                format!("{MIN}{signer}[break_glass]\npublic_key = \"{gate}\"\n"),
+                "must be dedicated",
+            ),
+            (
+                format!("{MIN}[break_glass]\npublic_key = \"{bg}\"\nmax_validity = \"8d\"\n"),
+                "longer than a week",
+            ),
+        ];
+        for (text, needle) in cases {
+            match Policy::parse(&text, &dir.path().join("p.toml")) {
+                Err(PolicyError::Invalid { message, .. }) => {
+                    assert!(message.contains(needle), "{message:?} lacks {needle:?}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod decision;
 pub mod detect;
 pub mod errors;
 pub mod git_ai;
+pub mod paths;
 pub mod trailers;
 
 pub use code::Code;

@@ -1,24 +1,29 @@
 //! [`Evaluator`]: one push's ref updates judged against one policy, in named steps
 //! ([`Evaluator::decide_ref`]): protection, base commits, entering commits, trailer policies,
-//! required attestations, verdict. A step either hands its result to the next or settles the outcome.
+//! required attestations, path rules (with their approvals), verdict, and last, a break-glass
+//! override that may lift a refusal. A step either hands its result to the next or settles the
+//! outcome.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use agentgate_git::walk::{self, Walked};
 use agentgate_git::{
-    BackendError, BaselineError, Commit, HistoryError, NotesError, ObjectError, ObjectId, Oid,
-    ReadError, RefEntry, RefError, RefValue, Repo, WalkError,
+    BackendError, BaselineError, Commit, DiffError, HistoryError, NotesError, ObjectError,
+    ObjectId, Oid, ReadError, RefEntry, RefError, RefValue, Repo, WalkError,
 };
 
 use super::coverage::{AttestCache, Coverage};
 use super::refusal::{
-    accept, action_refusal, error_refusal, object_refusal, refuse, unattested_refusal,
+    accept, action_refusal, approval_refusal, error_refusal, object_refusal, path_refusal, refuse,
+    unattested_refusal,
 };
-use super::{AgentCommit, Code, Facts, Outcome, RefDecision, RefUpdate, Refusal};
-use crate::attestations::{AttestationSource, AttestationsError};
-use crate::config::{Policy, Require, Scope};
+use super::{
+    AgentCommit, BreakGlassOverride, Code, Facts, Outcome, RefDecision, RefUpdate, Refusal,
+};
+use crate::attestations::{AttestationSource, AttestationsError, CommitPeople, CommitRef};
+use crate::config::{PathAction, Policy, Require, Scope};
 use crate::detect::{Action, Detector, Effect, Match, Source, Violation};
 use crate::git_ai::{self, GitAiError, GitAiNotes};
 use crate::trailers::{self, Trailer, TrailerConfig};
@@ -45,6 +50,8 @@ pub(super) enum DecideError {
     Attestations(#[from] AttestationsError),
     #[error(transparent)]
     GitAi(#[from] GitAiError),
+    #[error(transparent)]
+    Diff(#[from] DiffError),
     /// Something read once per push (the refs, the trailer settings) could not be read.
     #[error("running git {what}: {message}")]
     Unreadable { what: &'static str, message: String },
@@ -55,7 +62,8 @@ impl DecideError {
     pub(super) fn object_error(&self) -> Option<&ObjectError> {
         match self {
             DecideError::Read(ReadError::Object(o))
-            | DecideError::Walk(WalkError::Read(ReadError::Object(o))) => Some(o),
+            | DecideError::Walk(WalkError::Read(ReadError::Object(o)))
+            | DecideError::Diff(DiffError::Read(ReadError::Object(o))) => Some(o),
             _ => None,
         }
     }
@@ -115,6 +123,27 @@ struct Target {
 struct Base {
     new: ObjectId,
     old: Option<ObjectId>,
+}
+
+/// An agent commit that changes a path a rule names.
+#[derive(Debug, Clone)]
+pub(super) struct PathHit {
+    pub(super) commit: ObjectId,
+    pub(super) path: String,
+    pub(super) rule: String,
+    pub(super) pattern: String,
+    pub(super) action: PathAction,
+}
+
+/// What the path rules found in one update.
+#[derive(Debug, Default)]
+pub(super) struct PathVerdict {
+    /// Changes a rule refuses outright.
+    pub(super) refused: Vec<PathHit>,
+    /// Commits without enough approvals: the rules they hit, approvals needed, approvals found.
+    pub(super) unapproved: Vec<(Vec<PathHit>, usize, usize)>,
+    /// Some commit needed approvals (and, unless listed above, had them).
+    pub(super) approvals_needed: bool,
 }
 
 /// What detection found in one entering commit.
@@ -267,6 +296,7 @@ impl<'a> Evaluator<'a> {
             facts: recorded.cloned().unwrap_or_default(),
             agent_commits: vec![],
             attestations: vec![],
+            break_glass: None,
             outcome: Outcome::Refuse(Refusal {
                 code: Code::InternalError,
                 headline: "no decision".into(),
@@ -290,10 +320,23 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Outcome, DecideError> {
         let target = next!(self.protection(u, recorded, d));
         let base = next!(self.base_commits(u, &target, recorded, d));
-        let walked = next!(self.entering_commits(u, &target, &base, d));
-        next!(self.trailer_policies(&target, &walked, d));
-        let unattested = self.required_attestations(&target, &walked, d)?;
-        Ok(self.verdict(&target, &base, d, &unattested))
+        let outcome = self.judge(u, &target, &base, d)?;
+        self.break_glass(u, &base, outcome, d)
+    }
+
+    /// Steps 3 to 7: what the commits entering the ref need, and whether they have it.
+    fn judge(
+        &self,
+        u: &RefUpdate,
+        target: &Target,
+        base: &Base,
+        d: &mut RefDecision,
+    ) -> Result<Outcome, DecideError> {
+        let walked = next!(self.entering_commits(u, target, base, d));
+        next!(self.trailer_policies(target, &walked, d));
+        let unattested = self.required_attestations(target, &walked, d)?;
+        let paths = self.path_rules(target, &walked, d)?;
+        Ok(self.verdict(target, base, d, &unattested, &paths))
     }
 
     /// Step 1, protection: the ref git will really update (the pushed name, symbolic refs
@@ -670,25 +713,158 @@ impl<'a> Evaluator<'a> {
         Ok(unattested)
     }
 
-    /// Step 6, verdict: accepted when every agent commit is covered, else refused with what
-    /// was examined and how to fix it.
+    /// Step 6, path rules: the paths each agent commit changes (against each of its parents:
+    /// a merge changes what differs from any parent, so a change hidden in a merge, even one
+    /// that takes an older version from a parent already on the ref, is seen), the rules they
+    /// match, and for rules that ask for approvals, the approvals of that commit itself.
+    fn path_rules(
+        &self,
+        target: &Target,
+        walked: &Walked<AgentHit>,
+        d: &mut RefDecision,
+    ) -> Result<PathVerdict, DecideError> {
+        let mut verdict = PathVerdict::default();
+        if self.policy.path_rules.is_empty() {
+            return Ok(verdict);
+        }
+        self.step(|| format!("checking path rules for {}", target.name));
+        let trees: HashMap<Oid, Oid> = walked.commits.iter().map(|c| (c.id, c.tree)).collect();
+        let mut td = self.repo.tree_diff()?;
+        let mut paths = Vec::new();
+        for c in walked.commits.iter().filter(|c| self.is_agent(c)) {
+            paths.clear();
+            if c.parents.is_empty() {
+                td.changed_paths(None, &c.tree, &mut paths)?;
+            }
+            for p in &c.parents {
+                let tree = match trees.get(p) {
+                    Some(t) => *t,
+                    None => td.commit_tree(p)?,
+                };
+                td.changed_paths(Some(&tree), &c.tree, &mut paths)?;
+            }
+            paths.sort_unstable();
+            paths.dedup();
+            let mut hits = Vec::new();
+            for rule in &self.policy.path_rules {
+                if let Some((path, pattern)) = paths
+                    .iter()
+                    .find_map(|p| rule.matching(p).map(|pat| (p, pat)))
+                {
+                    hits.push(PathHit {
+                        commit: c.id.to_object_id(),
+                        path: String::from_utf8_lossy(path).into_owned(),
+                        rule: rule.id.clone(),
+                        pattern: pattern.text.clone(),
+                        action: rule.action,
+                    });
+                }
+            }
+            let needed = hits
+                .iter()
+                .filter_map(|h| match h.action {
+                    PathAction::Approvals(n) => Some(n),
+                    PathAction::Refuse => None,
+                })
+                .max();
+            if let Some(needed) = needed {
+                verdict.approvals_needed = true;
+                let commit = self.repo.commit(&c.id.to_object_id())?;
+                let people = CommitPeople {
+                    author_email: commit.author.email.clone(),
+                    committer_email: commit.committer.email.clone(),
+                };
+                let cref = CommitRef {
+                    id: c.id.to_object_id(),
+                    tree: c.tree.to_object_id(),
+                };
+                let approvals = self.attestations.approvals(&cref, &people)?;
+                let got = approvals.approvers.len();
+                d.attestations.extend(approvals.examined);
+                if got < needed {
+                    verdict.unapproved.push((hits.clone(), needed, got));
+                }
+            }
+            verdict
+                .refused
+                .extend(hits.into_iter().filter(|h| h.action == PathAction::Refuse));
+        }
+        Ok(verdict)
+    }
+
+    /// Step 7, verdict: accepted when every agent commit is covered and no path rule stands in
+    /// the way, else refused with what was examined and how to fix it. A path rule that refuses
+    /// outright comes first (no attestation can fix it), then missing attestations, then
+    /// missing approvals.
     fn verdict(
         &self,
         target: &Target,
         base: &Base,
         d: &RefDecision,
         unattested: &[ObjectId],
+        paths: &PathVerdict,
     ) -> Outcome {
-        if unattested.is_empty() {
-            return accept(Code::Attested);
+        if !paths.refused.is_empty() {
+            return Outcome::Refuse(path_refusal(self, &target.name, d, paths));
         }
-        Outcome::Refuse(unattested_refusal(
-            self,
-            &target.name,
-            &base.new,
-            d,
-            unattested,
-        ))
+        if !unattested.is_empty() {
+            return Outcome::Refuse(unattested_refusal(
+                self,
+                &target.name,
+                &base.new,
+                d,
+                unattested,
+            ));
+        }
+        if !paths.unapproved.is_empty() {
+            return Outcome::Refuse(approval_refusal(self, &target.name, d, paths));
+        }
+        if paths.approvals_needed {
+            return accept(Code::Approved);
+        }
+        accept(Code::Attested)
+    }
+
+    /// Last, break-glass: a refusal the policy lets an override lift ([`Code::is_overridable`])
+    /// becomes an acceptance when the break-glass key signed an override of exactly this
+    /// update that is valid now. Off unless the policy names a break-glass key.
+    fn break_glass(
+        &self,
+        u: &RefUpdate,
+        base: &Base,
+        outcome: Outcome,
+        d: &mut RefDecision,
+    ) -> Result<Outcome, DecideError> {
+        let Outcome::Refuse(mut refusal) = outcome else {
+            return Ok(outcome);
+        };
+        if self.policy.break_glass.is_none() || !refusal.code.is_overridable() {
+            return Ok(Outcome::Refuse(refusal));
+        }
+        self.step(|| format!("looking for a break-glass override of {}", u.refname));
+        let new = CommitRef {
+            id: base.new.clone(),
+            tree: self.repo.commit_links(&base.new)?.tree.to_object_id(),
+        };
+        let verdict = self.attestations.break_glass(u, &new)?;
+        for r in &verdict.examined {
+            refusal.details.push(format!(
+                "break-glass override {} [{}] {}",
+                r.source, r.result, r.detail
+            ));
+        }
+        d.attestations.extend(verdict.examined);
+        match verdict.used {
+            Some(used) => {
+                d.break_glass = Some(BreakGlassOverride {
+                    used,
+                    overridden: refusal.code,
+                    overridden_reason: refusal.headline,
+                });
+                Ok(accept(Code::BreakGlass))
+            }
+            None => Ok(Outcome::Refuse(refusal)),
+        }
     }
 
     /// The notes ref that carries attestations, when the policy protects it: never deleted or

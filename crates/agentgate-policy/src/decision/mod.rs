@@ -23,7 +23,7 @@ mod refusal;
 
 use agentgate_git::ObjectId;
 
-pub use crate::attestations::AttestationReport;
+pub use crate::attestations::{AttestationReport, BreakGlassUse};
 pub use crate::code::Code;
 use crate::detect::Match;
 pub use evaluate::{strip_namespaces, Evaluator};
@@ -104,7 +104,19 @@ pub struct RefDecision {
     pub facts: Facts,
     pub agent_commits: Vec<AgentCommit>,
     pub attestations: Vec<AttestationReport>,
+    /// The break-glass override that admitted this update, and what it overrode.
+    pub break_glass: Option<BreakGlassOverride>,
     pub outcome: Outcome,
+}
+
+/// A refusal a break-glass override turned into an acceptance.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BreakGlassOverride {
+    #[serde(flatten)]
+    pub used: BreakGlassUse,
+    /// The refusal it overrode: its code and headline.
+    pub overridden: Code,
+    pub overridden_reason: String,
 }
 
 impl RefDecision {
@@ -127,6 +139,7 @@ impl RefDecision {
             facts: Facts::default(),
             agent_commits: vec![],
             attestations: vec![],
+            break_glass: None,
             outcome: Outcome::Refuse(Refusal {
                 code,
                 headline,

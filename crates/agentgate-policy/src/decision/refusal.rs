@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use agentgate_git::{ObjectError, ObjectId};
 
-use super::evaluate::{DecideError, Evaluator};
+use super::evaluate::{DecideError, Evaluator, PathVerdict};
 use super::{Accept, AgentCommit, Code, Outcome, RefDecision, Refusal};
 use crate::attestations::AttestationReport;
-use crate::config::{Require, Scope};
+use crate::config::{PathAction, Require, Scope};
 use crate::detect::{Action, Effect, Violation};
 use crate::errors::error_chain;
 
@@ -231,6 +231,131 @@ pub(super) fn action_refusal(
     }
 }
 
+/// The subject of an agent commit, for messages.
+fn subject_of<'d>(d: &'d RefDecision, commit: &ObjectId) -> &'d str {
+    d.agent_commits
+        .iter()
+        .find(|a| &a.commit == commit)
+        .map_or("", |a| a.subject.as_str())
+}
+
+/// The refusal of agent commits that change paths a rule refuses: each commit, path and rule.
+pub(super) fn path_refusal(
+    ev: &Evaluator<'_>,
+    name: &str,
+    d: &RefDecision,
+    paths: &PathVerdict,
+) -> Refusal {
+    let mut details = Vec::new();
+    for h in paths.refused.iter().take(MAX_LISTED) {
+        details.push(format!(
+            "  {} {}",
+            h.commit.short(),
+            subject_of(d, &h.commit)
+        ));
+        details.push(format!(
+            "      changes {} (pattern {:?} of rule {}: agent commits may not change it)",
+            h.path, h.pattern, h.rule
+        ));
+    }
+    if paths.refused.len() > MAX_LISTED {
+        details.push(format!(
+            "  ... and {} more (see the audit log or `agentgate check`)",
+            paths.refused.len() - MAX_LISTED
+        ));
+    }
+    let (first, rest) = match paths.refused.split_first() {
+        Some((f, r)) => (Some(f), r.len()),
+        None => (None, 0),
+    };
+    let headline = match first {
+        Some(h) => format!(
+            "{name}: agent commit {} changes {}, which path rule {} refuses{}",
+            h.commit.short(),
+            h.path,
+            h.rule,
+            if rest > 0 {
+                format!(" (and {rest} more)")
+            } else {
+                String::new()
+            }
+        ),
+        None => format!("{name}: a path rule refuses this push"),
+    };
+    let mut fix = vec![
+        "no attestation or approval admits an agent change to these paths: have a person make it (a commit no detection rule flags), and push again".into(),
+    ];
+    if ev.policy.break_glass.is_some() {
+        fix.push("in an emergency, the holder of the break-glass key can admit this exact update: agentgate break-glass (it is logged and reported)".into());
+    }
+    Refusal {
+        code: Code::PathRefused,
+        headline,
+        details,
+        fix,
+    }
+}
+
+/// The refusal of agent commits that change guarded paths without enough approvals: each
+/// commit with its path, rule and approvals examined, and the command an approver runs.
+pub(super) fn approval_refusal(
+    ev: &Evaluator<'_>,
+    name: &str,
+    d: &RefDecision,
+    paths: &PathVerdict,
+) -> Refusal {
+    let mut details = Vec::new();
+    for (hits, needed, got) in paths.unapproved.iter().take(MAX_LISTED) {
+        let Some(first) = hits.first() else { continue };
+        let c = &first.commit;
+        details.push(format!(
+            "  {} {} needs {needed} approval(s), has {got}:",
+            c.short(),
+            subject_of(d, c)
+        ));
+        for h in hits {
+            if let PathAction::Approvals(n) = h.action {
+                details.push(format!(
+                    "      changes {} (pattern {:?} of rule {}: {n} approval(s))",
+                    h.path, h.pattern, h.rule
+                ));
+            }
+        }
+        for a in d.attestations.iter().filter(|a| &a.commit == c) {
+            if a.detail.starts_with("approval") || a.result != crate::attestations::OK {
+                details.push(format!("      {} [{}] {}", a.source, a.result, a.detail));
+            }
+        }
+    }
+    let (first, needed) = match paths.unapproved.first() {
+        Some((hits, n, _)) => (hits.first(), *n),
+        None => (None, 1),
+    };
+    let headline = match first {
+        Some(h) => format!(
+            "{name}: agent commit {} changes {} (path rule {}) and needs {needed} approval(s) from the policy's approvers",
+            h.commit.short(),
+            h.path,
+            h.rule
+        ),
+        None => format!("{name}: approvals are missing"),
+    };
+    let commit = first.map_or_else(|| "<commit>".to_string(), |h| h.commit.to_string());
+    let notes = &ev.policy.attest.notes_ref;
+    Refusal {
+        code: Code::ApprovalMissing,
+        headline,
+        details,
+        fix: vec![
+            format!("an approver (not its author) reviews {commit} and signs an approval:"),
+            format!("  agentgate approve --key <approver key> --commit {commit} --note"),
+            format!(
+                "then push the approval first: git push <remote> {notes}, and push {name} again"
+            ),
+        ],
+    }
+}
+
 pub(super) fn accept(code: Code) -> Outcome {
     Outcome::Accept(Accept { code, _sealed: () })
 }
@@ -291,6 +416,34 @@ pub(super) fn error_refusal(name: &str, e: &DecideError) -> Refusal {
 /// commits, the attestations examined and the fix. `prefix` is `GL-HOOK-ERR: ` under GitLab.
 pub fn render(decisions: &[RefDecision], prefix: &str) -> String {
     let mut out = String::new();
+    // A break-glass acceptance is never silent.
+    for d in decisions {
+        if let Some(bg) = &d.break_glass {
+            let _ = writeln!(
+                out,
+                "{prefix}agentgate: BREAK-GLASS [{}] {} {}..{} admitted by an emergency override signed by {}",
+                Code::BreakGlass,
+                d.update.refname,
+                d.update.old.short(),
+                d.update.new.short(),
+                bg.used.signer
+            );
+            let _ = writeln!(
+                out,
+                "{prefix}  it would have been refused [{}] {}",
+                bg.overridden, bg.overridden_reason
+            );
+            let _ = writeln!(
+                out,
+                "{prefix}  reason: {} ({} <{}>, valid until {})",
+                bg.used.reason, bg.used.issuer.name, bg.used.issuer.email, bg.used.expires
+            );
+            let _ = writeln!(
+                out,
+                "{prefix}  this use is in the audit log, and `agentgate audit verify` reports it"
+            );
+        }
+    }
     let refused: Vec<&RefDecision> = decisions.iter().filter(|d| !d.accepted()).collect();
     for d in &refused {
         if let Outcome::Refuse(r) = &d.outcome {
