@@ -54,6 +54,12 @@ pub enum Command {
         after_help = "Example (hooks/update):\n  exec agentgate update \"$1\" \"$2\" \"$3\""
     )]
     Update(hook::UpdateArgs),
+    /// Server hook, after the refs moved: sign a promotion record (an SLSA VSA, as a note under
+    /// [server] promotions_ref) for every accepted move of a protected ref.
+    #[command(
+        after_help = "Example (hooks/post-receive):\n  exec agentgate post-receive --config /etc/agentgate/policy.toml\n\nNeeds [server] key in the policy; without it, it does nothing."
+    )]
+    PostReceive(hook::HookArgs),
     /// Dry run: what would the hook decide for OLD NEW REF in this repository?
     #[command(
         after_help = "Examples:\n  agentgate check --repo /srv/git/app.git $(git rev-parse main) $(git rev-parse feature) refs/heads/main\n  agentgate check --json 0000000000000000000000000000000000000000 HEAD refs/heads/release/1.0"
@@ -113,7 +119,10 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let hook_mode = matches!(cli.command, Command::PreReceive(_) | Command::Update(_));
+    let hook_mode = matches!(
+        cli.command,
+        Command::PreReceive(_) | Command::Update(_) | Command::PostReceive(_)
+    );
     let prefix = if hook_mode {
         hook_runner::message_prefix()
     } else {
@@ -141,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::PreReceive(a) => hook::pre_receive(&a),
         Command::Update(a) => hook::update(&a),
+        Command::PostReceive(a) => hook::post_receive(&a),
         Command::Check(a) => check::check(&a),
         Command::Inspect(a) => inspect::inspect(&a),
         Command::Keygen(a) => keygen::keygen(&a),

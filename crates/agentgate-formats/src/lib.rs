@@ -5,6 +5,7 @@
 //! processes: what this crate says about a bundle depends on its bytes and the trust given.
 
 pub mod bundle;
+pub mod checkpoint;
 pub mod dsse;
 pub mod keys;
 pub mod reason;
@@ -12,6 +13,7 @@ pub mod sign;
 pub mod sigstore;
 pub mod statement;
 pub mod verify;
+pub mod vsa;
 
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};
 pub use reason::{AttestationCode, VerifyError};

@@ -23,6 +23,10 @@ pub use agentgate_formats::statement::{PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_T
 pub const SYSTEM_POLICY: &str = "/etc/agentgate/policy.toml";
 /// The default notes ref that carries attestations.
 pub const DEFAULT_NOTES_REF: &str = "refs/notes/agentgate";
+/// The default notes ref the server writes its promotion records to (clients never may).
+pub const DEFAULT_PROMOTIONS_REF: &str = "refs/notes/agentgate-promotions";
+/// The local syslog socket `[audit] syslog = true` writes to by default.
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
 /// The hook's deadline when the policy sets none: GitHub Enterprise gives all pre-receive hooks 5
 /// seconds together and GitLab and Gitea kill hooks too; 3 seconds leaves room for other hooks and
 /// process start, and is far above a typical push (milliseconds) or a 100,000-commit import
@@ -77,6 +81,16 @@ struct RawPolicy {
     signer: Vec<Spanned<RawSigner>>,
     audit: Option<RawAudit>,
     hook: Option<RawHook>,
+    server: Option<RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    key: Option<Spanned<PathBuf>>,
+    verifier_id: Option<Spanned<String>>,
+    repository_uri: Option<Spanned<String>>,
+    promotions_ref: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +164,8 @@ struct RawSigner {
 #[serde(deny_unknown_fields)]
 struct RawAudit {
     log: Option<PathBuf>,
+    syslog: Option<bool>,
+    syslog_socket: Option<Spanned<PathBuf>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,15 +176,67 @@ struct RawAudit {
 pub struct Policy {
     /// The file it came from.
     pub source: PathBuf,
-    /// `sha256:<hex>` of the file's bytes, recorded with every decision.
+    /// `sha256:<hex>` of the policy's manifest ([`Policy::manifest`]): its text and the
+    /// contents of every key file it names, so a key replaced in place is another policy.
+    /// Recorded with every decision; the manifest is archived under it next to the audit log.
     pub digest: String,
+    /// The policy file's text.
+    pub text: String,
+    /// The files the policy named and that were read to validate it (public keys, trusted
+    /// roots), in the order first read.
+    pub files: Vec<NamedFile>,
     pub protect: Protect,
     pub detect: Detect,
     pub attest: AttestPolicy,
     pub signers: Vec<Signer>,
     pub audit_log: Option<PathBuf>,
+    /// The syslog socket each record and checkpoint also goes to (`[audit] syslog = true`).
+    pub syslog_socket: Option<PathBuf>,
+    /// The server's own identity: its signing key, for promotion records and checkpoints.
+    pub server: ServerPolicy,
     /// How long the hook may take before it refuses the push (`[hook] timeout`).
     pub hook_timeout: Duration,
+}
+
+/// A file a policy named, as read when it was validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// `[server]`: what the server signs its promotion records and checkpoints with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPolicy {
+    /// The server's private key (PKCS#8 PEM, unencrypted: the hook signs unattended). Read by
+    /// the hook, never part of the digest or the archive.
+    pub key: Option<PathBuf>,
+    /// `verifier.id` of promotion records (default `urn:agentgate:server:<host name>`).
+    pub verifier_id: Option<String>,
+    /// The repository's URI in promotion records; `{name}` is replaced by the repository's
+    /// directory name without `.git`, `{path}` by its absolute path (default `file://{path}`).
+    pub repository_uri: Option<String>,
+    /// Where promotion records are kept; clients may never push to it.
+    pub promotions_ref: String,
+}
+
+/// The archived form of a policy: its text and every key file it named. The policy's digest
+/// is the SHA-256 of this manifest's JSON, so the archive file's own hash is its name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyManifest {
+    pub agentgate_policy: u32,
+    pub path: String,
+    pub text: String,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub path: String,
+    pub sha256: String,
+    pub base64: String,
 }
 
 #[derive(Debug, Clone)]
@@ -449,7 +517,21 @@ impl Policy {
 
     /// Validate policy text; `path` is used for messages and to resolve relative key paths.
     pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
-        let v = Validator { text, path };
+        Policy::parse_with(text, path, &|p: &Path| std::fs::read(p))
+    }
+
+    /// [`Policy::parse`], reading the files it names through `read`.
+    fn parse_with(
+        text: &str,
+        path: &Path,
+        read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Policy, PolicyError> {
+        let v = Validator {
+            text,
+            path,
+            read,
+            files: std::cell::RefCell::new(Vec::new()),
+        };
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             v.err_at(offset, e.message().trim_end().to_string())
@@ -461,9 +543,25 @@ impl Policy {
 struct Validator<'a> {
     text: &'a str,
     path: &'a Path,
+    read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    /// Every file read so far (for the digest and the archive).
+    files: std::cell::RefCell<Vec<NamedFile>>,
 }
 
 impl Validator<'_> {
+    /// Read a file the policy names, remembering its bytes.
+    fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let bytes = (self.read)(path)?;
+        let mut files = self.files.borrow_mut();
+        if !files.iter().any(|f| f.path == path) {
+            files.push(NamedFile {
+                path: path.to_path_buf(),
+                bytes: bytes.clone(),
+            });
+        }
+        Ok(bytes)
+    }
+
     fn err_at(&self, offset: usize, message: impl Into<String>) -> PolicyError {
         let (line, column) = line_col(self.text, offset);
         PolicyError::Invalid {
@@ -591,13 +689,36 @@ impl Validator<'_> {
         }
         self.check_signers_fit(spans, &attest, &signers)?;
 
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(self.text.as_bytes()))
-        );
+        let server = self.server(raw.server)?;
+        let (audit_log, syslog_socket) = match raw.audit {
+            None => (None, None),
+            Some(a) => {
+                let socket = match (a.syslog, a.syslog_socket) {
+                    (Some(true), s) => Some(
+                        s.map(|s| self.resolve(s.get_ref()))
+                            .unwrap_or_else(|| PathBuf::from(DEFAULT_SYSLOG_SOCKET)),
+                    ),
+                    (_, Some(s)) => {
+                        return Err(self.err(
+                            &s,
+                            "syslog_socket is set but syslog is not: add syslog = true",
+                        ))
+                    }
+                    (_, None) => None,
+                };
+                (a.log.map(|p| self.resolve(&p)), socket)
+            }
+        };
+        let files = self.files.take();
+        let manifest = manifest_json(self.path, self.text, &files);
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
         Ok(Policy {
             source: self.path.to_path_buf(),
             digest,
+            text: self.text.to_string(),
+            files,
+            syslog_socket,
+            server,
             protect: Protect {
                 refs,
                 allow_delete: protect.allow_delete,
@@ -606,7 +727,7 @@ impl Validator<'_> {
             detect,
             attest,
             signers,
-            audit_log: raw.audit.and_then(|a| a.log).map(|p| self.resolve(&p)),
+            audit_log,
             hook_timeout: match raw.hook.and_then(|h| h.timeout) {
                 None => DEFAULT_HOOK_TIMEOUT,
                 Some(t) => {
@@ -617,6 +738,45 @@ impl Validator<'_> {
                     d
                 }
             },
+        })
+    }
+
+    fn server(&self, raw: Option<RawServer>) -> Result<ServerPolicy, PolicyError> {
+        let Some(raw) = raw else {
+            return Ok(ServerPolicy {
+                key: None,
+                verifier_id: None,
+                repository_uri: None,
+                promotions_ref: DEFAULT_PROMOTIONS_REF.into(),
+            });
+        };
+        let nonempty = |v: &Option<Spanned<String>>, what: &str| match v {
+            Some(x) if x.get_ref().trim().is_empty() => {
+                Err(self.err(x, format!("{what} is empty: leave it out for the default")))
+            }
+            Some(x) => Ok(Some(x.get_ref().clone())),
+            None => Ok(None),
+        };
+        let promotions_ref = match &raw.promotions_ref {
+            None => DEFAULT_PROMOTIONS_REF.to_string(),
+            Some(n)
+                if n.get_ref().starts_with("refs/") && !n.get_ref().contains(['*', ' ', '\\']) =>
+            {
+                n.get_ref().clone()
+            }
+            Some(n) => return Err(self.err(
+                n,
+                format!(
+                    "promotions_ref {:?} must be a full ref name like \"{DEFAULT_PROMOTIONS_REF}\"",
+                    n.get_ref()
+                ),
+            )),
+        };
+        Ok(ServerPolicy {
+            key: raw.key.map(|k| self.resolve(k.get_ref())),
+            verifier_id: nonempty(&raw.verifier_id, "verifier_id")?,
+            repository_uri: nonempty(&raw.repository_uri, "repository_uri")?,
+            promotions_ref,
         })
     }
 
@@ -917,7 +1077,7 @@ impl Validator<'_> {
                     return Err(self.err(t, "trusted_root only applies to keyless signers"));
                 }
                 let path = self.resolve(p.get_ref());
-                let pem = std::fs::read(&path).map_err(|e| {
+                let pem = self.read_file(&path).map_err(|e| {
                     self.err(p, format!("cannot read public key {}: {e}", path.display()))
                 })?;
                 let key = PublicKey::from_pem(&String::from_utf8_lossy(&pem)).map_err(|e| {
@@ -966,7 +1126,13 @@ impl Validator<'_> {
                     }
                     Some(t) => {
                         let path = self.resolve(t.get_ref());
-                        let root = agentgate_formats::sigstore::trusted_root_from_file(&path)
+                        let root = self
+                            .read_file(&path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|b| {
+                                TrustedRoot::from_json(&String::from_utf8_lossy(&b))
+                                    .map_err(|e| e.to_string())
+                            })
                             .map_err(|e| {
                                 self.err(
                                     t,
@@ -1028,6 +1194,75 @@ impl SignerKind {
             ) => ia == ib && a == b && ra == rb,
             _ => false,
         }
+    }
+}
+
+/// The manifest's canonical JSON: what the digest is the SHA-256 of, and the archive's bytes.
+fn manifest_json(path: &Path, text: &str, files: &[NamedFile]) -> Vec<u8> {
+    use base64::Engine as _;
+    let m = PolicyManifest {
+        agentgate_policy: 1,
+        path: path.to_string_lossy().into_owned(),
+        text: text.to_string(),
+        files: files
+            .iter()
+            .map(|f| ManifestFile {
+                path: f.path.to_string_lossy().into_owned(),
+                sha256: hex::encode(Sha256::digest(&f.bytes)),
+                base64: base64::engine::general_purpose::STANDARD.encode(&f.bytes),
+            })
+            .collect(),
+    };
+    // A struct of strings and numbers always serializes.
+    serde_json::to_vec(&m).unwrap_or_default()
+}
+
+impl Policy {
+    /// The archived form: the policy's text and every key file it named, whose SHA-256 is
+    /// [`Policy::digest`].
+    pub fn manifest(&self) -> Vec<u8> {
+        manifest_json(&self.source, &self.text, &self.files)
+    }
+
+    /// A policy from its archived manifest, as it was when it was archived: its key files are
+    /// read from the manifest, never from the disk. The manifest's own hash must be the digest
+    /// it is filed under (`expected`).
+    pub fn from_manifest(bytes: &[u8], expected: &str) -> Result<Policy, PolicyError> {
+        use base64::Engine as _;
+        let invalid = |message: String| PolicyError::Invalid {
+            path: PathBuf::from("(archived policy)"),
+            line: 1,
+            column: 1,
+            message,
+        };
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        if actual != expected {
+            return Err(invalid(format!(
+                "the archived policy hashes to {actual}, not {expected}: it was edited"
+            )));
+        }
+        let m: PolicyManifest = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not a policy manifest: {e}")))?;
+        let mut files = std::collections::HashMap::new();
+        for f in &m.files {
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(&f.base64)
+                .map_err(|e| invalid(format!("{}: {e}", f.path)))?;
+            files.insert(PathBuf::from(&f.path), b);
+        }
+        let read = |p: &Path| -> std::io::Result<Vec<u8>> {
+            files.get(p).cloned().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not in the archived policy")
+            })
+        };
+        let policy = Policy::parse_with(&m.text, Path::new(&m.path), &read)?;
+        if policy.digest != expected {
+            return Err(invalid(format!(
+                "the archived policy re-validates to {}, not {expected}",
+                policy.digest
+            )));
+        }
+        Ok(policy)
     }
 }
 

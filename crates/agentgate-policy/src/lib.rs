@@ -7,12 +7,15 @@
 
 pub mod attestations;
 pub mod audit;
+pub mod audit_report;
+pub mod audit_syslog;
 pub mod audit_verify;
 pub mod code;
 pub mod config;
 pub mod decision;
 pub mod detect;
 pub mod errors;
+pub mod promotion;
 pub mod trailers;
 
 pub use code::Code;
