@@ -19,6 +19,7 @@ pub mod sign;
 mod sign_keyless;
 pub mod verify;
 mod verify_bundle;
+mod verify_promotion;
 
 use std::process::ExitCode;
 
@@ -162,6 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "keyless-sign")]
         Command::SignKeylessStatement(a) => sign_keyless::sign_keyless_statement(&a),
         Command::Audit(audit::AuditCommand::Verify(a)) => audit::verify(&a),
+        Command::Audit(audit::AuditCommand::Report(a)) => audit::report(&a),
         Command::Install(a) => crate::install::install(&a),
         Command::Uninstall(a) => crate::install::uninstall(&a),
         Command::Doctor(a) => doctor::doctor(&a),

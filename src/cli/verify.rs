@@ -35,8 +35,18 @@ Exit codes: 0 verified, 1 not verified (the reason's code is printed), 2 usage e
 #[command(group(clap::ArgGroup::new("signer").required(true).args(["keys", "certificate_identity", "certificate_identity_regexp"])))]
 pub struct VerifyArgs {
     /// Bundle file (one Sigstore bundle).
-    #[arg(long)]
-    pub bundle: PathBuf,
+    #[arg(long, required_unless_present = "promotion")]
+    pub bundle: Option<PathBuf>,
+    /// Check the server's promotion records on exactly this commit instead (any revision):
+    /// signed with --key (the server's public key), notes under --promotions-ref in --repo.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["bundle", "artifact", "commit", "certificate_identity", "certificate_identity_regexp"])]
+    pub promotion: Option<String>,
+    /// With --promotion: where the promotion records are.
+    #[arg(long, value_name = "REF", default_value = agentgate_policy::config::DEFAULT_PROMOTIONS_REF, requires = "promotion")]
+    pub promotions_ref: String,
+    /// With --promotion: require a record for this ref (fully qualified, as in sourceRefs).
+    #[arg(long = "ref", value_name = "REF", requires = "promotion")]
+    pub refname: Option<String>,
     /// Trusted public key (SPKI PEM) of a key-based bundle; repeat to trust several.
     #[arg(long = "key", value_name = "PUB")]
     pub keys: Vec<PathBuf>,
@@ -65,8 +75,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
     /// The artifact file, or its digest as sha256:HEX.
-    #[arg(value_name = "ARTIFACT|sha256:HEX")]
-    pub artifact: String,
+    #[arg(
+        value_name = "ARTIFACT|sha256:HEX",
+        required_unless_present = "promotion"
+    )]
+    pub artifact: Option<String>,
 }
 
 fn artifact_digest(arg: &str) -> anyhow::Result<(String, Option<String>)> {
@@ -208,15 +221,21 @@ fn authenticate(
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(rev) = &args.promotion {
+        return super::verify_promotion::verify_promotion(args, rev);
+    }
     let trust = trust(args)?;
-    let bundle = std::fs::read(&args.bundle)
-        .with_context(|| format!("cannot read the bundle {}", args.bundle.display()))?;
+    let (Some(bundle_path), Some(artifact)) = (&args.bundle, &args.artifact) else {
+        bail!("--bundle and an artifact are required");
+    };
+    let bundle = std::fs::read(bundle_path)
+        .with_context(|| format!("cannot read the bundle {}", bundle_path.display()))?;
     let commit = args
         .commit
         .as_deref()
         .map(|c| resolve_commit_arg(&args.repo, c))
         .transpose()?;
-    let (digest, artifact_path) = artifact_digest(&args.artifact)?;
+    let (digest, artifact_path) = artifact_digest(artifact)?;
 
     let outcome = authenticate(args, &trust, &bundle, &digest)?.and_then(|(att, signed)| {
         verify::check_artifact(&att, &digest).map_err(refused)?;

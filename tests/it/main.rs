@@ -17,6 +17,7 @@ mod hook;
 mod load;
 mod promise_cases;
 mod promise_model;
+mod promotion;
 mod system_policy;
 mod walk;
 

@@ -764,13 +764,15 @@ impl Validator<'_> {
             {
                 n.get_ref().clone()
             }
-            Some(n) => return Err(self.err(
-                n,
-                format!(
+            Some(n) => {
+                return Err(self.err(
+                    n,
+                    format!(
                     "promotions_ref {:?} must be a full ref name like \"{DEFAULT_PROMOTIONS_REF}\"",
                     n.get_ref()
                 ),
-            )),
+                ))
+            }
         };
         Ok(ServerPolicy {
             key: raw.key.map(|k| self.resolve(k.get_ref())),
