@@ -11,6 +11,7 @@ mod architecture;
 
 // The hook: decisions, refusals and how it fails.
 mod audit;
+mod audit_trail;
 mod bypass;
 mod fail_closed;
 mod hook;

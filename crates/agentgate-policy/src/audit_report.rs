@@ -206,12 +206,7 @@ fn chart(by_day: &BTreeMap<String, usize>) -> String {
 }
 
 /// The whole page.
-pub fn html(
-    log: &[u8],
-    since: Option<DateTime<Utc>>,
-    verified: &Report,
-    log_name: &str,
-) -> String {
+pub fn html(log: &[u8], since: Option<DateTime<Utc>>, verified: &Report, log_name: &str) -> String {
     let s = summarize(log, since);
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
@@ -220,8 +215,12 @@ pub fn html(
     h.push_str("body{font-family:system-ui,sans-serif;margin:2em;color:#1b1b1b;max-width:70em}");
     h.push_str("table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.25em .6em;text-align:left}");
     h.push_str("th{background:#eee}.num{text-align:right;font-variant-numeric:tabular-nums}");
-    h.push_str(".totals{display:flex;gap:2em}.totals div{border:1px solid #bbb;padding:.6em 1.2em}");
-    h.push_str(".big{font-size:2em;display:block}.ok{color:#2f6f4f}.bad{color:#a11}code{font-size:.9em}");
+    h.push_str(
+        ".totals{display:flex;gap:2em}.totals div{border:1px solid #bbb;padding:.6em 1.2em}",
+    );
+    h.push_str(
+        ".big{font-size:2em;display:block}.ok{color:#2f6f4f}.bad{color:#a11}code{font-size:.9em}",
+    );
     h.push_str("</style></head><body>\n");
     let _ = write!(
         h,
@@ -365,8 +364,15 @@ mod tests {
         );
         let s = summarize(log.as_bytes(), None);
         assert_eq!((s.records, s.promotions, s.refusals), (3, 2, 1));
-        assert_eq!(s.agent_commits.len(), 1, "one commit, one rule, counted once");
-        assert_eq!(s.admissions.first().map(|a| a.signer.as_str()), Some("ci-gate"));
+        assert_eq!(
+            s.agent_commits.len(),
+            1,
+            "one commit, one rule, counted once"
+        );
+        assert_eq!(
+            s.admissions.first().map(|a| a.signer.as_str()),
+            Some("ci-gate")
+        );
         assert_eq!(s.break_glass.len(), 1);
         let s = summarize(log.as_bytes(), Some(parse_since("2026-01-02").unwrap()));
         assert_eq!((s.records, s.promotions), (2, 1));

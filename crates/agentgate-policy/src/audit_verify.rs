@@ -121,6 +121,7 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
     let mut policies: BTreeMap<String, Result<Policy, String>> = BTreeMap::new();
     // Per record (by its number - 1): its line number and line digest, for the checkpoints.
     let mut heads: Vec<(usize, String)> = Vec::new();
+    let mut seq_offset = 0u64;
     // Per (repo, ref): the last accepted new value.
     let mut last_accept: BTreeMap<(PathBuf, String), String> = BTreeMap::new();
 
@@ -148,8 +149,14 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
                 code: ProblemCode::ChainBroken,
                 message: "the hash chain breaks here: a record before this line was deleted, inserted or edited".into(),
             });
-        } else if let Some(seq) = rec.get("seq").and_then(Value::as_u64) {
-            if seq != report.records as u64 {
+        }
+        // Record numbers jump where records were removed (and the chain re-made by hand):
+        // reported once per jump, not where the chain already broke.
+        if let Some(seq) = rec.get("seq").and_then(Value::as_u64) {
+            let offset = seq.wrapping_sub(report.records as u64);
+            let jumped = offset != seq_offset;
+            seq_offset = offset;
+            if jumped && expected_prev == prev {
                 report.problems.push(Problem {
                     line: n,
                     code: ProblemCode::ChainBroken,
@@ -369,8 +376,7 @@ fn check_checkpoints(heads: &[(usize, String)], opts: &Options<'_>, report: &mut
             let Ok(c) = parse_checkpoint(json) else {
                 continue;
             };
-            if Some(&c.body.origin) == origin.as_ref() && verify_checkpoint(&c, opts.keys).is_ok()
-            {
+            if Some(&c.body.origin) == origin.as_ref() && verify_checkpoint(&c, opts.keys).is_ok() {
                 external.push((format!("{name}:{}", i + 1), c));
             }
         }
