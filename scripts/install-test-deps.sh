@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # git: git, git http-backend; openssh-*: sshd and ssh for the SSH and gitolite tests;
 # gitolite3; lighttpd: smart HTTP; passwd (useradd), procps (pgrep/pkill), coreutils (timeout)
 # for the tests that create a gitolite user and bound every network command;
-# bubblewrap, gcc, make: the gate tests build a small C project, sandboxed.
-packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make)
+# bubblewrap, gcc, make: the gate tests build a small C project, sandboxed;
+# rsyslog: the syslog test starts its own rsyslogd on its own socket (tests/it/syslog.rs);
+# chromium: the audit report is loaded in headless Chromium (tests/it/report.rs).
+packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make rsyslog chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
