@@ -19,6 +19,7 @@ mod load;
 mod promise_cases;
 mod promise_model;
 mod promotion;
+mod report;
 mod syslog;
 mod system_policy;
 mod walk;
