@@ -185,3 +185,107 @@ fn a_log_spanning_a_key_rotation_verifies() {
         );
     }
 }
+
+/// `audit verify` over 100,000 records (measured, not asserted): the log is generated in
+/// process from real decisions on a real repository (half a refused agent push to main, half
+/// an unprotected branch), appended 10 records at a time with a signed checkpoint each, then
+/// verified three ways to see where the time goes. Run with
+/// `cargo test --release --test it audit_trail::measure -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_audit_verify_100k() {
+    use agentgate_git::{ObjectId, Repo};
+    use agentgate_policy::attestations::attestation_source;
+    use agentgate_policy::config::Policy;
+    use agentgate_policy::decision::{Evaluator, RefUpdate};
+    use agentgate_policy::{audit, audit_report, audit_verify};
+    use std::time::Instant;
+
+    let s = setup("");
+    let base = s.env.rev(&s.work, "HEAD").unwrap();
+    let agent = s.env.agent_commit(&s.work, "a.txt", "Agent change");
+    assert!(s.env.push(&s.work, &["origin", "HEAD:refs/heads/topic"]).0);
+    let policy = Policy::load(&s.server.join("agentgate.toml")).unwrap();
+    let repo = Repo::open(Some(&s.server)).unwrap();
+    let key = agentgate_formats::SigningKey::from_pem(
+        &std::fs::read_to_string(s.env.path().join("server.key")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let now = chrono::Utc::now();
+    let source = attestation_source(&repo, &policy, None, now).unwrap();
+    let eval = Evaluator::new(&repo, &policy, source.as_ref());
+    let id = |h: &str| ObjectId::parse(h).unwrap();
+    let refused = eval.decide(&RefUpdate {
+        old: id(&base),
+        new: id(&agent),
+        refname: "refs/heads/main".into(),
+    });
+    assert!(!refused.accepted());
+    let unprotected = eval.decide(&RefUpdate {
+        old: ObjectId::zero(20),
+        new: id(&agent),
+        refname: "refs/heads/other".into(),
+    });
+    assert!(unprotected.accepted());
+    let decisions: Vec<_> = (0..10)
+        .map(|i| if i % 2 == 0 { refused.clone() } else { unprotected.clone() })
+        .collect();
+    let log = s.env.path().join("big.jsonl");
+    let pusher = audit::pusher();
+    let cx = audit::Context {
+        repo: &s.server,
+        mode: "pre-receive",
+        pusher: &pusher,
+        policy_path: Some(&policy.source),
+        policy_digest: Some(&policy.digest),
+        notes: None,
+        time: now,
+        syslog_error: None,
+    };
+    let t = Instant::now();
+    for _ in 0..10_000 {
+        let mut records = audit::records(&decisions, &cx);
+        audit::append_with(
+            &log,
+            &mut records,
+            &audit::AppendOptions {
+                policy: Some(&policy),
+                checkpoint_key: Some(&key),
+            },
+        )
+        .unwrap();
+    }
+    let written = t.elapsed();
+    let bytes = std::fs::read(&log).unwrap();
+    let keys = [key.public_key().clone()];
+
+    let t = Instant::now();
+    let summary = audit_report::summarize(&bytes, None);
+    let parse = t.elapsed();
+    assert_eq!(summary.records, 100_000);
+    let opts = audit_verify::Options {
+        log_path: Some(&log),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let report = audit_verify::verify(&bytes, &opts);
+    let rederive = t.elapsed();
+    assert!(report.problems.is_empty(), "{:?}", report.problems.first());
+    assert_eq!(report.rederived, 100_000);
+    let opts = audit_verify::Options {
+        log_path: Some(&log),
+        keys: &keys,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let report = audit_verify::verify(&bytes, &opts);
+    let full = t.elapsed();
+    assert!(report.problems.is_empty(), "{:?}", report.problems.first());
+    assert_eq!(report.checkpoints, 10_000);
+    eprintln!(
+        "100,000 records ({} MB, 10,000 checkpoints): written in {written:?}; parsing alone {parse:?}; \
+         audit verify (chain + re-derivation) {rederive:?}; with --key (+ 10,000 checkpoint signatures) {full:?}",
+        bytes.len() / 1_000_000
+    );
+}
