@@ -366,7 +366,7 @@ fn place(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let text = shim(hook, &binary, pinned, chain);
+    let text = shim(hook, binary, pinned, chain);
     let tmp = path.with_extension("agentgate-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     set_executable(&tmp)?;

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use crate::common::*;
 use crate::promotion::{keygen, setup, Setup};
 
 fn verify(s: &Setup, extra: &[&str]) -> (i32, serde_json::Value) {
@@ -229,7 +228,13 @@ fn measure_audit_verify_100k() {
     });
     assert!(unprotected.accepted());
     let decisions: Vec<_> = (0..10)
-        .map(|i| if i % 2 == 0 { refused.clone() } else { unprotected.clone() })
+        .map(|i| {
+            if i % 2 == 0 {
+                refused.clone()
+            } else {
+                unprotected.clone()
+            }
+        })
         .collect();
     let log = s.env.path().join("big.jsonl");
     let pusher = audit::pusher();

@@ -3,7 +3,7 @@
 //! by post-receive from pre-receive's audit record; refused and unprotected pushes get none;
 //! clients can never push the promotions ref; `verify --promotion` checks exactly one commit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 
@@ -389,5 +389,4 @@ fn measure_post_receive_cost() {
         times[times.len() - 1],
         times.len()
     );
-    let _ = Path::new(".");
 }
