@@ -1564,6 +1564,51 @@ mod tests {
     }
 
     #[test]
+    fn digest_covers_key_files_and_the_manifest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pub");
+        let write_key = || {
+            let k =
+                agentgate_formats::SigningKey::generate(agentgate_formats::KeyAlgorithm::Ed25519)
+                    .unwrap();
+            std::fs::write(&key, k.public_key().to_pem()).unwrap();
+        };
+        write_key();
+        let text = format!(
+            "{MIN}[server]\nkey = \"s.key\"\n[audit]\nsyslog = true\n[[signer]]\nname = \"a\"\npublic_key = \"k.pub\"\n"
+        );
+        let path = dir.path().join("p.toml");
+        let a = Policy::parse(&text, &path).unwrap();
+        assert_eq!(a.files.len(), 1);
+        assert_eq!(a.server.key.as_deref(), Some(dir.path().join("s.key").as_path()));
+        assert_eq!(a.server.promotions_ref, DEFAULT_PROMOTIONS_REF);
+        assert_eq!(a.syslog_socket.as_deref(), Some(Path::new(DEFAULT_SYSLOG_SOCKET)));
+        let manifest = a.manifest();
+        assert_eq!(
+            a.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&manifest)))
+        );
+        // The archived policy needs no key file on disk.
+        write_key();
+        let b = Policy::parse(&text, &path).unwrap();
+        assert_ne!(a.digest, b.digest, "a key replaced in place is another policy");
+        std::fs::remove_file(&key).unwrap();
+        let back = Policy::from_manifest(&manifest, &a.digest).unwrap();
+        assert_eq!(back.digest, a.digest);
+        assert!(Policy::from_manifest(&manifest, &b.digest).is_err());
+        let cases = [
+            (format!("{MIN}[audit]\nsyslog_socket = \"/x\"\n"), "syslog is not"),
+            (format!("{MIN}[server]\npromotions_ref = \"notes/x\"\n"), "full ref name"),
+            (format!("{MIN}[server]\nverifier_id = \"\"\n"), "empty"),
+            (format!("{MIN}[server]\nbogus = 1\n"), "unknown field"),
+        ];
+        for (text, needle) in cases {
+            let (_, _, m) = err(&text);
+            assert!(m.contains(needle), "{m:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(
             parse_duration("30d").unwrap(),
