@@ -390,3 +390,67 @@ fn measure_post_receive_cost() {
         times.len()
     );
 }
+
+#[test]
+fn install_chains_a_foreign_post_receive_and_uninstall_restores_it() {
+    let env = Env::new();
+    keygen(&env, "server");
+    let server = env.path().join("s.git");
+    env.git_ok(
+        env.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            server.to_str().unwrap(),
+        ],
+    );
+    let seen = env.path().join("seen.txt");
+    let foreign = format!("#!/bin/sh\ncat > '{}'\nexit 3\n", seen.display());
+    let hook = server.join("hooks/post-receive");
+    std::fs::write(&hook, &foreign).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", hook.to_str().unwrap()])
+        .status()
+        .unwrap();
+    std::fs::write(
+        server.join("agentgate.toml"),
+        format!(
+            "{POLICY}\n[server]\nkey = \"{}\"\n",
+            env.path().join("server.key").display()
+        ),
+    )
+    .unwrap();
+    let out = env.agentgate(env.path(), &["install", "--repo", server.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read_to_string(&hook)
+        .unwrap()
+        .contains("agentgate-shim"));
+    let work = env.clone(&server, "w");
+    let c = env.commit(&work, "a.txt", "Base");
+    let (ok, err) = env.push(&work, &["origin", "main"]);
+    assert!(ok, "{err}");
+    // The foreign hook saw the same input, and its failure did not stop the record.
+    assert!(std::fs::read_to_string(&seen)
+        .unwrap()
+        .contains(&format!("{c} refs/heads/main")));
+    let out = env.git(&server, &["notes", "--ref", PROMOTIONS, "show", &c]);
+    assert!(out.status.success(), "{err}");
+    let out = env.agentgate(
+        env.path(),
+        &["uninstall", "--repo", server.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), foreign);
+    assert!(!server.join("hooks/pre-receive").exists());
+}

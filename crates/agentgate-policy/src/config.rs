@@ -1580,9 +1580,15 @@ mod tests {
         let path = dir.path().join("p.toml");
         let a = Policy::parse(&text, &path).unwrap();
         assert_eq!(a.files.len(), 1);
-        assert_eq!(a.server.key.as_deref(), Some(dir.path().join("s.key").as_path()));
+        assert_eq!(
+            a.server.key.as_deref(),
+            Some(dir.path().join("s.key").as_path())
+        );
         assert_eq!(a.server.promotions_ref, DEFAULT_PROMOTIONS_REF);
-        assert_eq!(a.syslog_socket.as_deref(), Some(Path::new(DEFAULT_SYSLOG_SOCKET)));
+        assert_eq!(
+            a.syslog_socket.as_deref(),
+            Some(Path::new(DEFAULT_SYSLOG_SOCKET))
+        );
         let manifest = a.manifest();
         assert_eq!(
             a.digest,
@@ -1591,14 +1597,23 @@ mod tests {
         // The archived policy needs no key file on disk.
         write_key();
         let b = Policy::parse(&text, &path).unwrap();
-        assert_ne!(a.digest, b.digest, "a key replaced in place is another policy");
+        assert_ne!(
+            a.digest, b.digest,
+            "a key replaced in place is another policy"
+        );
         std::fs::remove_file(&key).unwrap();
         let back = Policy::from_manifest(&manifest, &a.digest).unwrap();
         assert_eq!(back.digest, a.digest);
         assert!(Policy::from_manifest(&manifest, &b.digest).is_err());
         let cases = [
-            (format!("{MIN}[audit]\nsyslog_socket = \"/x\"\n"), "syslog is not"),
-            (format!("{MIN}[server]\npromotions_ref = \"notes/x\"\n"), "full ref name"),
+            (
+                format!("{MIN}[audit]\nsyslog_socket = \"/x\"\n"),
+                "syslog is not",
+            ),
+            (
+                format!("{MIN}[server]\npromotions_ref = \"notes/x\"\n"),
+                "full ref name",
+            ),
             (format!("{MIN}[server]\nverifier_id = \"\"\n"), "empty"),
             (format!("{MIN}[server]\nbogus = 1\n"), "unknown field"),
         ];
