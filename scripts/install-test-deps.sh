@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 # for the tests that create a gitolite user and bound every network command;
 # bubblewrap, gcc, make: the gate tests build a small C project, sandboxed;
 # man-db, file, binutils (strip): building and checking the Debian package;
-# sudo, util-linux (unshare, flock): the README's server section, followed as written.
-packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make man-db file binutils sudo util-linux)
+# sudo, util-linux (unshare, flock): the README's server section, followed as written;
+# rsyslog: the syslog test starts its own rsyslogd on its own socket (tests/it/syslog.rs);
+# chromium: the audit report is loaded in headless Chromium (tests/it/report.rs).
+packages=(git openssl openssh-server openssh-client gitolite3 lighttpd passwd procps coreutils bubblewrap gcc make man-db file binutils sudo util-linux rsyslog chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -5,9 +5,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use agentgate_formats::SigningKey;
 use agentgate_git::{ObjectId, Repo};
 use agentgate_policy::attestations::{attestation_source, notes_commit, AttestationsError};
 use agentgate_policy::audit::{self, default_audit_path};
+use agentgate_policy::audit_syslog::{MessageKind, Severity, Syslog};
 use agentgate_policy::config::{self, load_for, PolicyError, SYSTEM_POLICY};
 use agentgate_policy::decision::{self, Code, Evaluator, RefDecision, RefUpdate, StdinError};
 use agentgate_policy::error_chain;
@@ -78,6 +80,10 @@ struct PolicyInfo {
     digest: String,
     audit_log: PathBuf,
     notes_ref: String,
+    /// The policy itself, archived next to the log with the records that name it.
+    policy: std::sync::Arc<config::Policy>,
+    /// The server key (`[server] key`), once loaded: it signs the checkpoint.
+    server_key: Option<std::sync::Arc<SigningKey>>,
 }
 
 type Shared = std::sync::Arc<std::sync::Mutex<Progress>>;
@@ -143,7 +149,8 @@ pub fn run_hook(
         pusher: &pusher,
         time: now,
     };
-    if let Err(e) = audited.append(&decisions, &shared) {
+    let mut warnings = Vec::new();
+    if let Err(e) = audited.append(&decisions, &shared, &mut warnings) {
         let _ = write!(err, "{}", decision::render(&decisions, prefix));
         let _ = writeln!(
             err,
@@ -158,6 +165,9 @@ pub fn run_hook(
         };
     }
     let _ = write!(err, "{}", decision::render(&decisions, prefix));
+    for w in warnings {
+        let _ = writeln!(err, "{prefix}agentgate: warning: {w}");
+    }
     exit
 }
 
@@ -250,8 +260,16 @@ struct Audited<'a> {
 
 impl Audited<'_> {
     /// One record per decision, in the log the policy names (or the repository's default),
-    /// with the policy and notes commit the decision thread got to.
-    fn append(&self, decisions: &[RefDecision], shared: &Shared) -> Result<(), audit::AuditError> {
+    /// with the policy and notes commit the decision thread got to; the policy archived and a
+    /// checkpoint signed when the policy names a server key; each record and the checkpoint
+    /// sent to syslog when the policy asks (after the file: what went wrong there is a
+    /// warning for the pusher, and is in the record when syslog was down from the start).
+    fn append(
+        &self,
+        decisions: &[RefDecision],
+        shared: &Shared,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), audit::AuditError> {
         let progress = shared.lock().ok();
         let info = progress.as_ref().and_then(|p| p.policy.clone());
         let notes = progress.as_ref().and_then(|p| p.notes.clone());
@@ -260,7 +278,16 @@ impl Audited<'_> {
             .as_ref()
             .map(|i| i.audit_log.clone())
             .unwrap_or_else(|| default_audit_path(self.git_dir));
+        let syslog = info
+            .as_ref()
+            .and_then(|i| i.policy.syslog_socket.as_deref())
+            .map(Syslog::connect);
+        let syslog_error = match &syslog {
+            Some(Err(e)) => Some(format!("unreachable: {}", error_chain(e))),
+            _ => None,
+        };
         let cx = audit::Context {
+            syslog_error: syslog_error.as_deref(),
             repo: self.git_dir,
             mode: self.mode.as_str(),
             pusher: self.pusher,
@@ -273,7 +300,45 @@ impl Audited<'_> {
             time: self.time,
         };
         let mut records = audit::records(decisions, &cx);
-        audit::append(&log, &mut records)
+        let opts = audit::AppendOptions {
+            policy: info.as_ref().map(|i| i.policy.as_ref()),
+            checkpoint_key: info.as_ref().and_then(|i| i.server_key.as_deref()),
+        };
+        let written = audit::append_with(&log, &mut records, &opts)?;
+        if let Some(e) = written.checkpoint_error {
+            warnings.push(format!("no checkpoint was signed for this push: {e}"));
+        }
+        match syslog {
+            None => {}
+            Some(Err(_)) => warnings.push(format!(
+                "the audit record was not sent to syslog ({}); it is in {}",
+                syslog_error.as_deref().unwrap_or_default(),
+                log.display()
+            )),
+            Some(Ok(s)) => {
+                let mut sent = Ok(());
+                for (line, d) in written.lines.iter().zip(decisions) {
+                    let severity = if d.accepted() {
+                        Severity::Informational
+                    } else {
+                        Severity::Notice
+                    };
+                    sent = sent.and_then(|()| s.send(MessageKind::Record, severity, line));
+                }
+                if let Some(c) = &written.checkpoint {
+                    sent = sent
+                        .and_then(|()| s.send(MessageKind::Checkpoint, Severity::Informational, c));
+                }
+                if let Err(e) = sent {
+                    warnings.push(format!(
+                        "the audit record did not reach syslog ({}); it is in {}",
+                        error_chain(&e),
+                        log.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -285,6 +350,23 @@ fn policy_file(e: &PolicyError) -> Option<&Path> {
         | PolicyError::Unreadable { path, .. }
         | PolicyError::Invalid { path, .. } => Some(path),
     }
+}
+
+/// The server's signing key (`[server] key`), if the policy names one.
+pub fn server_key(
+    policy: &config::Policy,
+) -> Result<Option<std::sync::Arc<SigningKey>>, config::PolicyError> {
+    let Some(path) = &policy.server.key else {
+        return Ok(None);
+    };
+    let unreadable = |e: String| config::PolicyError::Unreadable {
+        path: path.clone(),
+        source: std::io::Error::other(format!("the server key ([server] key): {e}")),
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| unreadable(e.to_string()))?;
+    SigningKey::from_pem(&pem, None)
+        .map(|k| Some(std::sync::Arc::new(k)))
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 /// The fix for a refusal that only the server's admin can act on.
@@ -304,7 +386,13 @@ fn decide_all(
     let repo = Repo::open_from_env();
     set_step(shared, "loading the policy");
     let policy = load_for(config, Some(repo.as_ref()), Some(git_dir));
-    if let Ok(p) = &policy {
+    // The server key belongs to the policy: one that cannot be read refuses like an
+    // unreadable public key (nothing could be checkpointed or promoted).
+    let policy = policy.and_then(|p| {
+        let key = server_key(&p)?;
+        Ok((p, key))
+    });
+    if let Ok((p, key)) = &policy {
         if let Ok(mut s) = shared.lock() {
             s.timeout = Some(p.hook_timeout);
             s.policy = Some(PolicyInfo {
@@ -312,9 +400,12 @@ fn decide_all(
                 digest: p.digest.clone(),
                 audit_log: audit::audit_path(Some(p), git_dir),
                 notes_ref: p.attest.notes_ref.clone(),
+                policy: std::sync::Arc::new(p.clone()),
+                server_key: key.clone(),
             });
         }
     }
+    let policy = policy.map(|(p, _)| p);
     match (&repo, &policy) {
         (_, Err(e)) => {
             let fix = format!(
@@ -381,4 +472,138 @@ fn decide_all(
             }
         }
     }
+}
+
+/// Run as the `post-receive` hook: after the refs moved, write a signed promotion record for
+/// every accepted move of a protected ref, built from the audit record pre-receive wrote for
+/// it (the decision is never made again). Nothing can be refused any more: what fails is said
+/// to the pusher and the exit code is 1 (git ignores it).
+pub fn run_post_receive(
+    config: Option<&Path>,
+    input: Result<Vec<RefUpdate>, StdinError>,
+    err: &mut dyn Write,
+) -> u8 {
+    let prefix = message_prefix();
+    let updates = match input {
+        Ok(u) => u,
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "{prefix}agentgate: no promotion record written: the ref updates cannot be read: {e}"
+            );
+            return EXIT_REFUSE;
+        }
+    };
+    let moved: Vec<RefUpdate> = updates
+        .into_iter()
+        .filter(|u| !u.new.is_zero() && u.old != u.new)
+        .collect();
+    if moved.is_empty() {
+        return EXIT_ACCEPT;
+    }
+    let (lines, failed) = match write_promotions(config, &moved) {
+        Ok(r) => r,
+        Err(e) => (
+            vec![format!(
+                "no promotion record written: {}",
+                error_chain(e.as_ref())
+            )],
+            true,
+        ),
+    };
+    for l in lines {
+        let _ = writeln!(err, "{prefix}agentgate: {l}");
+    }
+    if failed {
+        EXIT_REFUSE
+    } else {
+        EXIT_ACCEPT
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The promotion records of `moved`: what to tell the pusher, and whether any failed.
+fn write_promotions(
+    config: Option<&Path>,
+    moved: &[RefUpdate],
+) -> Result<(Vec<String>, bool), BoxError> {
+    use agentgate_policy::promotion::{self, Identity};
+    let git_dir = std::env::var_os("GIT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let git_dir = std::path::absolute(&git_dir)?;
+    let repo = Repo::open_from_env();
+    let policy = load_for(config, Some(repo.as_ref()), Some(&git_dir))?;
+    let repo = repo?;
+    let Some(key) = server_key(&policy)? else {
+        return Ok((vec![], false));
+    };
+    let log = audit::audit_path(Some(&policy), &git_dir);
+    let records = promotion::find_records(&log, moved)?;
+    let identity = Identity::of(
+        &policy,
+        &git_dir,
+        &agentgate_policy::audit_syslog::host_name(),
+    );
+    let notes_ref = &policy.server.promotions_ref;
+    // One writer at a time: appending to a note reads, then rewrites the notes ref.
+    let lock_path = git_dir.join("agentgate").join("promotions.lock");
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    lock.lock()?;
+    let mut lines = Vec::new();
+    let mut failed = false;
+    for (u, rec) in moved.iter().zip(records) {
+        let Some(rec) = rec else {
+            failed = true;
+            lines.push(format!(
+                "no promotion record for {} {}..{}: pre-receive logged no decision for it in {}",
+                u.refname,
+                u.old.short(),
+                u.new.short(),
+                log.display()
+            ));
+            continue;
+        };
+        if !promotion::promotable(&rec) {
+            continue;
+        }
+        let one = || -> Result<String, BoxError> {
+            let commit = repo.peel_to_commit(&u.new)?;
+            let digest = rec
+                .pointer("/policy/digest")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let archived = std::fs::read(audit::archived_policy_path(&log, digest))?;
+            let decided_under = config::Policy::from_manifest(&archived, digest)?;
+            let st = promotion::statement(&rec, &commit, &decided_under, &identity)?;
+            promotion::write(&repo, notes_ref, &commit, &st, &key)?;
+            Ok(format!(
+                "promotion record for {} at {} signed into {notes_ref}",
+                u.refname,
+                commit.short()
+            ))
+        };
+        match one() {
+            Ok(l) => lines.push(l),
+            Err(e) => {
+                failed = true;
+                lines.push(format!(
+                    "no promotion record for {} at {}: {}",
+                    u.refname,
+                    u.new.short(),
+                    error_chain(e.as_ref())
+                ));
+            }
+        }
+    }
+    let _ = lock.unlock();
+    Ok((lines, failed))
 }

@@ -19,6 +19,9 @@ const UPDATE_SHIM: &str = include_str!("../hooks/update");
 /// The shims that run a foreign hook first (it was at the hook path before us).
 const PRE_RECEIVE_CHAINED_SHIM: &str = include_str!("../hooks/pre-receive-chained");
 const UPDATE_CHAINED_SHIM: &str = include_str!("../hooks/update-chained");
+/// The post-receive shim (promotion records), installed next to either deciding hook.
+const POST_RECEIVE_SHIM: &str = include_str!("../hooks/post-receive");
+const POST_RECEIVE_CHAINED_SHIM: &str = include_str!("../hooks/post-receive-chained");
 /// Marks a hook file as ours (safe to overwrite on reinstall).
 pub const SHIM_MARKER: &str = "# agentgate-shim";
 /// Appended to a hook path: where a foreign hook lives while our shim runs it first.
@@ -50,6 +53,9 @@ impl Layout {
 pub enum HookKind {
     PreReceive,
     Update,
+    /// Installed with either of the others, never alone: it writes the promotion records.
+    #[value(skip)]
+    PostReceive,
 }
 
 impl HookKind {
@@ -59,6 +65,7 @@ impl HookKind {
         match self {
             HookKind::PreReceive => "pre-receive",
             HookKind::Update => "update",
+            HookKind::PostReceive => "post-receive",
         }
     }
 }
@@ -208,6 +215,8 @@ pub fn shim(hook: HookKind, binary: &Path, config: Option<&Path>, chained: bool)
         (HookKind::Update, false) => UPDATE_SHIM,
         (HookKind::PreReceive, true) => PRE_RECEIVE_CHAINED_SHIM,
         (HookKind::Update, true) => UPDATE_CHAINED_SHIM,
+        (HookKind::PostReceive, false) => POST_RECEIVE_SHIM,
+        (HookKind::PostReceive, true) => POST_RECEIVE_CHAINED_SHIM,
     };
     let args = config
         .map(|c| format!("--config {}", sh_quote(&c.to_string_lossy())))
@@ -334,6 +343,45 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    place(
+        &path,
+        repo.as_deref(),
+        a.hook,
+        a.layout,
+        &binary,
+        pinned.as_deref(),
+    )?;
+    // The promotion records are written after the refs moved, by post-receive, next to the
+    // deciding hook (its own path; a hook already there is chained the same way).
+    let (_, post) = resolve_target(&a.target, a.layout, HookKind::PostReceive)?;
+    place(
+        &post,
+        repo.as_deref(),
+        HookKind::PostReceive,
+        a.layout,
+        &binary,
+        pinned.as_deref(),
+    )?;
+    println!(
+        "installed {} (policy {}, {} protected ref pattern(s)); it runs {}",
+        path.display(),
+        policy.source.display(),
+        policy.protect.refs.len(),
+        binary.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Put the shim for `hook` at `path`, chaining a foreign hook already there.
+fn place(
+    path: &Path,
+    repo: Option<&Path>,
+    hook: HookKind,
+    layout: Layout,
+    binary: &Path,
+    pinned: Option<&Path>,
+) -> anyhow::Result<()> {
+    let path = path.to_path_buf();
     let chained = chained_path(&path);
     let chain = match existing(&path)? {
         Existing::Ours => exists_no_follow(&chained),
@@ -343,7 +391,7 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
             }
             false
         }
-        Existing::Foreign if a.layout != Layout::Plain => {
+        Existing::Foreign if layout != Layout::Plain => {
             // Gitaly and Gitea run every executable in the .d directory: a chained copy there
             // would run twice, so the name has to be freed instead.
             bail!("{} exists and is not an agentgate hook; in a .d directory every hook runs, so rename it (any other name keeps it running) and install again", path.display());
@@ -358,11 +406,11 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
     // Run as root, files we create belong to whoever owns the repository (or the shared hooks
     // directory), as if its owner had installed them: the Git server's user can then manage
     // its hooks, and nothing in its repository is root's.
-    let owner_ref = repo.clone().unwrap_or_else(|| nearest_existing(&path));
+    let owner_ref = repo.map_or_else(|| nearest_existing(&path), Path::to_path_buf);
     if let Some(dir) = path.parent() {
         create_dirs_owned(dir, &owner_ref)?;
     }
-    let text = shim(a.hook, &binary, pinned.as_deref(), chain);
+    let text = shim(hook, binary, pinned, chain);
     let tmp = path.with_extension("agentgate-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     set_executable(&tmp)?;
@@ -382,14 +430,7 @@ pub fn install(a: &InstallArgs) -> anyhow::Result<ExitCode> {
         );
     }
     std::fs::rename(&tmp, &path).with_context(|| format!("installing {}", path.display()))?;
-    println!(
-        "installed {} (policy {}, {} protected ref pattern(s)); it runs {}",
-        path.display(),
-        policy.source.display(),
-        policy.protect.refs.len(),
-        binary.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
@@ -399,6 +440,19 @@ pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
         // as the repository's owner: say so rather than look in the wrong place.
         crate::owner::open_repo(repo)?;
     }
+    remove(&path)?;
+    // A post-receive hook that is not ours was never chained by us (an install older than
+    // promotion records): it stays.
+    let (_, post) = resolve_target(&a.target, a.layout, HookKind::PostReceive)?;
+    if !matches!(existing(&post)?, Existing::Foreign) {
+        remove(&post)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Remove our shim at `path` and put back the hook it chained to.
+fn remove(path: &Path) -> anyhow::Result<()> {
+    let path = path.to_path_buf();
     let chained = chained_path(&path);
     match existing(&path)? {
         Existing::Foreign => bail!(
@@ -411,7 +465,7 @@ pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
         }
         Existing::Nothing if !exists_no_follow(&chained) => {
             println!("no agentgate hook at {}; nothing to do", path.display());
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         Existing::Nothing => {}
     }
@@ -420,7 +474,7 @@ pub fn uninstall(a: &UninstallArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("restoring {} to {}", chained.display(), path.display()))?;
         println!("restored the previous hook {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(unix)]

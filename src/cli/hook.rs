@@ -67,3 +67,19 @@ pub(super) fn update(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::from(code))
 }
+
+/// `post-receive`: the updates that went through, on stdin as for pre-receive.
+pub(super) fn post_receive(a: &HookArgs) -> anyhow::Result<ExitCode> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_STDIN)
+        .read_to_end(&mut input)
+        .context("reading the ref updates from stdin")?;
+    let code = hook_runner::run_post_receive(
+        a.config.as_deref(),
+        parse_updates(&input),
+        &mut std::io::stderr(),
+    );
+    Ok(ExitCode::from(code))
+}

@@ -22,6 +22,7 @@ mod sign_keyless;
 #[cfg(feature = "trust-root-update")]
 pub mod trust_root;
 pub mod verify;
+mod verify_promotion;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,12 @@ pub enum Command {
         after_help = "Example (hooks/update):\n  exec agentgate update \"$1\" \"$2\" \"$3\""
     )]
     Update(hook::UpdateArgs),
+    /// Server hook, after the refs moved: sign a promotion record (an SLSA VSA, as a note under
+    /// [server] promotions_ref) for every accepted move of a protected ref.
+    #[command(
+        after_help = "Example (hooks/post-receive):\n  exec agentgate post-receive --config /etc/agentgate/policy.toml\n\nNeeds [server] key in the policy; without it, it does nothing."
+    )]
+    PostReceive(hook::HookArgs),
     /// Dry run: what would the hook decide for OLD NEW REF in this repository?
     #[command(after_help = "Examples:
   agentgate check --repo /srv/git/app.git main feature refs/heads/main
@@ -138,7 +145,10 @@ user.")]
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let hook_mode = matches!(cli.command, Command::PreReceive(_) | Command::Update(_));
+    let hook_mode = matches!(
+        cli.command,
+        Command::PreReceive(_) | Command::Update(_) | Command::PostReceive(_)
+    );
     let prefix = if hook_mode {
         hook_runner::message_prefix()
     } else {
@@ -171,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::PreReceive(a) => hook::pre_receive(&a),
         Command::Update(a) => hook::update(&a),
+        Command::PostReceive(a) => hook::post_receive(&a),
         Command::Check(a) => check::check(&a),
         Command::Inspect(a) => inspect::inspect(&a),
         Command::Keygen(a) => keygen::keygen(&a),
@@ -186,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "trust-root-update")]
         Command::TrustRoot(c) => trust_root::trust_root(&c),
         Command::Policy(c) => policy::run(&c),
+        Command::Audit(audit::AuditCommand::Report(a)) => audit::report(&a),
         Command::Install(a) => crate::install::install(&a),
         Command::Uninstall(a) => crate::install::uninstall(&a),
         Command::Doctor(a) => doctor::doctor(&a),

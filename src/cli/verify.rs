@@ -33,6 +33,7 @@ Examples:
       'https://github\\.com/acme/app/\\.github/workflows/.+'
   agentgate verify --bundle app.intoto.sigstore.json --key cosign.pub \\
       --print-statement app.tar.gz
+  agentgate verify --promotion v1.2.0 --repo /srv/git/app.git --key server.pub
 
 Any Sigstore bundle (v0.1 to v0.3) is verified, as cosign verify-blob and
 verify-blob-attestation do: message signatures, DSSE with in-toto Statement v0.1
@@ -52,7 +53,7 @@ reason's code is printed), 2 usage error.";
 #[derive(Debug, clap::Args)]
 #[command(after_help = VERIFY_EXAMPLE)]
 #[command(group(clap::ArgGroup::new("signer").required(true).multiple(true).args(["keys", "certificate_identity", "certificate_identity_regexp"])))]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["bundle", "note"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["bundle", "note", "promotion"])))]
 pub struct VerifyArgs {
     /// A bundle file: one Sigstore bundle, or JSON Lines of bundles (a saved note).
     #[arg(long, value_name = "FILE")]
@@ -64,6 +65,16 @@ pub struct VerifyArgs {
     /// The notes ref --note reads.
     #[arg(long, value_name = "REF", default_value = DEFAULT_NOTES_REF, requires = "note")]
     pub notes_ref: String,
+    /// Check the server's promotion records on exactly this commit instead (any revision):
+    /// signed with --key (the server's public key), notes under --promotions-ref in --repo.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["bundle", "note", "artifact", "commit", "certificate_identity", "certificate_identity_regexp"])]
+    pub promotion: Option<String>,
+    /// With --promotion: where the promotion records are.
+    #[arg(long, value_name = "REF", default_value = agentgate_policy::config::DEFAULT_PROMOTIONS_REF, requires = "promotion")]
+    pub promotions_ref: String,
+    /// With --promotion: require a record for this ref (fully qualified, as in sourceRefs).
+    #[arg(long = "ref", value_name = "REF", requires = "promotion")]
+    pub refname: Option<String>,
     /// Trusted public key (SPKI PEM: agentgate's, cosign's, any Sigstore key); repeat to trust
     /// several.
     #[arg(long = "key", value_name = "PUB")]
@@ -104,8 +115,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
     /// The artifact file, or its digest as sha256:HEX.
-    #[arg(value_name = "ARTIFACT|sha256:HEX")]
-    pub artifact: String,
+    #[arg(
+        value_name = "ARTIFACT|sha256:HEX",
+        required_unless_present = "promotion"
+    )]
+    pub artifact: Option<String>,
 }
 
 fn artifact_digest(arg: &str) -> anyhow::Result<([u8; 32], Option<PathBuf>)> {
@@ -234,6 +248,12 @@ fn note_inputs(args: &VerifyArgs, rev: &str) -> anyhow::Result<(Vec<Input>, Stri
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(rev) = &args.promotion {
+        return super::verify_promotion::verify_promotion(args, rev);
+    }
+    let Some(artifact_arg) = &args.artifact else {
+        bail!("name the artifact (a file, or sha256:HEX)");
+    };
     let trust = trust(args)?;
     let (inputs, note_commit) = match (&args.bundle, &args.note) {
         (Some(path), _) => {
@@ -251,7 +271,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(c) => Some(resolve_commit_arg(&args.repo, c)?),
         None => note_commit,
     };
-    let (sha256, path) = artifact_digest(&args.artifact)?;
+    let (sha256, path) = artifact_digest(artifact_arg)?;
     let artifact = examine::Artifact { sha256, path };
 
     let results: Vec<(Input, Examined)> = inputs
@@ -304,7 +324,10 @@ impl Report<'_> {
     }
 
     fn artifact_path(&self) -> Option<String> {
-        (!self.args.artifact.starts_with("sha256:")).then(|| self.args.artifact.clone())
+        self.args
+            .artifact
+            .clone()
+            .filter(|a| !a.starts_with("sha256:"))
     }
 
     fn bundle_json(&self, index: usize, input: &Input, e: &Examined) -> Value {

@@ -71,12 +71,17 @@ fn audit_log_rederives_and_detects_tampering() {
     assert_eq!(codes(&v), vec!["unlogged-ref-move"], "{v}");
     env.git_ok(&server, &["update-ref", "refs/heads/main", &base, &agent]);
 
-    // The policy changed since.
+    // The policy changed since: every record is re-derived with the policy it names,
+    // archived next to the log.
     std::fs::write(
         server.join("agentgate.toml"),
         format!("{POLICY}\n# edited\n"),
     )
     .unwrap();
+    let (code, v) = verify(&env, &log);
+    assert_eq!(code, 0, "{v}");
+    // Without the archive, only the file at the recorded path is left, and it changed.
+    std::fs::remove_dir_all(server.join("agentgate/audit.jsonl.policies")).unwrap();
     let (code, v) = verify(&env, &log);
     assert_eq!(code, 1);
     assert!(codes(&v).iter().all(|c| c == "policy-changed"), "{v}");

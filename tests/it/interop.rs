@@ -132,3 +132,39 @@ fn third_party_verifiers_accept_ours_and_reject_tampered() {
         );
     }
 }
+
+/// The server's promotion record (a VSA in a key-based bundle, from a real push) verifies in
+/// sigstore-js and securesystemslib with the server's public key, and not with another.
+#[test]
+fn third_party_verifiers_accept_the_servers_promotion_record() {
+    if !enabled("third_party_verifiers_accept_the_servers_promotion_record") {
+        return;
+    }
+    let t = tools();
+    let s = crate::promotion::setup("");
+    let tip = s.env.rev(&s.work, "HEAD").unwrap();
+    let note = s.note(&tip).expect("a promotion record");
+    let bundle = s.env.path().join("promotion.sigstore.json");
+    std::fs::write(&bundle, &note[0]).unwrap();
+    for (key, want) in [("server.pub", 0), ("gate.pub", 1)] {
+        let key = s.env.path().join(key);
+        // No artifact: the subject is a commit (the VSA's gitCommit), not a file.
+        let mut js = Command::new(&t.node);
+        js.arg(Path::new(INTEROP).join("verify-sigstore-js.cjs"))
+            .args([&bundle, &key]);
+        let mut py = Command::new(&t.python);
+        py.arg(Path::new(INTEROP).join("verify-securesystemslib.py"))
+            .args([&bundle, &key]);
+        for (tool, mut cmd) in [("sigstore-js", js), ("securesystemslib", py)] {
+            let out = cmd.output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(want),
+                "{tool} on the promotion record with {}: {}{}",
+                key.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

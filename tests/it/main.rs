@@ -12,6 +12,7 @@ mod architecture;
 // The hook: decisions, refusals and how it fails.
 mod approvals;
 mod audit;
+mod audit_trail;
 mod bypass;
 mod detect;
 mod fail_closed;
@@ -19,6 +20,9 @@ mod hook;
 mod load;
 mod promise_cases;
 mod promise_model;
+mod promotion;
+mod report;
+mod syslog;
 mod system_policy;
 mod walk;
 

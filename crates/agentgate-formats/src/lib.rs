@@ -6,6 +6,7 @@
 
 pub mod approval;
 pub mod bundle;
+pub mod checkpoint;
 pub mod dsse;
 pub mod examine;
 pub mod keys;
@@ -14,6 +15,7 @@ pub mod sign;
 pub mod sigstore;
 pub mod statement;
 pub mod verify;
+pub mod vsa;
 
 pub use keys::{KeyAlgorithm, KeyError, PublicKey, SigningKey};
 pub use reason::{AttestationCode, VerifyError};

@@ -50,6 +50,35 @@ pub struct AttestationReport {
     pub result: AttestationCode,
     /// The signer that admitted it, or the reason it failed.
     pub detail: String,
+    /// `sha256:<hex>` of the bundle's bytes (the note line or file), when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The policy's name for the signer it verified for (`ok` results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Its predicate type (`ok` results).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    /// It counted towards admitting its commit: an `ok` bundle of a commit that was admitted.
+    /// These are the promotion record's input attestations.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub admitted: bool,
+}
+
+impl AttestationReport {
+    /// The fields a report about no bundle in particular leaves empty (spread after its own).
+    fn note() -> AttestationReport {
+        AttestationReport {
+            commit: ObjectId::zero(20),
+            source: String::new(),
+            result: AttestationCode::Ok,
+            detail: String::new(),
+            digest: None,
+            signer: None,
+            predicate_type: None,
+            admitted: false,
+        }
+    }
 }
 
 /// The answer to "is this commit attested?".
@@ -690,33 +719,39 @@ impl<'a> PolicyAttestations<'a> {
         &self,
         commit: &CommitRef,
         candidates: Vec<Candidate<'_>>,
-    ) -> Vec<(String, Result<Passed, Failure>)> {
+    ) -> Vec<(String, Option<String>, Result<Passed, Failure>)> {
         candidates
             .into_iter()
             .take(MAX_CANDIDATES)
             .map(|c| {
-                let result = match c.oversize {
-                    Some(size) => Err(Failure::new(
-                        AttestationCode::BundleTooLarge,
-                        format!("{size} bytes"),
-                    )),
-                    None => self.examine(commit, &c.bytes),
+                let (result, digest) = match c.oversize {
+                    Some(size) => (
+                        Err(Failure::new(
+                            AttestationCode::BundleTooLarge,
+                            format!("{size} bytes"),
+                        )),
+                        None,
+                    ),
+                    None => (
+                        self.examine(commit, &c.bytes),
+                        Some(crate::audit::line_digest(&c.bytes)),
+                    ),
                 };
-                (c.source.into_owned(), result)
+                (c.source.into_owned(), digest, result)
             })
             .collect()
     }
 
     /// A test result counts only next to the provenance of its own run: signed by the same
     /// signer, valid for this commit in every respect (age included). The others fail here.
-    fn bind_test_results(&self, results: &mut [(String, Result<Passed, Failure>)]) {
+    fn bind_test_results(&self, results: &mut [(String, Option<String>, Result<Passed, Failure>)]) {
         let provenances: Vec<(usize, String)> = results
             .iter()
-            .filter_map(|(_, r)| r.as_ref().ok())
+            .filter_map(|(_, _, r)| r.as_ref().ok())
             .filter(|p| p.predicate_type == PREDICATE_SLSA_PROVENANCE_V1)
             .map(|p| (p.signer, p.payload_sha256.clone()))
             .collect();
-        for (_, result) in results {
+        for (_, _, result) in results {
             let unbound = match result {
                 Ok(Passed {
                     signer,
@@ -795,6 +830,7 @@ impl<'a> PolicyAttestations<'a> {
                 source: "(policy)".into(),
                 result: AttestationCode::ThresholdNotMet,
                 detail,
+                ..AttestationReport::note()
             });
         } else if !admitted && !partial.is_empty() {
             examined.push(AttestationReport {
@@ -805,6 +841,7 @@ impl<'a> PolicyAttestations<'a> {
                     "no trusted signer has a valid attestation of every required type: {}",
                     partial.join("; ")
                 ),
+                ..AttestationReport::note()
             });
         }
         admitted
@@ -1010,28 +1047,34 @@ impl AttestationSource for PolicyAttestations<'_> {
         let mut examined = Vec::new();
         // Per signer (index in the policy): the predicate types it covers.
         let mut covered: Vec<Vec<String>> = vec![Vec::new(); self.policy.signers.len()];
-        for (source, result) in results {
-            let (result, detail) = match result {
+        for (source, digest, result) in results {
+            let (result, detail, signer, predicate_type) = match result {
                 Ok(p) => {
-                    let detail = format!(
-                        "{} signed by {}",
-                        p.predicate_type,
-                        self.signer_name(p.signer)
-                    );
+                    let name = self.signer_name(p.signer).to_string();
+                    let detail = format!("{} signed by {name}", p.predicate_type);
                     if let Some(types) = covered.get_mut(p.signer) {
                         if !types.contains(&p.predicate_type) {
-                            types.push(p.predicate_type);
+                            types.push(p.predicate_type.clone());
                         }
                     }
-                    (AttestationCode::Ok, detail)
+                    (
+                        AttestationCode::Ok,
+                        detail,
+                        Some(name),
+                        Some(p.predicate_type),
+                    )
                 }
-                Err(f) => (f.code, f.detail),
+                Err(f) => (f.code, f.detail, None, None),
             };
             examined.push(AttestationReport {
                 commit: commit.id.clone(),
                 source,
                 result,
                 detail,
+                digest,
+                signer,
+                predicate_type,
+                admitted: false,
             });
         }
         if total > MAX_CANDIDATES {
@@ -1043,9 +1086,18 @@ impl AttestationSource for PolicyAttestations<'_> {
                     "{} older candidate(s) not examined (limit {MAX_CANDIDATES})",
                     total - MAX_CANDIDATES
                 ),
+                ..AttestationReport::note()
             });
         }
         let admitted = self.verdict(commit, &covered, &mut examined);
+        if admitted {
+            for r in examined
+                .iter_mut()
+                .filter(|r| r.result == AttestationCode::Ok)
+            {
+                r.admitted = true;
+            }
+        }
         Ok(AttestationVerdict { admitted, examined })
     }
 
@@ -1092,11 +1144,17 @@ impl AttestationSource for PolicyAttestations<'_> {
                 }
                 Err(f) => (f.code, f.detail),
             };
+            // An approval that counts is one of the promotion record's input attestations.
+            let ok = result == AttestationCode::Ok;
             verdict.examined.push(AttestationReport {
                 commit: commit.id.clone(),
+                digest: Some(crate::audit::line_digest(&c.bytes)),
                 source: c.source.into_owned(),
                 result,
                 detail,
+                signer: None,
+                predicate_type: ok.then(|| PREDICATE_APPROVAL_V01.to_string()),
+                admitted: ok,
             });
         }
         Ok(verdict)
@@ -1137,11 +1195,16 @@ impl AttestationSource for PolicyAttestations<'_> {
                 }
                 Err(f) => (f.code, f.detail),
             };
+            let ok = result == AttestationCode::Ok;
             verdict.examined.push(AttestationReport {
                 commit: new_commit.id.clone(),
                 source,
                 result,
                 detail,
+                digest: Some(crate::audit::line_digest(&c.bytes)),
+                signer: ok.then(|| bg.name.clone()),
+                predicate_type: ok.then(|| PREDICATE_BREAK_GLASS_V01.to_string()),
+                admitted: ok,
             });
         }
         Ok(verdict)

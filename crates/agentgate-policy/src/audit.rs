@@ -2,6 +2,11 @@
 //! later. Lines from concurrent pushes never interleave and are never lost: every push writes
 //! its lines with one `write` under an exclusive lock, then fsyncs before the hook answers. If
 //! the log cannot be written, the push is refused (a decision nobody can certify is not made).
+//!
+//! Next to the log (`LOG.policies/`, `LOG.checkpoints`): every policy a record names, archived
+//! under its digest with the key files it read, so each record is re-derived with its own
+//! policy; and after every push, a checkpoint of the chain's head signed with the server key,
+//! so records removed from the end, or added without the key, show.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -10,6 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use agentgate_git::ObjectId;
+
+use agentgate_formats::checkpoint::{sign_checkpoint, CheckpointBody};
+use agentgate_formats::SigningKey;
 
 use crate::code::Code;
 use crate::config::Policy;
@@ -70,6 +78,8 @@ pub struct Record<'a> {
     /// `sha256:<hex>` of the previous line's bytes (without its newline); null for the first
     /// line of a log. A deleted or edited line breaks the chain (`audit verify`).
     pub prev: Option<String>,
+    /// The record's number in the log (1 for the first): a checkpoint signs "`seq` records".
+    pub seq: u64,
     pub time: String,
     pub repo: String,
     #[serde(rename = "ref")]
@@ -104,6 +114,9 @@ pub struct Record<'a> {
     pub break_glass: Option<&'a crate::decision::BreakGlassOverride>,
     pub policy: PolicyRef<'a>,
     pub version: &'static str,
+    /// Why the record could not go to syslog (`[audit] syslog`) when the push was decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syslog_error: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -129,6 +142,8 @@ pub struct Context<'a> {
     pub notes: Option<NotesInput<'a>>,
     /// The decision time (attestation ages were judged against it).
     pub time: chrono::DateTime<chrono::Utc>,
+    /// Why syslog is unreachable, when it is configured and is.
+    pub syslog_error: Option<&'a str>,
 }
 
 /// Build the records for one push.
@@ -143,6 +158,7 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
             };
             Record {
                 prev: None,
+                seq: 0,
                 time: time.clone(),
                 repo: cx.repo.display().to_string(),
                 refname: &d.update.refname,
@@ -168,6 +184,7 @@ pub fn records<'a>(decisions: &'a [RefDecision], cx: &Context<'a>) -> Vec<Record
                     digest: cx.policy_digest,
                 },
                 version: env!("CARGO_PKG_VERSION"),
+                syslog_error: cx.syslog_error,
             }
         })
         .collect()
@@ -185,9 +202,68 @@ pub fn default_audit_path(git_dir: &Path) -> PathBuf {
     git_dir.join("agentgate").join("audit.jsonl")
 }
 
+/// Where a log's signed checkpoints are kept: `LOG.checkpoints`.
+pub fn checkpoints_path(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(".checkpoints");
+    PathBuf::from(s)
+}
+
+/// Where the policies a log's records name are archived: `LOG.policies/`.
+pub fn policies_dir(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(".policies");
+    PathBuf::from(s)
+}
+
+/// The archive file of the policy with `digest` (`sha256:<hex>` -> `sha256-<hex>.json`).
+pub fn archived_policy_path(log: &Path, digest: &str) -> PathBuf {
+    policies_dir(log).join(format!("{}.json", digest.replace(':', "-")))
+}
+
+/// The origin a log's checkpoints name: its absolute path.
+pub fn origin(log: &Path) -> String {
+    std::path::absolute(log)
+        .unwrap_or_else(|_| log.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// What else [`append_with`] does besides appending the records.
+#[derive(Default)]
+pub struct AppendOptions<'a> {
+    /// Archive this policy (the one the records name) next to the log, if not there yet.
+    pub policy: Option<&'a Policy>,
+    /// Sign a checkpoint of the new head with this key (`[server] key`).
+    pub checkpoint_key: Option<&'a SigningKey>,
+}
+
+/// What [`append_with`] wrote.
+#[derive(Debug, Default)]
+pub struct Appended {
+    /// The records' lines, as written (without newlines).
+    pub lines: Vec<String>,
+    /// The checkpoint line, when one was signed and written.
+    pub checkpoint: Option<String>,
+    /// Why the checkpoint could not be written after the records were (they stay: the next
+    /// push's checkpoint covers them).
+    pub checkpoint_error: Option<String>,
+}
+
 /// Append records to the log: under an exclusive lock, chain them to the last line, write
 /// them with one `write`, fsync.
 pub fn append(path: &Path, records: &mut [Record<'_>]) -> Result<(), AuditError> {
+    append_with(path, records, &AppendOptions::default()).map(|_| ())
+}
+
+/// [`append`], and under the same lock: archive the policy first (a record never names a
+/// policy that is not kept), sign the checkpoint before writing anything (a key that cannot
+/// sign refuses the push with nothing written), and append the checkpoint after the records.
+pub fn append_with(
+    path: &Path,
+    records: &mut [Record<'_>],
+    opts: &AppendOptions<'_>,
+) -> Result<Appended, AuditError> {
     let err = |source| AuditError {
         path: path.to_path_buf(),
         source,
@@ -205,26 +281,119 @@ pub fn append(path: &Path, records: &mut [Record<'_>]) -> Result<(), AuditError>
         .map_err(err)?;
     file.lock().map_err(err)?;
     let result = (|| {
+        if let Some(policy) = opts.policy {
+            archive_policy(path, policy)?;
+        }
         let (last, torn) = last_line(&mut file)?;
+        let mut seq = match &last {
+            None => 0,
+            Some(l) => match record_seq(l) {
+                Some(n) => n,
+                // A log written before records were numbered: count once.
+                None => count_records(&mut file)?,
+            },
+        };
         let mut prev = last.map(|l| line_digest(&l));
         let mut buf = Vec::new();
+        let mut out = Appended::default();
         // A writer that died mid-line (a full disk) left a torn tail: start on a fresh line so
         // our records stay whole; `audit verify` reports the torn line.
         if torn {
             buf.push(b'\n');
         }
         for r in records.iter_mut() {
+            seq += 1;
             r.prev = prev.take();
+            r.seq = seq;
             let start = buf.len();
             serde_json::to_writer(&mut buf, &*r).map_err(std::io::Error::other)?;
-            prev = Some(line_digest(buf.split_at(start).1));
+            let line = buf.split_at(start).1;
+            prev = Some(line_digest(line));
+            out.lines.push(String::from_utf8_lossy(line).into_owned());
             buf.push(b'\n');
         }
+        let checkpoint = match (opts.checkpoint_key, &prev) {
+            (Some(key), Some(head)) if !records.is_empty() => Some(
+                sign_checkpoint(
+                    key,
+                    CheckpointBody {
+                        origin: origin(path),
+                        seq,
+                        head: head.clone(),
+                        time: chrono::Utc::now()
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    },
+                )
+                .map_err(|e| std::io::Error::other(format!("signing the checkpoint: {e}")))?,
+            ),
+            _ => None,
+        };
         file.write_all(&buf)?;
-        file.sync_data()
+        file.sync_data()?;
+        if let Some(line) = checkpoint {
+            match append_line(&checkpoints_path(path), &line) {
+                Ok(()) => out.checkpoint = Some(line),
+                Err(e) => {
+                    out.checkpoint_error = Some(format!(
+                        "cannot write {}: {e}",
+                        checkpoints_path(path).display()
+                    ))
+                }
+            }
+        }
+        Ok(out)
     })();
     let _ = file.unlock();
     result.map_err(err)
+}
+
+/// `seq` of a record line, if it has one.
+fn record_seq(line: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(line)
+        .ok()?
+        .get("seq")?
+        .as_u64()
+}
+
+/// How many lines of the file are records (JSON objects).
+fn count_records(file: &mut std::fs::File) -> std::io::Result<u64> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))?;
+    let mut n = 0;
+    for line in std::io::BufReader::new(&mut *file).split(b'\n') {
+        if let Ok(serde_json::Value::Object(_)) = serde_json::from_slice(&line?) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Append one line to a file and fsync it.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    f.write_all(&buf)?;
+    f.sync_data()
+}
+
+/// Archive `policy` under its digest next to the log, unless it already is (written to a
+/// temporary file, synced, then renamed: an archive is whole or absent).
+pub fn archive_policy(log: &Path, policy: &Policy) -> std::io::Result<()> {
+    let dest = archived_policy_path(log, &policy.digest);
+    if dest.exists() {
+        return Ok(());
+    }
+    let dir = policies_dir(log);
+    std::fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&policy.manifest())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &dest)
 }
 
 /// `sha256:<hex>` of one line's bytes.
@@ -315,6 +484,7 @@ mod tests {
             policy_digest: None,
             notes: None,
             time: chrono::Utc::now(),
+            syslog_error: None,
         };
         let mut recs = records(std::slice::from_ref(&d), &cx);
         append(&path, &mut recs).unwrap();

@@ -2,8 +2,11 @@
 //! the repository, the policy and the attestations it names, with the inputs the hook recorded
 //! (the known-covered protected tips and the baseline, the symbolic ref followed, the notes
 //! commit, the decision time), and must
-//! come out the same. The hash chain shows lines that were deleted, inserted or edited, and the
-//! refs show moves that no logged decision explains.
+//! come out the same, each with the policy it was decided under (archived next to the log by
+//! its digest, key files included). The hash chain shows lines that were deleted, inserted or
+//! edited, and the refs show moves that no logged decision explains. With the server's public
+//! key, the signed checkpoints (next to the log, and any copies from a collector) show records
+//! removed from the end, and records no checkpoint covers (appended without the key).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,10 @@ use serde_json::Value;
 use agentgate_git::{ObjectId, Repo};
 
 use crate::attestations::attestation_source;
-use crate::audit::line_digest;
+use agentgate_formats::checkpoint::{parse_checkpoint, verify_checkpoint, SignedCheckpoint};
+use agentgate_formats::PublicKey;
+
+use crate::audit::{archived_policy_path, checkpoints_path, line_digest, origin};
 use crate::code::Code;
 use crate::config::Policy;
 use crate::decision::{Evaluator, Facts, RefDecision, RefUpdate};
@@ -35,6 +41,16 @@ pub enum ProblemCode {
     CannotRederive,
     /// A ref moved without a logged decision that explains it.
     UnloggedRefMove,
+    /// A checkpoint line that does not parse or whose signature fails with the key(s) given.
+    CheckpointInvalid,
+    /// A signed checkpoint names a head the log's record at that number does not hash to.
+    CheckpointMismatch,
+    /// A signed checkpoint covers more records than the log has: records were removed from
+    /// the end.
+    RecordsRemoved,
+    /// Records after the last signed checkpoint: written by someone without the server key, or
+    /// the hook stopped between the record and its checkpoint.
+    UnsignedRecords,
 }
 
 impl ProblemCode {
@@ -46,6 +62,10 @@ impl ProblemCode {
             ProblemCode::DecisionMismatch => "decision-mismatch",
             ProblemCode::CannotRederive => "cannot-rederive",
             ProblemCode::UnloggedRefMove => "unlogged-ref-move",
+            ProblemCode::CheckpointInvalid => "checkpoint-invalid",
+            ProblemCode::CheckpointMismatch => "checkpoint-mismatch",
+            ProblemCode::RecordsRemoved => "records-removed",
+            ProblemCode::UnsignedRecords => "unsigned-records",
         }
     }
 }
@@ -69,6 +89,10 @@ pub struct Problem {
 pub struct Report {
     pub records: usize,
     pub rederived: usize,
+    /// Signed checkpoints of this log that verified (checked only with keys).
+    pub checkpoints: usize,
+    /// The highest record number a verified checkpoint covers.
+    pub checkpointed: u64,
     pub problems: Vec<Problem>,
     /// Every update a break-glass override admitted (not a problem: a use to be seen).
     pub break_glass: Vec<BreakGlassReport>,
@@ -88,18 +112,32 @@ pub struct BreakGlassReport {
     pub detail: Value,
 }
 
+#[derive(Default)]
 pub struct Options<'a> {
     /// Use this repository instead of the one each record names.
     pub repo: Option<&'a Path>,
     /// Use this policy instead of the one each record names (its digest must still match).
     pub config: Option<&'a Path>,
+    /// Where the log is: its archived policies (`LOG.policies/`) and checkpoints
+    /// (`LOG.checkpoints`) are next to it.
+    pub log_path: Option<&'a Path>,
+    /// The server's public keys: check the signed checkpoints (none: the chain only).
+    pub keys: &'a [PublicKey],
+    /// More checkpoints (a collector's copy: any text whose lines hold checkpoint JSON).
+    pub checkpoints: &'a [(String, Vec<u8>)],
+    /// The log's origin as its checkpoints name it (default: what the local checkpoints say,
+    /// else the log's absolute path).
+    pub origin: Option<&'a str>,
 }
 
 pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
     let mut report = Report::default();
     let mut prev: Option<String> = None;
     let mut repos: BTreeMap<PathBuf, Option<Repo>> = BTreeMap::new();
-    let mut policies: BTreeMap<PathBuf, Result<Policy, String>> = BTreeMap::new();
+    let mut policies: BTreeMap<String, Result<Policy, String>> = BTreeMap::new();
+    // Per record (by its number - 1): its line number and line digest, for the checkpoints.
+    let mut heads: Vec<(usize, String)> = Vec::new();
+    let mut seq_offset = 0u64;
     // Per (repo, ref): the last accepted new value.
     let mut last_accept: BTreeMap<(PathBuf, String), String> = BTreeMap::new();
 
@@ -128,7 +166,25 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
                 message: "the hash chain breaks here: a record before this line was deleted, inserted or edited".into(),
             });
         }
+        // Record numbers jump where records were removed (and the chain re-made by hand):
+        // reported once per jump, not where the chain already broke.
+        if let Some(seq) = rec.get("seq").and_then(Value::as_u64) {
+            let offset = seq.wrapping_sub(report.records as u64);
+            let jumped = offset != seq_offset;
+            seq_offset = offset;
+            if jumped && expected_prev == prev {
+                report.problems.push(Problem {
+                    line: n,
+                    code: ProblemCode::ChainBroken,
+                    message: format!(
+                        "record number {seq} is the log's record {}: records before it were removed",
+                        report.records
+                    ),
+                });
+            }
+        }
         prev = Some(line_digest(raw));
+        heads.push((n, line_digest(raw)));
 
         let s = |k: &str| rec.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let repo_path = opts
@@ -158,6 +214,10 @@ pub fn verify(log: &[u8], opts: &Options<'_>) -> Report {
             Ok(Rederived::Yes) => report.rederived += 1,
             Ok(Rederived::RefusedObjectsGone) => {}
         }
+    }
+
+    if !opts.keys.is_empty() {
+        check_checkpoints(&heads, opts, &mut report);
     }
 
     // Refs that moved without a logged decision (only for refs the log knows).
@@ -221,7 +281,7 @@ fn rederive(
     repo_path: &Path,
     opts: &Options<'_>,
     repos: &mut BTreeMap<PathBuf, Option<Repo>>,
-    policies: &mut BTreeMap<PathBuf, Result<Policy, String>>,
+    policies: &mut BTreeMap<String, Result<Policy, String>>,
 ) -> Result<Rederived, Problem> {
     let logged = Code::parse(&field(rec, "code"));
     if logged.is_some_and(Code::is_policy_error) {
@@ -245,19 +305,38 @@ fn rederive(
     compare(rec, n, &r.update, &d)
 }
 
-/// The policy a record was decided under (`--config`, else the one it names), loaded once per
-/// path; its digest must be the recorded one.
+/// The policy a record was decided under: `--config`, else the one archived next to the log
+/// under the record's digest, else the file at the path it names; loaded once per source. Its
+/// digest must be the recorded one.
 fn policy_of<'p>(
     rec: &Value,
     n: usize,
     opts: &Options<'_>,
-    policies: &'p mut BTreeMap<PathBuf, Result<Policy, String>>,
+    policies: &'p mut BTreeMap<String, Result<Policy, String>>,
 ) -> Result<&'p Policy, Problem> {
     let digest = rec
         .pointer("/policy/digest")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    if let (None, Some(log)) = (opts.config, opts.log_path) {
+        let archived = archived_policy_path(log, &digest);
+        if !digest.is_empty() && archived.exists() {
+            let policy = policies
+                .entry(format!("archive:{digest}"))
+                .or_insert_with(|| {
+                    std::fs::read(&archived)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| {
+                            Policy::from_manifest(&b, &digest).map_err(|e| format!("{e:#}"))
+                        })
+                        .map_err(|e| format!("archived policy {}: {e}", archived.display()))
+                })
+                .as_ref()
+                .map_err(|e| cannot(n, format!("policy: {e}")))?;
+            return Ok(policy);
+        }
+    }
     let policy_path = opts
         .config
         .map(Path::to_path_buf)
@@ -268,7 +347,7 @@ fn policy_of<'p>(
         })
         .ok_or_else(|| cannot(n, "the record names no policy".into()))?;
     let policy = policies
-        .entry(policy_path.clone())
+        .entry(format!("path:{}", policy_path.display()))
         .or_insert_with(|| Policy::load(&policy_path).map_err(|e| format!("{e:#}")))
         .as_ref()
         .map_err(|e| cannot(n, format!("policy: {e}")))?;
@@ -280,6 +359,114 @@ fn policy_of<'p>(
         });
     }
     Ok(policy)
+}
+
+/// Check the signed checkpoints against the records' heads: every verified checkpoint must
+/// name a record the log has, with that head, and the last record must be covered.
+fn check_checkpoints(heads: &[(usize, String)], opts: &Options<'_>, report: &mut Report) {
+    let mut problem = |line, code, message| {
+        report.problems.push(Problem {
+            line,
+            code,
+            message,
+        })
+    };
+    // The log's own checkpoints: every line must be one, signed by a given key.
+    let mut local: Vec<SignedCheckpoint> = Vec::new();
+    if let Some(log) = opts.log_path {
+        let path = checkpoints_path(log);
+        let text = std::fs::read(&path).unwrap_or_default();
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            match parse_checkpoint(line).and_then(|c| verify_checkpoint(&c, opts.keys).map(|_| c)) {
+                Ok(c) => local.push(c),
+                Err(e) => problem(
+                    0,
+                    ProblemCode::CheckpointInvalid,
+                    format!("{}:{}: {e}", path.display(), i + 1),
+                ),
+            }
+        }
+    }
+    let origin = opts
+        .origin
+        .map(str::to_string)
+        .or_else(|| local.first().map(|c| c.body.origin.clone()))
+        .or_else(|| opts.log_path.map(origin));
+    // Copies from elsewhere: lines holding a checkpoint of this log signed by a given key
+    // (a collector holds other lines, other logs' and other servers' checkpoints too).
+    let mut external: Vec<(String, SignedCheckpoint)> = Vec::new();
+    for (name, text) in opts.checkpoints {
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            let Some(start) = line.iter().position(|&b| b == b'{') else {
+                continue;
+            };
+            let json = line.get(start..).unwrap_or_default().trim_ascii_end();
+            let Ok(c) = parse_checkpoint(json) else {
+                continue;
+            };
+            if Some(&c.body.origin) == origin.as_ref() && verify_checkpoint(&c, opts.keys).is_ok() {
+                external.push((format!("{name}:{}", i + 1), c));
+            }
+        }
+    }
+    let all = local
+        .iter()
+        .map(|c| ("the local checkpoints".to_string(), c))
+        .chain(external.iter().map(|(w, c)| (w.clone(), c)));
+    let mut covered = 0u64;
+    for (from, c) in all {
+        if Some(&c.body.origin) != origin.as_ref() {
+            problem(
+                0,
+                ProblemCode::CheckpointInvalid,
+                format!(
+                    "a checkpoint in {from} is for the log {}, not {}",
+                    c.body.origin,
+                    origin.as_deref().unwrap_or("?")
+                ),
+            );
+            continue;
+        }
+        report.checkpoints += 1;
+        let seq = c.body.seq;
+        let index = usize::try_from(seq).unwrap_or(usize::MAX).wrapping_sub(1);
+        match heads.get(index) {
+            None => problem(
+                0,
+                ProblemCode::RecordsRemoved,
+                format!(
+                    "a checkpoint signed at {} ({from}) covers {seq} records, but the log has {}: the last {} were removed",
+                    c.body.time,
+                    heads.len(),
+                    seq.saturating_sub(heads.len() as u64)
+                ),
+            ),
+            Some((line, head)) if *head != c.body.head => problem(
+                *line,
+                ProblemCode::CheckpointMismatch,
+                format!(
+                    "a checkpoint signed at {} ({from}) says record {seq} hashes to {}, but it hashes to {head}",
+                    c.body.time, c.body.head
+                ),
+            ),
+            Some(_) => covered = covered.max(seq),
+        }
+    }
+    report.checkpointed = covered;
+    if let Some((line, _)) = heads.get(usize::try_from(covered).unwrap_or(usize::MAX)) {
+        problem(
+            *line,
+            ProblemCode::UnsignedRecords,
+            format!(
+                "records {}..={} are covered by no checkpoint signed by the key(s) given",
+                covered + 1,
+                heads.len()
+            ),
+        );
+    }
 }
 
 /// The update, the facts, the notes commit and the time the record holds.
@@ -389,6 +576,10 @@ mod tests {
             ProblemCode::DecisionMismatch,
             ProblemCode::CannotRederive,
             ProblemCode::UnloggedRefMove,
+            ProblemCode::CheckpointInvalid,
+            ProblemCode::CheckpointMismatch,
+            ProblemCode::RecordsRemoved,
+            ProblemCode::UnsignedRecords,
         ] {
             assert_eq!(
                 serde_json::to_string(&c).unwrap(),

@@ -68,6 +68,8 @@ codes! {
     ObjectMalformed = "object-malformed",
     EncodingUnsupported = "encoding-unsupported",
     NotesRewrite = "notes-rewrite",
+    /// A client push to the server's promotion records (`[server] promotions_ref`).
+    PromotionsRefReserved = "promotions-ref-reserved",
     DeadlineExceeded = "deadline-exceeded",
     StdinMalformed = "stdin-malformed",
     GitError = "git-error",

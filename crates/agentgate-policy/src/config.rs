@@ -25,6 +25,10 @@ pub use agentgate_formats::statement::{PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_T
 pub const SYSTEM_POLICY: &str = "/etc/agentgate/policy.toml";
 /// The default notes ref that carries attestations.
 pub const DEFAULT_NOTES_REF: &str = "refs/notes/agentgate";
+/// The default notes ref the server writes its promotion records to (clients never may).
+pub const DEFAULT_PROMOTIONS_REF: &str = "refs/notes/agentgate-promotions";
+/// The local syslog socket `[audit] syslog = true` writes to by default.
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
 /// The hook's deadline when the policy sets none: GitHub Enterprise gives all pre-receive hooks 5
 /// seconds together and GitLab and Gitea kill hooks too; 3 seconds leaves room for other hooks and
 /// process start, and is far above a typical push (milliseconds) or a 100,000-commit import
@@ -85,6 +89,16 @@ struct RawPolicy {
     break_glass: Option<Spanned<RawBreakGlass>>,
     audit: Option<RawAudit>,
     hook: Option<RawHook>,
+    server: Option<RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    key: Option<Spanned<PathBuf>>,
+    verifier_id: Option<Spanned<String>>,
+    repository_uri: Option<Spanned<String>>,
+    promotions_ref: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +232,8 @@ struct RawBreakGlass {
 #[serde(deny_unknown_fields)]
 struct RawAudit {
     log: Option<PathBuf>,
+    syslog: Option<bool>,
+    syslog_socket: Option<Spanned<PathBuf>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,8 +244,15 @@ struct RawAudit {
 pub struct Policy {
     /// The file it came from.
     pub source: PathBuf,
-    /// `sha256:<hex>` of the file's bytes, recorded with every decision.
+    /// `sha256:<hex>` of the policy's manifest ([`Policy::manifest`]): its text and the
+    /// contents of every key file it names, so a key replaced in place is another policy.
+    /// Recorded with every decision; the manifest is archived under it next to the audit log.
     pub digest: String,
+    /// The policy file's text.
+    pub text: String,
+    /// The files the policy named and that were read to validate it (public keys, trusted
+    /// roots), in the order first read.
+    pub files: Vec<NamedFile>,
     pub protect: Protect,
     pub detect: Detect,
     pub attest: AttestPolicy,
@@ -242,8 +265,53 @@ pub struct Policy {
     /// The emergency override, when the policy names its key (`[break_glass]`); off otherwise.
     pub break_glass: Option<BreakGlassPolicy>,
     pub audit_log: Option<PathBuf>,
+    /// The syslog socket each record and checkpoint also goes to (`[audit] syslog = true`).
+    pub syslog_socket: Option<PathBuf>,
+    /// The server's own identity: its signing key, for promotion records and checkpoints.
+    pub server: ServerPolicy,
     /// How long the hook may take before it refuses the push (`[hook] timeout`).
     pub hook_timeout: Duration,
+}
+
+/// A file a policy named, as read when it was validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// `[server]`: what the server signs its promotion records and checkpoints with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPolicy {
+    /// The server's private key (PKCS#8 PEM, unencrypted: the hook signs unattended). Read by
+    /// the hook, never part of the digest or the archive.
+    pub key: Option<PathBuf>,
+    /// `verifier.id` of promotion records (default `urn:agentgate:server:<host name>`).
+    pub verifier_id: Option<String>,
+    /// The repository's URI in promotion records; `{name}` is replaced by the repository's
+    /// directory name without `.git`, `{path}` by its absolute path (default `file://{path}`).
+    pub repository_uri: Option<String>,
+    /// Where promotion records are kept; clients may never push to it.
+    pub promotions_ref: String,
+}
+
+/// The archived form of a policy: its text and every key file it named. The policy's digest
+/// is the SHA-256 of this manifest's JSON, so the archive file's own hash is its name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyManifest {
+    pub agentgate_policy: u32,
+    pub path: String,
+    pub text: String,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub path: String,
+    pub sha256: String,
+    pub base64: String,
 }
 
 #[derive(Debug, Clone)]
@@ -599,7 +667,21 @@ impl Policy {
 
     /// Validate policy text; `path` is used for messages and to resolve relative key paths.
     pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
-        let v = Validator { text, path };
+        Policy::parse_with(text, path, &|p: &Path| std::fs::read(p))
+    }
+
+    /// [`Policy::parse`], reading the files it names through `read`.
+    fn parse_with(
+        text: &str,
+        path: &Path,
+        read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Policy, PolicyError> {
+        let v = Validator {
+            text,
+            path,
+            read,
+            files: std::cell::RefCell::new(Vec::new()),
+        };
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             v.err_at(offset, e.message().trim_end().to_string())
@@ -611,9 +693,25 @@ impl Policy {
 struct Validator<'a> {
     text: &'a str,
     path: &'a Path,
+    read: &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    /// Every file read so far (for the digest and the archive).
+    files: std::cell::RefCell<Vec<NamedFile>>,
 }
 
 impl Validator<'_> {
+    /// Read a file the policy names, remembering its bytes.
+    fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let bytes = (self.read)(path)?;
+        let mut files = self.files.borrow_mut();
+        if !files.iter().any(|f| f.path == path) {
+            files.push(NamedFile {
+                path: path.to_path_buf(),
+                bytes: bytes.clone(),
+            });
+        }
+        Ok(bytes)
+    }
+
     fn err_at(&self, offset: usize, message: impl Into<String>) -> PolicyError {
         let (line, column) = line_col(self.text, offset);
         PolicyError::Invalid {
@@ -745,13 +843,36 @@ impl Validator<'_> {
             .map(|b| self.break_glass(b, &signers, &approvers))
             .transpose()?;
 
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(self.text.as_bytes()))
-        );
+        let server = self.server(raw.server)?;
+        let (audit_log, syslog_socket) = match raw.audit {
+            None => (None, None),
+            Some(a) => {
+                let socket = match (a.syslog, a.syslog_socket) {
+                    (Some(true), s) => Some(
+                        s.map(|s| self.resolve(s.get_ref()))
+                            .unwrap_or_else(|| PathBuf::from(DEFAULT_SYSLOG_SOCKET)),
+                    ),
+                    (_, Some(s)) => {
+                        return Err(self.err(
+                            &s,
+                            "syslog_socket is set but syslog is not: add syslog = true",
+                        ))
+                    }
+                    (_, None) => None,
+                };
+                (a.log.map(|p| self.resolve(&p)), socket)
+            }
+        };
+        let files = self.files.take();
+        let manifest = manifest_json(self.path, self.text, &files);
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
         Ok(Policy {
             source: self.path.to_path_buf(),
             digest,
+            text: self.text.to_string(),
+            files,
+            syslog_socket,
+            server,
             protect: Protect {
                 refs,
                 allow_delete: protect.allow_delete,
@@ -764,7 +885,7 @@ impl Validator<'_> {
             approvals,
             path_rules,
             break_glass,
-            audit_log: raw.audit.and_then(|a| a.log).map(|p| self.resolve(&p)),
+            audit_log,
             hook_timeout: match raw.hook.and_then(|h| h.timeout) {
                 None => DEFAULT_HOOK_TIMEOUT,
                 Some(t) => {
@@ -775,6 +896,47 @@ impl Validator<'_> {
                     d
                 }
             },
+        })
+    }
+
+    fn server(&self, raw: Option<RawServer>) -> Result<ServerPolicy, PolicyError> {
+        let Some(raw) = raw else {
+            return Ok(ServerPolicy {
+                key: None,
+                verifier_id: None,
+                repository_uri: None,
+                promotions_ref: DEFAULT_PROMOTIONS_REF.into(),
+            });
+        };
+        let nonempty = |v: &Option<Spanned<String>>, what: &str| match v {
+            Some(x) if x.get_ref().trim().is_empty() => {
+                Err(self.err(x, format!("{what} is empty: leave it out for the default")))
+            }
+            Some(x) => Ok(Some(x.get_ref().clone())),
+            None => Ok(None),
+        };
+        let promotions_ref = match &raw.promotions_ref {
+            None => DEFAULT_PROMOTIONS_REF.to_string(),
+            Some(n)
+                if n.get_ref().starts_with("refs/") && !n.get_ref().contains(['*', ' ', '\\']) =>
+            {
+                n.get_ref().clone()
+            }
+            Some(n) => {
+                return Err(self.err(
+                    n,
+                    format!(
+                    "promotions_ref {:?} must be a full ref name like \"{DEFAULT_PROMOTIONS_REF}\"",
+                    n.get_ref()
+                ),
+                ))
+            }
+        };
+        Ok(ServerPolicy {
+            key: raw.key.map(|k| self.resolve(k.get_ref())),
+            verifier_id: nonempty(&raw.verifier_id, "verifier_id")?,
+            repository_uri: nonempty(&raw.repository_uri, "repository_uri")?,
+            promotions_ref,
         })
     }
 
@@ -1452,7 +1614,7 @@ impl Validator<'_> {
                     return Err(self.err(t, "trusted_root only applies to keyless signers"));
                 }
                 let path = self.resolve(p.get_ref());
-                let pem = std::fs::read(&path).map_err(|e| {
+                let pem = self.read_file(&path).map_err(|e| {
                     self.err(p, format!("cannot read public key {}: {e}", path.display()))
                 })?;
                 let key = PublicKey::from_pem(&String::from_utf8_lossy(&pem)).map_err(|e| {
@@ -1501,7 +1663,13 @@ impl Validator<'_> {
                     }
                     Some(t) => {
                         let path = self.resolve(t.get_ref());
-                        let root = agentgate_formats::sigstore::trusted_root_from_file(&path)
+                        let root = self
+                            .read_file(&path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|b| {
+                                TrustedRoot::from_json(&String::from_utf8_lossy(&b))
+                                    .map_err(|e| e.to_string())
+                            })
                             .map_err(|e| {
                                 self.err(
                                     t,
@@ -1595,6 +1763,75 @@ impl SignerKind {
             ) => ia == ib && a == b && ra == rb,
             _ => false,
         }
+    }
+}
+
+/// The manifest's canonical JSON: what the digest is the SHA-256 of, and the archive's bytes.
+fn manifest_json(path: &Path, text: &str, files: &[NamedFile]) -> Vec<u8> {
+    use base64::Engine as _;
+    let m = PolicyManifest {
+        agentgate_policy: 1,
+        path: path.to_string_lossy().into_owned(),
+        text: text.to_string(),
+        files: files
+            .iter()
+            .map(|f| ManifestFile {
+                path: f.path.to_string_lossy().into_owned(),
+                sha256: hex::encode(Sha256::digest(&f.bytes)),
+                base64: base64::engine::general_purpose::STANDARD.encode(&f.bytes),
+            })
+            .collect(),
+    };
+    // A struct of strings and numbers always serializes.
+    serde_json::to_vec(&m).unwrap_or_default()
+}
+
+impl Policy {
+    /// The archived form: the policy's text and every key file it named, whose SHA-256 is
+    /// [`Policy::digest`].
+    pub fn manifest(&self) -> Vec<u8> {
+        manifest_json(&self.source, &self.text, &self.files)
+    }
+
+    /// A policy from its archived manifest, as it was when it was archived: its key files are
+    /// read from the manifest, never from the disk. The manifest's own hash must be the digest
+    /// it is filed under (`expected`).
+    pub fn from_manifest(bytes: &[u8], expected: &str) -> Result<Policy, PolicyError> {
+        use base64::Engine as _;
+        let invalid = |message: String| PolicyError::Invalid {
+            path: PathBuf::from("(archived policy)"),
+            line: 1,
+            column: 1,
+            message,
+        };
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        if actual != expected {
+            return Err(invalid(format!(
+                "the archived policy hashes to {actual}, not {expected}: it was edited"
+            )));
+        }
+        let m: PolicyManifest = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not a policy manifest: {e}")))?;
+        let mut files = std::collections::HashMap::new();
+        for f in &m.files {
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(&f.base64)
+                .map_err(|e| invalid(format!("{}: {e}", f.path)))?;
+            files.insert(PathBuf::from(&f.path), b);
+        }
+        let read = |p: &Path| -> std::io::Result<Vec<u8>> {
+            files.get(p).cloned().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not in the archived policy")
+            })
+        };
+        let policy = Policy::parse_with(&m.text, Path::new(&m.path), &read)?;
+        if policy.digest != expected {
+            return Err(invalid(format!(
+                "the archived policy re-validates to {}, not {expected}",
+                policy.digest
+            )));
+        }
+        Ok(policy)
     }
 }
 
@@ -2056,6 +2293,66 @@ mod tests {
                 }
                 other => panic!("{text}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn digest_covers_key_files_and_the_manifest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pub");
+        let write_key = || {
+            let k =
+                agentgate_formats::SigningKey::generate(agentgate_formats::KeyAlgorithm::Ed25519)
+                    .unwrap();
+            std::fs::write(&key, k.public_key().to_pem()).unwrap();
+        };
+        write_key();
+        let text = format!(
+            "{MIN}[server]\nkey = \"s.key\"\n[audit]\nsyslog = true\n[[signer]]\nname = \"a\"\npublic_key = \"k.pub\"\n"
+        );
+        let path = dir.path().join("p.toml");
+        let a = Policy::parse(&text, &path).unwrap();
+        assert_eq!(a.files.len(), 1);
+        assert_eq!(
+            a.server.key.as_deref(),
+            Some(dir.path().join("s.key").as_path())
+        );
+        assert_eq!(a.server.promotions_ref, DEFAULT_PROMOTIONS_REF);
+        assert_eq!(
+            a.syslog_socket.as_deref(),
+            Some(Path::new(DEFAULT_SYSLOG_SOCKET))
+        );
+        let manifest = a.manifest();
+        assert_eq!(
+            a.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&manifest)))
+        );
+        // The archived policy needs no key file on disk.
+        write_key();
+        let b = Policy::parse(&text, &path).unwrap();
+        assert_ne!(
+            a.digest, b.digest,
+            "a key replaced in place is another policy"
+        );
+        std::fs::remove_file(&key).unwrap();
+        let back = Policy::from_manifest(&manifest, &a.digest).unwrap();
+        assert_eq!(back.digest, a.digest);
+        assert!(Policy::from_manifest(&manifest, &b.digest).is_err());
+        let cases = [
+            (
+                format!("{MIN}[audit]\nsyslog_socket = \"/x\"\n"),
+                "syslog is not",
+            ),
+            (
+                format!("{MIN}[server]\npromotions_ref = \"notes/x\"\n"),
+                "full ref name",
+            ),
+            (format!("{MIN}[server]\nverifier_id = \"\"\n"), "empty"),
+            (format!("{MIN}[server]\nbogus = 1\n"), "unknown field"),
+        ];
+        for (text, needle) in cases {
+            let (_, _, m) = err(&text);
+            assert!(m.contains(needle), "{m:?} lacks {needle:?}");
         }
     }
 

@@ -7,6 +7,8 @@
 
 pub mod attestations;
 pub mod audit;
+pub mod audit_report;
+pub mod audit_syslog;
 pub mod audit_verify;
 pub mod code;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod detect;
 pub mod errors;
 pub mod git_ai;
 pub mod paths;
+pub mod promotion;
 pub mod trailers;
 
 pub use code::Code;

@@ -357,6 +357,20 @@ impl<'a> Evaluator<'a> {
         if full != pushed {
             d.facts.resolved_ref = Some(full.clone());
         }
+        // Promotion records are the server's word: only its post-receive hook writes them.
+        let promotions = &self.policy.server.promotions_ref;
+        if [&full, &pushed]
+            .iter()
+            .any(|n| strip_namespaces(n) == promotions.as_str())
+        {
+            d.protected_by = Some("[server] promotions_ref".into());
+            return Ok(ControlFlow::Break(refuse(
+                Code::PromotionsRefReserved,
+                format!("{} holds the server's promotion records; only the server writes it", u.refname),
+                vec!["pushes to it are refused, deletions included".into()],
+                vec![format!("do not push {promotions}; fetch it to read the records (`agentgate verify --promotion REV`)")],
+            )));
+        }
         let Some(protected_by) = self.protection_of(view, &full) else {
             return Ok(ControlFlow::Break(accept(Code::Unprotected)));
         };
