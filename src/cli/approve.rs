@@ -25,7 +25,8 @@ use crate::terminal::outln;
 
 const APPROVE_EXAMPLE: &str = "\
 Example:
-  agentgate approve --key ~/.agentgate/alice.key --commit 3f2a9c1 --comment 'workflow change reviewed' --note
+  agentgate approve --key ~/.agentgate/alice.key --commit 3f2a9c1 \\
+      --comment 'workflow change reviewed' --note
   git push origin refs/notes/agentgate
 
 Signs an approval (in-toto statement, predicate https://example.invalid/agentgate/approval/v0.1)
@@ -37,8 +38,10 @@ Exit codes: 0 signed, 2 error.";
 const BREAK_GLASS_EXAMPLE: &str = "\
 Example (main would be refused moving from 1a2b3c4 to 5d6e7f8):
   agentgate break-glass --key /secure/break-glass.key --ref refs/heads/main \\
-      --old 1a2b3c4 --new 5d6e7f8 --reason 'INC-4711: revert the broken deploy now' --expires 2h --note
-  git push origin refs/notes/agentgate && git push origin 5d6e7f8:refs/heads/main
+      --old 1a2b3c4 --new 5d6e7f8 --expires 2h --note \\
+      --reason 'INC-4711: revert the broken deploy now'
+  git push origin refs/notes/agentgate
+  git push origin 5d6e7f8:refs/heads/main
 
 Signs an override of exactly this ref update (ref, old and new ids), valid until --expires.
 The hook admits the update with code [break-glass], says so to the pusher, records it in the

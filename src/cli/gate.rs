@@ -29,8 +29,9 @@ and TMPDIR are empty temporary directories and SOURCE_DATE_EPOCH is the commit's
 Artifact paths and --junit are relative to the checkout. Build output is streamed to stderr and
 kept in --out as build.stdout.log, build.stderr.log, test.stdout.log, test.stderr.log; each signed
 artifact is copied to --out as artifacts/<path as given to --artifact>, next to the bundles that
-name it (verify it there: agentgate verify --bundle DIR/provenance.sigstore.json --key KEY.pub
-DIR/artifacts/PATH).
+name it. Verify it there:
+  agentgate verify --bundle DIR/provenance.sigstore.json --key KEY.pub \\
+      DIR/artifacts/PATH
 
 Build and tests run isolated with bubblewrap (bwrap): their own PID, network and mount
 namespaces, no capabilities, no inherited descriptors; the filesystem read-only except the

@@ -23,14 +23,15 @@ pub enum TrustRootCommand {
 Examples:
   sudo agentgate trust-root update
   agentgate trust-root update --out /etc/agentgate/trusted_root.json
-  agentgate trust-root update --tuf-url https://tuf.example.com --tuf-root tuf-root.json --out root.json
+  agentgate trust-root update --tuf-url https://tuf.example.com \\
+      --tuf-root tuf-root.json --out root.json
 
 The TUF client starts from the TUF root embedded in agentgate (Sigstore's public-good
 repository) or --tuf-root, follows root rotations, and checks signatures, thresholds, expiry,
 rollback and the target's signed length and hashes; an expired or tampered repository is
 refused and FILE is left as it was. The file is written to a temporary name and renamed over
-FILE. Policies read it with trusted_root = \"FILE\" in a keyless [[signer]]; agentgate verify
-with --trusted-root FILE; agentgate doctor shows its age.
+FILE. Policies read it with trusted_root = \"FILE\" in a keyless [[signer]], `verify` with
+--trusted-root FILE; `doctor` shows its age.
 Exit codes: 0 written, 1 the repository did not verify, 2 usage or write error.")]
     Update(UpdateArgs),
 }

@@ -830,11 +830,26 @@ fn example_policy_actions_parse_when_switched_on() {
         "example = ",
         "sources = ",
     ];
+    // Only the `sources` line and the lines of each commented [[detect.action]] table (other
+    // commented tables, such as [[path_rule]], have `id = ` lines too).
+    let mut in_action = false;
     let text: String = text
         .lines()
-        .map(|l| match l.strip_prefix("# ") {
-            Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => rest,
-            _ => l,
+        .map(|l| {
+            let rest = l
+                .strip_prefix("# ")
+                .filter(|r| keys.iter().any(|k| r.starts_with(k)));
+            match rest {
+                Some(r) if r == "[[detect.action]]" => {
+                    in_action = true;
+                    r
+                }
+                Some(r) if in_action || r.starts_with("sources = ") => r,
+                _ => {
+                    in_action = false;
+                    l
+                }
+            }
         })
         .map(|l| format!("{l}\n"))
         .collect();

@@ -545,7 +545,9 @@ fn notes_commit_whose_tree_has_junk_is_refused() {
 
 #[test]
 fn ten_thousand_bundle_lines_refuse_in_bounded_time() {
-    let s = setup();
+    // The bound under test is the candidate limit, not the hook's deadline (a busy machine
+    // running a debug build may need more than the default 3 s).
+    let s = setup_with("[hook]\ntimeout = \"2m\"\n", &["gate"]);
     let agent = s.env.agent_commit(&s.work, "a.txt", "Agent");
     let (prov, test) = s.sign(&agent, "gate", &[]);
     // The valid bundles first, then 10,000 broken ones after them (newest last): only the
@@ -567,7 +569,9 @@ fn ten_thousand_bundle_lines_refuse_in_bounded_time() {
 
 #[test]
 fn fifty_megabyte_bundle_line_is_too_large() {
-    let s = setup();
+    // The bound under test is the candidate limit, not the hook's deadline (a busy machine
+    // running a debug build may need more than the default 3 s).
+    let s = setup_with("[hook]\ntimeout = \"2m\"\n", &["gate"]);
     let agent = s.env.agent_commit(&s.work, "a.txt", "Agent");
     let (prov, _) = s.sign(&agent, "gate", &[]);
     let mut line = prov[..prov.len() - 1].to_string();

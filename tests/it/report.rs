@@ -170,7 +170,7 @@ fn the_html_report_renders_the_logs_numbers_in_chromium() {
     let dumped = run_chromium(bin, profile.path(), &page, &["--dump-dom"]);
     let dom = String::from_utf8_lossy(&dumped.stdout).into_owned();
     assert!(
-        dumped.status.success() && dom.contains("agentgate audit report"),
+        dumped.status.success() && dom.contains("agentgate: audit report"),
         "chromium: {}",
         String::from_utf8_lossy(&dumped.stderr)
     );

@@ -211,7 +211,7 @@ pub fn html(log: &[u8], since: Option<DateTime<Utc>>, verified: &Report, log_nam
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
-    h.push_str("<title>agentgate audit report</title><style>");
+    h.push_str("<title>agentgate: audit report</title><style>");
     h.push_str("body{font-family:system-ui,sans-serif;margin:2em;color:#1b1b1b;max-width:70em}");
     h.push_str("table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.25em .6em;text-align:left}");
     h.push_str("th{background:#eee}.num{text-align:right;font-variant-numeric:tabular-nums}");
@@ -224,7 +224,7 @@ pub fn html(log: &[u8], since: Option<DateTime<Utc>>, verified: &Report, log_nam
     h.push_str("</style></head><body>\n");
     let _ = write!(
         h,
-        "<h1>agentgate audit report</h1><p>Log <code>{}</code>{}; generated {}.</p>",
+        "<h1>agentgate: audit report</h1><p>Log <code>{}</code>{}; generated {}.</p>",
         esc(log_name),
         since
             .map(|t| format!(", records since {}", esc(&t.to_rfc3339())))

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::bypass::fixture::*;
 
+/// Compiling this rule alone takes about a second in a debug build on a busy machine, and the
+/// deadline covers loading the policy too: the tests give 3 s, so that it runs out while the
+/// rule is matched, as the test asserts.
 const SLOW_RULE: &str = r#"[[detect.rule]]
 id = "slow"
 message = '(?s).{0,5000}X.{0,5000}Y'
@@ -31,7 +34,7 @@ fn huge_message_commit(fx: &Fx) -> String {
 fn slow_rule_on_huge_message(fmt: Fmt) {
     let fx = Fx::new(Options {
         fmt,
-        policy_extra: &format!("{SLOW_RULE}[hook]\ntimeout = \"1s\"\n"),
+        policy_extra: &format!("{SLOW_RULE}[hook]\ntimeout = \"3s\"\n"),
         ..Options::default()
     });
     let c = huge_message_commit(&fx);
@@ -68,7 +71,7 @@ per_format!(slow_rule_on_huge_message:
 #[test]
 fn deadline_same_policy_ordinary_push_is_accepted_sha1() {
     let fx = Fx::new(Options {
-        policy_extra: &format!("{SLOW_RULE}[hook]\ntimeout = \"1s\"\n"),
+        policy_extra: &format!("{SLOW_RULE}[hook]\ntimeout = \"3s\"\n"),
         ..Options::default()
     });
     let huge = huge_message_commit(&fx);

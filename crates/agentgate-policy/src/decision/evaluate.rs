@@ -368,7 +368,7 @@ impl<'a> Evaluator<'a> {
                 Code::PromotionsRefReserved,
                 format!("{} holds the server's promotion records; only the server writes it", u.refname),
                 vec!["pushes to it are refused, deletions included".into()],
-                vec![format!("do not push {promotions}; fetch it to read the records (`agentgate verify --promotion REV`)")],
+                vec![format!("do not push {promotions}; fetch it to read the records (`agentgate verify --promotion REV --key SERVER.pub`)")],
             )));
         }
         let Some(protected_by) = self.protection_of(view, &full) else {

@@ -173,7 +173,7 @@ pub(super) fn action_refusal(
     }
     if n > MAX_LISTED {
         details.push(format!(
-            "  ... and {} more (see the audit log or `agentgate check`)",
+            "  ... and {} more (the audit log has them all)",
             n - MAX_LISTED
         ));
     }
@@ -260,7 +260,7 @@ pub(super) fn path_refusal(
     }
     if paths.refused.len() > MAX_LISTED {
         details.push(format!(
-            "  ... and {} more (see the audit log or `agentgate check`)",
+            "  ... and {} more (the audit log has them all)",
             paths.refused.len() - MAX_LISTED
         ));
     }
@@ -286,7 +286,7 @@ pub(super) fn path_refusal(
         "no attestation or approval admits an agent change to these paths: have a person make it (a commit no detection rule flags), and push again".into(),
     ];
     if ev.policy.break_glass.is_some() {
-        fix.push("in an emergency, the holder of the break-glass key can admit this exact update: agentgate break-glass (it is logged and reported)".into());
+        fix.push("in an emergency, the holder of the break-glass key can admit this exact update with `agentgate break-glass --key KEY --ref REF --old OLD --new NEW --reason TEXT --note` (it is logged and reported)".into());
     }
     Refusal {
         code: Code::PathRefused,
