@@ -541,3 +541,53 @@ fn ci_templates_upload_the_whole_out_directory() {
         );
     }
 }
+
+/// `--notes-ref` names the notes ref `--note` reads: a note published under another ref is
+/// verified from there, and the default ref, which holds nothing for the commit, has no bundle.
+#[test]
+fn verify_reads_the_note_under_notes_ref() {
+    let sb = Sandbox::new();
+    sb.keygen("gate", &[], &[]);
+    sb.sign(
+        "gate.key",
+        "att",
+        &["--note", "--notes-ref", "refs/notes/release"],
+        &[],
+    );
+    let head = sb.rev("HEAD");
+
+    let (code, v) = verify_json(
+        &sb,
+        &[
+            "--note",
+            "HEAD",
+            "--notes-ref",
+            "refs/notes/release",
+            "--repo",
+            "repo",
+            "--key",
+            "gate.pub",
+            "app.bin",
+        ],
+    );
+    assert_eq!(code, Some(0), "{v:#}");
+    let bundles = v["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 2, "{v:#}");
+    for b in bundles {
+        assert_eq!(b["verified"], true, "{b:#}");
+        assert_eq!(b["commit"], head.as_str());
+        assert!(b["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("refs/notes/release:"));
+    }
+
+    let (code, v) = verify_json(
+        &sb,
+        &[
+            "--note", "HEAD", "--repo", "repo", "--key", "gate.pub", "app.bin",
+        ],
+    );
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["code"], "no-bundle", "{v:#}");
+}
