@@ -30,8 +30,8 @@ repository) or --tuf-root, follows root rotations, and checks signatures, thresh
 rollback and the target's signed length and hashes; an expired or tampered repository is
 refused and FILE is left as it was. The metadata each run verified is kept in --tuf-cache
 (FILE.tuf by default) and is the floor of the next run: a repository that serves older
-metadata than an earlier run saw (a rollback) is refused. The file is written to a temporary name and renamed over
-FILE. Policies read it with trusted_root = \"FILE\" in a keyless [[signer]]; agentgate verify
+metadata than an earlier run saw (a rollback) is refused. The file is written to a temporary
+name and renamed over FILE. Policies read it with trusted_root = \"FILE\" in a keyless [[signer]]; agentgate verify
 with --trusted-root FILE; agentgate doctor shows its age.
 Exit codes: 0 written, 1 the repository did not verify, 2 usage or write error.")]
     Update(UpdateArgs),
