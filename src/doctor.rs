@@ -634,8 +634,11 @@ fn check_trusted_roots(c: &mut Checks, policy: &Policy) {
                 sum.certificate_authorities,
                 sum.transparency_logs,
                 sum.timestamp_authorities,
-                sum.newest_start
-                    .map_or("(none dated)".to_string(), |t| t.format("%Y-%m-%d").to_string())
+                sum.newest_start.map_or("(none dated)".to_string(), |t| format!(
+                    "{} ({} day(s) ago)",
+                    t.format("%Y-%m-%d"),
+                    (chrono::Utc::now() - t).num_days()
+                ))
             )
         };
         let Some(path) = root_file else {

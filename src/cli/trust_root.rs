@@ -29,9 +29,11 @@ Examples:
 The TUF client starts from the TUF root embedded in agentgate (Sigstore's public-good
 repository) or --tuf-root, follows root rotations, and checks signatures, thresholds, expiry,
 rollback and the target's signed length and hashes; an expired or tampered repository is
-refused and FILE is left as it was. The file is written to a temporary name and renamed over
-FILE. Policies read it with trusted_root = \"FILE\" in a keyless [[signer]], `verify` with
---trusted-root FILE; `doctor` shows its age.
+refused and FILE is left as it was. The metadata each run verified is kept in --tuf-cache
+(FILE.tuf by default) and is the floor of the next run: a repository that serves older
+metadata than an earlier run saw (a rollback) is refused. The file is written to a temporary
+name and renamed over FILE. Policies read it with trusted_root = \"FILE\" in a keyless
+[[signer]], `verify` with --trusted-root FILE; `doctor` shows its age.
 Exit codes: 0 written, 1 the repository did not verify, 2 usage or write error.")]
     Update(UpdateArgs),
 }
@@ -47,6 +49,10 @@ pub struct UpdateArgs {
     /// The TUF root.json to trust first, instead of the embedded public-good one.
     #[arg(long, value_name = "FILE")]
     pub tuf_root: Option<PathBuf>,
+    /// Where the verified TUF metadata is kept between runs (default: FILE.tuf next to --out):
+    /// the versions an update must not go below.
+    #[arg(long, value_name = "DIR")]
+    pub tuf_cache: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -64,7 +70,8 @@ fn update(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read the TUF root {}", path.display()))?,
         None => tuf::PUBLIC_GOOD_TUF_ROOT.to_vec(),
     };
-    let fetched = match tuf::fetch_trusted_root(&a.tuf_url, &anchor) {
+    let cache = a.tuf_cache.clone().unwrap_or_else(|| default_cache(&a.out));
+    let fetched = match tuf::fetch_trusted_root(&a.tuf_url, &anchor, Some(&cache)) {
         Ok(f) => f,
         Err(e @ (TufError::Anchor(_) | TufError::Url { .. } | TufError::Setup(_))) => {
             return Err(anyhow::anyhow!(
@@ -98,6 +105,7 @@ fn update(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
                 "updated": true,
                 "file": a.out.display().to_string(),
                 "tufUrl": a.tuf_url,
+                "tufCache": cache.display().to_string(),
                 "tufRootVersion": fetched.tuf_root_version,
                 "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&fetched.bytes)),
                 "certificateAuthorities": r.certificate_authorities.len(),
@@ -122,6 +130,14 @@ fn update(a: &UpdateArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TUF metadata cache of `out` when --tuf-cache is not given: `out` with `.tuf` appended,
+/// so each trusted root file keeps its own floor.
+fn default_cache(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_os_string();
+    name.push(".tuf");
+    PathBuf::from(name)
 }
 
 /// Write `bytes` to `path` so that a reader sees the old file or the new one, never a part:

@@ -11,6 +11,9 @@ usage: make-tuf-repo.py DIR TRUSTED_ROOT_JSON MODE
                  signed (one byte changed after signing)
   MODE rotated   root version 2 signed by the old and new root keys (a key rotation the client
                  must follow from the anchor 1.root.json)
+  MODE rollback  the same keys published twice: version 2 of timestamp, snapshot and targets in
+                 DIR/metadata/, version 1 (valid, unexpired) in DIR/old/metadata/ (what a
+                 repository rolled back would serve)
 
 Writes DIR/root.json (the anchor to give --tuf-root), DIR/metadata/ (served as the
 repository's base URL) with its targets/ inside it.
@@ -61,29 +64,44 @@ def main() -> None:
         root.to_file(str(meta_dir / "2.root.json"), ser)
 
     data = root_file.read_bytes()
+    expires = now - timedelta(days=1) if mode == "expired" else later
+    if mode == "rollback":
+        # The same repository twice: version 2 in metadata/, and version 1 in old/metadata/
+        # (valid and unexpired, but older than what a client that saw version 2 trusts).
+        old_dir = out / "old" / "metadata"
+        (old_dir / "targets").mkdir(parents=True, exist_ok=True)
+        root.to_file(str(old_dir / "1.root.json"), ser)
+        publish(old_dir, 1, signers, data, later, tamper=False)
+        publish(meta_dir, 2, signers, data, later, tamper=False)
+    else:
+        publish(meta_dir, 1, signers, data, expires, tamper=mode == "tampered")
+
+
+def publish(meta_dir, version, signers, data, timestamp_expires, tamper):
+    """Targets, snapshot and timestamp at `version`, serving `data` as trusted_root.json."""
+    ser = JSONSerializer(compact=False)
+    later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=30)
     digest = hashlib.sha256(data).hexdigest()
-    targets = Metadata(Targets(expires=later))
+    targets = Metadata(Targets(version=version, expires=later))
     targets.signed.targets["trusted_root.json"] = TargetFile.from_data("trusted_root.json", data, ["sha256"])
     targets.sign(signers["targets"])
-    targets.to_file(str(meta_dir / "1.targets.json"), ser)
+    targets.to_file(str(meta_dir / f"{version}.targets.json"), ser)
     served = bytearray(data)
-    if mode == "tampered":
+    if tamper:
         # Same length, one byte changed: only the hash can tell.
         i = served.index(b'"')
         served[i + 1] = ord("X") if served[i + 1] != ord("X") else ord("Y")
     (meta_dir / "targets" / f"{digest}.trusted_root.json").write_bytes(bytes(served))
 
-    snapshot = Metadata(Snapshot(expires=later))
-    snapshot.signed.meta["targets.json"] = MetaFile(version=1)
+    snapshot = Metadata(Snapshot(version=version, expires=later))
+    snapshot.signed.meta["targets.json"] = MetaFile(version=version)
     snapshot.sign(signers["snapshot"])
-    snapshot.to_file(str(meta_dir / "1.snapshot.json"), ser)
+    snapshot.to_file(str(meta_dir / f"{version}.snapshot.json"), ser)
 
-    expires = now - timedelta(days=1) if mode == "expired" else later
-    timestamp = Metadata(Timestamp(expires=expires))
-    timestamp.signed.snapshot_meta = MetaFile(version=1)
+    timestamp = Metadata(Timestamp(version=version, expires=timestamp_expires))
+    timestamp.signed.snapshot_meta = MetaFile(version=version)
     timestamp.sign(signers["timestamp"])
     timestamp.to_file(str(meta_dir / "timestamp.json"), ser)
-
 
 if __name__ == "__main__":
     main()

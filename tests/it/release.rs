@@ -541,3 +541,93 @@ fn ci_templates_upload_the_whole_out_directory() {
         );
     }
 }
+
+/// `--notes-ref` names the notes ref `--note` reads: a note published under another ref is
+/// verified from there, and the default ref, which holds nothing for the commit, has no bundle.
+#[test]
+fn verify_reads_the_note_under_notes_ref() {
+    let sb = Sandbox::new();
+    sb.keygen("gate", &[], &[]);
+    sb.sign(
+        "gate.key",
+        "att",
+        &["--note", "--notes-ref", "refs/notes/release"],
+        &[],
+    );
+    let head = sb.rev("HEAD");
+
+    let (code, v) = verify_json(
+        &sb,
+        &[
+            "--note",
+            "HEAD",
+            "--notes-ref",
+            "refs/notes/release",
+            "--repo",
+            "repo",
+            "--key",
+            "gate.pub",
+            "app.bin",
+        ],
+    );
+    assert_eq!(code, Some(0), "{v:#}");
+    let bundles = v["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 2, "{v:#}");
+    for b in bundles {
+        assert_eq!(b["verified"], true, "{b:#}");
+        assert_eq!(b["commit"], head.as_str());
+        assert!(b["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("refs/notes/release:"));
+    }
+
+    let (code, v) = verify_json(
+        &sb,
+        &[
+            "--note", "HEAD", "--repo", "repo", "--key", "gate.pub", "app.bin",
+        ],
+    );
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(v["code"], "no-bundle", "{v:#}");
+}
+
+/// The demo's release manager verifies the copy the gate kept, and the command it shows names
+/// the file it verifies (the kept `attestations/artifacts/engine.bin`, not another copy).
+#[test]
+fn the_demo_verifies_the_artifact_the_gate_kept() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["demo"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let step: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("== 7."))
+        .take_while(|l| !l.starts_with("== The audit log"))
+        .collect();
+    let shown = step
+        .iter()
+        .find(|l| l.starts_with("$ agentgate verify"))
+        .unwrap_or_else(|| panic!("no verify command in step 7: {stdout}"));
+    let shown_artifact = shown.split_whitespace().last().unwrap();
+    assert_eq!(
+        shown_artifact, "attestations/artifacts/engine.bin",
+        "{shown}"
+    );
+    let verified: Vec<&&str> = step
+        .iter()
+        .filter(|l| l.trim_start().starts_with("artifact "))
+        .collect();
+    assert!(!verified.is_empty(), "{stdout}");
+    for l in verified {
+        assert!(
+            l.trim_end().ends_with(&format!("/{shown_artifact})")),
+            "verified another file than the one shown: {l}"
+        );
+    }
+    assert!(
+        step.iter()
+            .any(|l| l.starts_with("  verified: 2 of 2 bundles")),
+        "{stdout}"
+    );
+}

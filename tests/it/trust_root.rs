@@ -2,7 +2,8 @@
 //! implementation, `tests/interop/make-tuf-repo.py`) builds and this test serves on 127.0.0.1
 //! from a thread of its own (no process outlives the test): a good repository with a root
 //! rotation is fetched and written where `verify --trusted-root` and `doctor` read it; an
-//! expired and a tampered repository are refused and leave the file as it was.
+//! expired and a tampered repository are refused and leave the file as it was; a repository
+//! rolled back below what an earlier update saw is refused (the kept TUF metadata).
 //!
 //! Runs when `AGENTGATE_INTEROP=1` (and then fails, not skips, if python-tuf is missing:
 //! `scripts/install-interop-deps.sh` installs it); otherwise it says it skipped.
@@ -267,4 +268,68 @@ fn sigstore_root_file(sb: &Sandbox) -> PathBuf {
     let path = sb.path("public-good-trusted-root.json");
     std::fs::write(&path, sigstore_trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT).unwrap();
     path
+}
+
+/// Rollback across runs: the metadata an update verified is kept (`--tuf-cache`, by default
+/// FILE.tuf) and is the floor of the next update, so a repository that later serves older
+/// metadata (valid, unexpired, signed by the same keys) is refused. The same old repository is
+/// accepted by a client that never saw the newer one: the kept metadata is what refuses it.
+#[test]
+fn trust_root_update_refuses_a_repository_rolled_back_below_what_it_saw() {
+    if !interop_enabled("trust_root_update_refuses_a_repository_rolled_back_below_what_it_saw") {
+        return;
+    }
+    assert!(
+        python().exists(),
+        "python-tuf is missing: run scripts/install-interop-deps.sh"
+    );
+    let sb = Sandbox::new();
+    let served = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/sigstore-conformance/bundle-verify/intoto-with-custom-trust-root/trusted_root.json");
+    let repo = sb.path("repo");
+    make_repo(&repo, &served, "rollback");
+    let anchor = repo.join("root.json");
+    let out_file = sb.path("etc/trusted_root.json");
+    let update = |metadata: &Path, cache: Option<&Path>| {
+        let server = Server::start(metadata.to_path_buf());
+        let mut args = vec![
+            "trust-root".to_string(),
+            "update".into(),
+            "--tuf-url".into(),
+            server.url.clone(),
+            "--tuf-root".into(),
+            anchor.display().to_string(),
+            "--out".into(),
+            out_file.display().to_string(),
+            "--json".into(),
+        ];
+        if let Some(c) = cache {
+            args.extend(["--tuf-cache".to_string(), c.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sb.run(&args, &[]);
+        drop(server);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let old = repo.join("old/metadata");
+
+    // Version 1 alone is a valid repository.
+    let (code, v) = update(&old, Some(&sb.path("fresh-cache")));
+    assert_eq!(code, Some(0), "{v}");
+
+    // Version 2, then version 1 again under the default cache (FILE.tuf): refused.
+    let (code, v) = update(&repo.join("metadata"), None);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["tufCache"], format!("{}.tuf", out_file.display()));
+    assert!(sb
+        .path("etc/trusted_root.json.tuf/timestamp.json")
+        .is_file());
+    let before = std::fs::read(&out_file).unwrap();
+    let (code, v) = update(&old, None);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["code"], "tuf-refresh", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("rollback"), "{v}");
+    assert_eq!(std::fs::read(&out_file).unwrap(), before);
 }

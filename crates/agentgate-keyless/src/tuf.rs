@@ -5,6 +5,8 @@
 //! thresholds, expiry, rollback and the target's length and hash are its checks. Only the CI and
 //! release side links it (feature `tuf`); the hook reads the file this writes.
 
+use std::path::Path;
+
 use agentgate_formats::sigstore::TrustedRoot;
 
 /// Sigstore's public-good TUF repository.
@@ -75,14 +77,24 @@ pub struct Fetched {
 
 /// Fetch `trusted_root.json` from the TUF repository at `url`, trusting `anchor` (a TUF
 /// `root.json`) to start: the full TUF client workflow at the current time (root chain,
-/// timestamp, snapshot, targets, then the target checked against its signed length and hashes),
-/// no cache (every run starts from the anchor). The result must parse as a trusted root.
-pub fn fetch_trusted_root(url: &str, anchor: &[u8]) -> Result<Fetched, TufError> {
+/// timestamp, snapshot, targets, then the target checked against its signed length and hashes).
+/// With `cache`, the metadata verified by earlier runs is kept there and read back (re-verified
+/// from the anchor) as the floor: without it each run would start from the anchor alone, and a
+/// repository could hand back an older, still unexpired trusted root (TUF's rollback check
+/// spans runs only through this cache). The result must parse as a trusted root.
+pub fn fetch_trusted_root(
+    url: &str,
+    anchor: &[u8],
+    cache: Option<&Path>,
+) -> Result<Fetched, TufError> {
     let repo = sigstore_tuf::HttpRepository::new(url).map_err(|source| TufError::Url {
         url: url.to_string(),
         source,
     })?;
     let mut updater = sigstore_tuf::Updater::new(repo, anchor).map_err(TufError::Anchor)?;
+    if let Some(dir) = cache {
+        updater = updater.with_store(sigstore_tuf::FileStore::new(dir));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -129,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_broken_anchor_is_refused_before_any_request() {
-        let e = fetch_trusted_root("http://127.0.0.1:9", b"{}").unwrap_err();
+        let e = fetch_trusted_root("http://127.0.0.1:9", b"{}", None).unwrap_err();
         assert_eq!(e.code(), "tuf-anchor");
     }
 }
