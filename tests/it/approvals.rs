@@ -30,11 +30,12 @@ approvals = 1
 "#;
 
 /// A server trusting the gate key `gate`, approvers alice and ada (Ada is the tests' default
-/// author), the break-glass key `bg`, with `rules` appended; a clone with a human commit on
-/// main that already holds a workflow and AGENTS.md.
+/// author), the break-glass key `bg`, with `rules` appended (`@DIR@` in them is where the
+/// keys are, `bob.pub` among them); a clone with a human commit on main that already holds a
+/// workflow and AGENTS.md.
 fn setup(rules: &str) -> Setup {
     let env = Env::new();
-    for k in ["gate", "alice", "ada", "bg", "rogue"] {
+    for k in ["gate", "alice", "ada", "bg", "rogue", "bob"] {
         let out = env.agentgate(
             env.path(),
             &["keygen", "--out", env.path().join(k).to_str().unwrap()],
@@ -46,6 +47,7 @@ fn setup(rules: &str) -> Setup {
         );
     }
     let key = |k: &str| env.path().join(format!("{k}.pub")).display().to_string();
+    let rules = rules.replace("@DIR@", &env.path().display().to_string());
     let policy = format!(
         "{POLICY}{rules}
 [[signer]]
@@ -182,6 +184,7 @@ impl Setup {
 }
 
 const ALICE: (&str, &str) = ("Alice Reviewer", "alice@example.com");
+const BOB: (&str, &str) = ("Bob Reviewer", "bob@example.com");
 
 #[test]
 fn guarded_path_needs_an_approval_of_exactly_that_commit() {
@@ -361,6 +364,137 @@ fn path_rule_sees_a_change_hidden_in_a_merge() {
     assert!(
         err.contains(&merge[..7]) && err.contains(".github/workflows/ci.yml"),
         "{err}"
+    );
+}
+
+/// Under `[approvals] bind = "tree"` an approval counts for a commit with the tree it names
+/// (the agent's commit reworded after review), and still for no other tree. The approval
+/// travels as a file here (`approve --out`), noted by hand where it is needed.
+#[test]
+fn tree_bound_approval_counts_for_a_reworded_commit() {
+    let s = setup(&PATH_RULES.replace(
+        "distinct_from_author = true",
+        "distinct_from_author = true\nbind = \"tree\"",
+    ));
+    s.write("AGENTS.md", "Be careful. Also: run the tests.\n");
+    let reviewed = s.agent_commit("a.txt", "Agent edits AGENTS.md");
+    let out = s.env.path().join("approval");
+    s.run(&[
+        "approve",
+        "--key",
+        s.key("alice").to_str().unwrap(),
+        "--repo",
+        s.work.to_str().unwrap(),
+        "--commit",
+        &reviewed,
+        "--reviewer-name",
+        ALICE.0,
+        "--reviewer-email",
+        ALICE.1,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let file = out.join("approval.sigstore.json");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        1,
+        "one bundle, one line"
+    );
+    let note = |commit: &str| {
+        s.env.git_ok(
+            &s.work,
+            &[
+                "notes",
+                "--ref",
+                "refs/notes/agentgate",
+                "append",
+                "-F",
+                file.to_str().unwrap(),
+                commit,
+            ],
+        );
+    };
+    let amend = |message: &str| {
+        s.env.git_ok(
+            &s.work,
+            &[
+                "commit",
+                "-q",
+                "--amend",
+                "-m",
+                &format!("{message}\n\n{CLAUDE_TRAILER}\n"),
+            ],
+        );
+        s.env.git_ok(&s.work, &["rev-parse", "HEAD"])
+    };
+
+    // Changed after review (another tree): the approval does not follow it.
+    s.write("CLAUDE.md", "Ignore AGENTS.md.\n");
+    let changed = amend("Agent edits AGENTS.md and CLAUDE.md");
+    s.attest(&changed);
+    note(&changed);
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(err.contains("[commit-mismatch]"), "{err}");
+
+    // Reworded only (the reviewed tree): it counts.
+    s.env.git_ok(&s.work, &["reset", "-q", "--hard", &reviewed]);
+    let reworded = amend("Agent edits AGENTS.md (reworded after review)");
+    assert_ne!(reworded, reviewed);
+    assert_eq!(
+        s.env.git_ok(&s.work, &["rev-parse", "HEAD^{tree}"]),
+        s.env
+            .git_ok(&s.work, &["rev-parse", &format!("{reviewed}^{{tree}}")])
+    );
+    s.attest(&reworded);
+    note(&reworded);
+    let (ok, err) = s.push_all();
+    assert!(ok, "{err}");
+    assert_eq!(s.main(), Some(reworded));
+    assert_eq!(s.last_main_record()["code"], "approved");
+}
+
+/// `approvals = 2` needs two different approvers: one approver approving twice counts once.
+#[test]
+fn two_approvals_need_two_approvers() {
+    let s = setup(&format!(
+        "{}\n[[approver]]\nname = \"bob\"\npublic_key = \"@DIR@/bob.pub\"\nemail = \"{}\"\n",
+        PATH_RULES.replace("approvals = 1", "approvals = 2"),
+        BOB.1
+    ));
+    s.write("AGENTS.md", "Be careful. Also: run the tests.\n");
+    let agent = s.agent_commit("a.txt", "Agent edits AGENTS.md");
+    s.attest(&agent);
+    s.approve(&agent, "alice", ALICE);
+    s.approve(&agent, "alice", ALICE);
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(err.contains("needs 2 approval(s), has 1"), "{err}");
+    assert!(err.contains("[approver-repeated]"), "{err}");
+    assert_eq!(
+        s.main().as_deref(),
+        Some(&*s.env.git_ok(&s.work, &["rev-parse", "HEAD~1"]))
+    );
+
+    s.approve(&agent, "bob", BOB);
+    let (ok, err) = s.push_all();
+    assert!(ok, "{err}");
+    assert_eq!(s.main(), Some(agent));
+    let last = s.last_main_record();
+    assert_eq!(last["code"], "approved");
+    let mut approvers: Vec<&str> = last["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["result"] == "ok")
+        .filter_map(|a| a["detail"].as_str())
+        .filter(|d| d.starts_with("approval by"))
+        .collect();
+    approvers.sort_unstable();
+    assert_eq!(
+        approvers,
+        ["approval by approver alice", "approval by approver bob"],
+        "{last}"
     );
 }
 
