@@ -641,3 +641,98 @@ fn break_glass_admits_one_exact_update_loudly() {
     assert_eq!(s.main(), Some(agent));
     let _ = next;
 }
+
+/// A keyless approver (`[[approver]]` with issuer + identity, like a keyless `[[signer]]`):
+/// `approve --keyless` against the local Fulcio/Rekor/TSA stand-ins; the approval counts only
+/// while the policy names that identity.
+#[cfg(feature = "keyless-sign")]
+#[test]
+fn keyless_approver_counts_only_for_its_identity() {
+    use crate::common::mock::{interop_enabled, Mock};
+    if !interop_enabled("keyless_approver_counts_only_for_its_identity") {
+        return;
+    }
+    let s = setup(PATH_RULES);
+    let mock = Mock::start(s.env.path(), 300);
+    let m = &mock.info;
+    let policy_file = s.server.join("agentgate.toml");
+    let base_policy = std::fs::read_to_string(&policy_file).unwrap();
+    let set_identity = |identity: &str| {
+        std::fs::write(
+            &policy_file,
+            format!(
+                "{base_policy}\n[[approver]]\nname = \"reviewer-keyless\"\nissuer = \"{}\"\nidentity = \"{identity}\"\ntrusted_root = \"{}\"\nemail = \"reviewer@example.com\"\n",
+                m.issuer,
+                m.trusted_root.display()
+            ),
+        )
+        .unwrap();
+    };
+    set_identity(
+        "https://github.com/someone-else/app/.github/workflows/review.yml@refs/heads/main",
+    );
+
+    s.write("AGENTS.md", "Be careful. Also: run the tests.\n");
+    let agent = s.agent_commit("a.txt", "Agent edits AGENTS.md");
+    s.attest(&agent);
+    let mut c = s.env.cmd(AGENTGATE);
+    for var in [
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "SIGSTORE_ID_TOKEN",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "AGENTGATE_FULCIO_URL",
+        "AGENTGATE_REKOR_URL",
+        "AGENTGATE_TSA_URL",
+        "AGENTGATE_TRUSTED_ROOT",
+    ] {
+        c.env_remove(var);
+    }
+    let tsa = format!("{}/api/v1/timestamp", m.url);
+    let out = c
+        .env("AGENTGATE_IDENTITY_TOKEN", mock.token.trim())
+        .current_dir(s.env.path())
+        .args([
+            "approve",
+            "--keyless",
+            "--fulcio-url",
+            &m.url,
+            "--rekor-url",
+            &m.url,
+        ])
+        .args(["--tsa-url", &tsa, "--trusted-root"])
+        .arg(&m.trusted_root)
+        .arg("--repo")
+        .arg(&s.work)
+        .args(["--commit", &agent, "--reviewer-name", "Rita Reviewer"])
+        .args(["--reviewer-email", "reviewer@example.com", "--note"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\nmock log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        mock.log()
+    );
+
+    // Signed by an identity the policy does not name: not an approval.
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(err.contains("[sigstore-identity-mismatch]"), "{err}");
+
+    set_identity(&m.subject);
+    let (ok, err) = s.push_all();
+    assert!(ok, "{err}");
+    assert_eq!(s.main(), Some(agent));
+    let last = s.last_main_record();
+    assert_eq!(last["code"], "approved");
+    assert!(
+        last["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["result"] == "ok" && a["detail"] == "approval by approver reviewer-keyless"),
+        "{last}"
+    );
+}
