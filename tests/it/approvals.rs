@@ -736,3 +736,33 @@ fn keyless_approver_counts_only_for_its_identity() {
         "{last}"
     );
 }
+
+/// A rewind of a protected ref (`non-fast-forward`) is what an emergency revert may need:
+/// break-glass lifts it for exactly that update, and the audit record names what it overrode.
+#[test]
+fn break_glass_admits_a_rewind() {
+    let s = setup(PATH_RULES);
+    let base = s.env.git_ok(&s.work, &["rev-parse", "HEAD"]);
+    s.env
+        .commit(&s.work, "a.txt", "Human change, to be rolled back");
+    assert!(s.push_all().0);
+    let bad = s.main().unwrap();
+    s.env.git_ok(&s.work, &["reset", "-q", "--hard", &base]);
+    let (ok, err) = s.env.push(&s.work, &["--force", "origin", "main"]);
+    assert!(!ok && refused_with(&err, "non-fast-forward"), "{err}");
+
+    break_glass(&s, &bad, &base, "30m");
+    let (ok, err) = s.env.push(
+        &s.work,
+        &["--force", "origin", "refs/notes/agentgate", "main"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("agentgate: BREAK-GLASS [break-glass]"),
+        "{err}"
+    );
+    assert_eq!(s.main(), Some(base));
+    let last = s.last_main_record();
+    assert_eq!(last["code"], "break-glass");
+    assert_eq!(last["break_glass"]["overridden"], "non-fast-forward");
+}
