@@ -11,6 +11,7 @@ file; one gate attestation on the tip (scope "tip"). Run `cargo build --release`
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -93,6 +94,7 @@ def main():
     print(f"pre-receive decision over {a.commits:,} entering agent commits, attested tip, {a.runs} runs (medians):")
     print(f"  without path rules: {wo * 1000:.1f} ms")
     print(f"  with path rules:    {w * 1000:.1f} ms  ({(w - wo) * 1000:.1f} ms more, {(w - wo) * 1e6 / a.commits:.1f} us per commit)")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
