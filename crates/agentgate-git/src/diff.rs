@@ -51,9 +51,9 @@ impl Entry {
 /// A tree's entries by name.
 type Entries = BTreeMap<Vec<u8>, Entry>;
 
-/// Parsed trees kept, counted in entries: enough for the trees along a long run of commits'
-/// changes, bounded whatever the trees' sizes.
-const CACHE_ENTRIES: usize = 200_000;
+/// Parsed trees kept, counted in entries: a commit shares trees with its neighbours, so a few
+/// thousand trees are plenty; bounded (a few MB) whatever the trees' sizes.
+const CACHE_ENTRIES: usize = 50_000;
 
 /// Reads trees and commits of one repository (the push's quarantine included) to tell what
 /// commits change. One per decision: the `git` backend keeps one `cat-file --batch` process.
