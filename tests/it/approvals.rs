@@ -277,6 +277,25 @@ fn authors_and_agents_cannot_approve() {
     assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
     assert!(err.contains("[approver-is-agent]"), "{err}");
 
+    // Nor does the committer's: Alice commits the agent's next change (Ada still its author)
+    // and approves it.
+    s.write("CLAUDE.md", "Newer instructions\n");
+    let committed = s.env.commit_as(
+        &s.work,
+        HUMAN,
+        ALICE,
+        "a.txt",
+        &format!("Agent edits CLAUDE.md again\n\n{CLAUDE_TRAILER}\n"),
+    );
+    s.attest(&committed);
+    s.approve(&committed, "alice", ALICE);
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(
+        err.contains("[approver-is-author]") && err.contains("committer <alice@example.com>"),
+        "{err}"
+    );
+
     // A policy that names an agent identity as an approver does not load at all.
     let text = std::fs::read_to_string(s.server.join("agentgate.toml")).unwrap();
     let bad = text.replace("alice@example.com", "noreply@anthropic.com");
