@@ -30,11 +30,12 @@ approvals = 1
 "#;
 
 /// A server trusting the gate key `gate`, approvers alice and ada (Ada is the tests' default
-/// author), the break-glass key `bg`, with `rules` appended; a clone with a human commit on
-/// main that already holds a workflow and AGENTS.md.
+/// author), the break-glass key `bg`, with `rules` appended (`@DIR@` in them is where the
+/// keys are, `bob.pub` among them); a clone with a human commit on main that already holds a
+/// workflow and AGENTS.md.
 fn setup(rules: &str) -> Setup {
     let env = Env::new();
-    for k in ["gate", "alice", "ada", "bg", "rogue"] {
+    for k in ["gate", "alice", "ada", "bg", "rogue", "bob"] {
         let out = env.agentgate(
             env.path(),
             &["keygen", "--out", env.path().join(k).to_str().unwrap()],
@@ -46,6 +47,7 @@ fn setup(rules: &str) -> Setup {
         );
     }
     let key = |k: &str| env.path().join(format!("{k}.pub")).display().to_string();
+    let rules = rules.replace("@DIR@", &env.path().display().to_string());
     let policy = format!(
         "{POLICY}{rules}
 [[signer]]
@@ -182,6 +184,7 @@ impl Setup {
 }
 
 const ALICE: (&str, &str) = ("Alice Reviewer", "alice@example.com");
+const BOB: (&str, &str) = ("Bob Reviewer", "bob@example.com");
 
 #[test]
 fn guarded_path_needs_an_approval_of_exactly_that_commit() {
@@ -274,6 +277,25 @@ fn authors_and_agents_cannot_approve() {
     assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
     assert!(err.contains("[approver-is-agent]"), "{err}");
 
+    // Nor does the committer's: Alice commits the agent's next change (Ada still its author)
+    // and approves it.
+    s.write("CLAUDE.md", "Newer instructions\n");
+    let committed = s.env.commit_as(
+        &s.work,
+        HUMAN,
+        ALICE,
+        "a.txt",
+        &format!("Agent edits CLAUDE.md again\n\n{CLAUDE_TRAILER}\n"),
+    );
+    s.attest(&committed);
+    s.approve(&committed, "alice", ALICE);
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(
+        err.contains("[approver-is-author]") && err.contains("committer <alice@example.com>"),
+        "{err}"
+    );
+
     // A policy that names an agent identity as an approver does not load at all.
     let text = std::fs::read_to_string(s.server.join("agentgate.toml")).unwrap();
     let bad = text.replace("alice@example.com", "noreply@anthropic.com");
@@ -361,6 +383,137 @@ fn path_rule_sees_a_change_hidden_in_a_merge() {
     assert!(
         err.contains(&merge[..7]) && err.contains(".github/workflows/ci.yml"),
         "{err}"
+    );
+}
+
+/// Under `[approvals] bind = "tree"` an approval counts for a commit with the tree it names
+/// (the agent's commit reworded after review), and still for no other tree. The approval
+/// travels as a file here (`approve --out`), noted by hand where it is needed.
+#[test]
+fn tree_bound_approval_counts_for_a_reworded_commit() {
+    let s = setup(&PATH_RULES.replace(
+        "distinct_from_author = true",
+        "distinct_from_author = true\nbind = \"tree\"",
+    ));
+    s.write("AGENTS.md", "Be careful. Also: run the tests.\n");
+    let reviewed = s.agent_commit("a.txt", "Agent edits AGENTS.md");
+    let out = s.env.path().join("approval");
+    s.run(&[
+        "approve",
+        "--key",
+        s.key("alice").to_str().unwrap(),
+        "--repo",
+        s.work.to_str().unwrap(),
+        "--commit",
+        &reviewed,
+        "--reviewer-name",
+        ALICE.0,
+        "--reviewer-email",
+        ALICE.1,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let file = out.join("approval.sigstore.json");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        1,
+        "one bundle, one line"
+    );
+    let note = |commit: &str| {
+        s.env.git_ok(
+            &s.work,
+            &[
+                "notes",
+                "--ref",
+                "refs/notes/agentgate",
+                "append",
+                "-F",
+                file.to_str().unwrap(),
+                commit,
+            ],
+        );
+    };
+    let amend = |message: &str| {
+        s.env.git_ok(
+            &s.work,
+            &[
+                "commit",
+                "-q",
+                "--amend",
+                "-m",
+                &format!("{message}\n\n{CLAUDE_TRAILER}\n"),
+            ],
+        );
+        s.env.git_ok(&s.work, &["rev-parse", "HEAD"])
+    };
+
+    // Changed after review (another tree): the approval does not follow it.
+    s.write("CLAUDE.md", "Ignore AGENTS.md.\n");
+    let changed = amend("Agent edits AGENTS.md and CLAUDE.md");
+    s.attest(&changed);
+    note(&changed);
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(err.contains("[commit-mismatch]"), "{err}");
+
+    // Reworded only (the reviewed tree): it counts.
+    s.env.git_ok(&s.work, &["reset", "-q", "--hard", &reviewed]);
+    let reworded = amend("Agent edits AGENTS.md (reworded after review)");
+    assert_ne!(reworded, reviewed);
+    assert_eq!(
+        s.env.git_ok(&s.work, &["rev-parse", "HEAD^{tree}"]),
+        s.env
+            .git_ok(&s.work, &["rev-parse", &format!("{reviewed}^{{tree}}")])
+    );
+    s.attest(&reworded);
+    note(&reworded);
+    let (ok, err) = s.push_all();
+    assert!(ok, "{err}");
+    assert_eq!(s.main(), Some(reworded));
+    assert_eq!(s.last_main_record()["code"], "approved");
+}
+
+/// `approvals = 2` needs two different approvers: one approver approving twice counts once.
+#[test]
+fn two_approvals_need_two_approvers() {
+    let s = setup(&format!(
+        "{}\n[[approver]]\nname = \"bob\"\npublic_key = \"@DIR@/bob.pub\"\nemail = \"{}\"\n",
+        PATH_RULES.replace("approvals = 1", "approvals = 2"),
+        BOB.1
+    ));
+    s.write("AGENTS.md", "Be careful. Also: run the tests.\n");
+    let agent = s.agent_commit("a.txt", "Agent edits AGENTS.md");
+    s.attest(&agent);
+    s.approve(&agent, "alice", ALICE);
+    s.approve(&agent, "alice", ALICE);
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(err.contains("needs 2 approval(s), has 1"), "{err}");
+    assert!(err.contains("[approver-repeated]"), "{err}");
+    assert_eq!(
+        s.main().as_deref(),
+        Some(&*s.env.git_ok(&s.work, &["rev-parse", "HEAD~1"]))
+    );
+
+    s.approve(&agent, "bob", BOB);
+    let (ok, err) = s.push_all();
+    assert!(ok, "{err}");
+    assert_eq!(s.main(), Some(agent));
+    let last = s.last_main_record();
+    assert_eq!(last["code"], "approved");
+    let mut approvers: Vec<&str> = last["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["result"] == "ok")
+        .filter_map(|a| a["detail"].as_str())
+        .filter(|d| d.starts_with("approval by"))
+        .collect();
+    approvers.sort_unstable();
+    assert_eq!(
+        approvers,
+        ["approval by approver alice", "approval by approver bob"],
+        "{last}"
     );
 }
 
@@ -506,4 +659,129 @@ fn break_glass_admits_one_exact_update_loudly() {
     );
     assert_eq!(s.main(), Some(agent));
     let _ = next;
+}
+
+/// A keyless approver (`[[approver]]` with issuer + identity, like a keyless `[[signer]]`):
+/// `approve --keyless` against the local Fulcio/Rekor/TSA stand-ins; the approval counts only
+/// while the policy names that identity.
+#[cfg(feature = "keyless-sign")]
+#[test]
+fn keyless_approver_counts_only_for_its_identity() {
+    use crate::common::mock::{interop_enabled, Mock};
+    if !interop_enabled("keyless_approver_counts_only_for_its_identity") {
+        return;
+    }
+    let s = setup(PATH_RULES);
+    let mock = Mock::start(s.env.path(), 300);
+    let m = &mock.info;
+    let policy_file = s.server.join("agentgate.toml");
+    let base_policy = std::fs::read_to_string(&policy_file).unwrap();
+    let set_identity = |identity: &str| {
+        std::fs::write(
+            &policy_file,
+            format!(
+                "{base_policy}\n[[approver]]\nname = \"reviewer-keyless\"\nissuer = \"{}\"\nidentity = \"{identity}\"\ntrusted_root = \"{}\"\nemail = \"reviewer@example.com\"\n",
+                m.issuer,
+                m.trusted_root.display()
+            ),
+        )
+        .unwrap();
+    };
+    set_identity(
+        "https://github.com/someone-else/app/.github/workflows/review.yml@refs/heads/main",
+    );
+
+    s.write("AGENTS.md", "Be careful. Also: run the tests.\n");
+    let agent = s.agent_commit("a.txt", "Agent edits AGENTS.md");
+    s.attest(&agent);
+    let mut c = s.env.cmd(AGENTGATE);
+    for var in [
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "SIGSTORE_ID_TOKEN",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "AGENTGATE_FULCIO_URL",
+        "AGENTGATE_REKOR_URL",
+        "AGENTGATE_TSA_URL",
+        "AGENTGATE_TRUSTED_ROOT",
+    ] {
+        c.env_remove(var);
+    }
+    let tsa = format!("{}/api/v1/timestamp", m.url);
+    let out = c
+        .env("AGENTGATE_IDENTITY_TOKEN", mock.token.trim())
+        .current_dir(s.env.path())
+        .args([
+            "approve",
+            "--keyless",
+            "--fulcio-url",
+            &m.url,
+            "--rekor-url",
+            &m.url,
+        ])
+        .args(["--tsa-url", &tsa, "--trusted-root"])
+        .arg(&m.trusted_root)
+        .arg("--repo")
+        .arg(&s.work)
+        .args(["--commit", &agent, "--reviewer-name", "Rita Reviewer"])
+        .args(["--reviewer-email", "reviewer@example.com", "--note"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\nmock log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        mock.log()
+    );
+
+    // Signed by an identity the policy does not name: not an approval.
+    let (ok, err) = s.push_all();
+    assert!(!ok && refused_with(&err, "approval-missing"), "{err}");
+    assert!(err.contains("[sigstore-identity-mismatch]"), "{err}");
+
+    set_identity(&m.subject);
+    let (ok, err) = s.push_all();
+    assert!(ok, "{err}");
+    assert_eq!(s.main(), Some(agent));
+    let last = s.last_main_record();
+    assert_eq!(last["code"], "approved");
+    assert!(
+        last["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["result"] == "ok" && a["detail"] == "approval by approver reviewer-keyless"),
+        "{last}"
+    );
+}
+
+/// A rewind of a protected ref (`non-fast-forward`) is what an emergency revert may need:
+/// break-glass lifts it for exactly that update, and the audit record names what it overrode.
+#[test]
+fn break_glass_admits_a_rewind() {
+    let s = setup(PATH_RULES);
+    let base = s.env.git_ok(&s.work, &["rev-parse", "HEAD"]);
+    s.env
+        .commit(&s.work, "a.txt", "Human change, to be rolled back");
+    assert!(s.push_all().0);
+    let bad = s.main().unwrap();
+    s.env.git_ok(&s.work, &["reset", "-q", "--hard", &base]);
+    let (ok, err) = s.env.push(&s.work, &["--force", "origin", "main"]);
+    assert!(!ok && refused_with(&err, "non-fast-forward"), "{err}");
+
+    break_glass(&s, &bad, &base, "30m");
+    let (ok, err) = s.env.push(
+        &s.work,
+        &["--force", "origin", "refs/notes/agentgate", "main"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("agentgate: BREAK-GLASS [break-glass]"),
+        "{err}"
+    );
+    assert_eq!(s.main(), Some(base));
+    let last = s.last_main_record();
+    assert_eq!(last["code"], "break-glass");
+    assert_eq!(last["break_glass"]["overridden"], "non-fast-forward");
 }

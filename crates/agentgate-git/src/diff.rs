@@ -7,7 +7,8 @@
 //! reported, so a rule on either name sees it; pairing them could only hide one of the two.
 //! A mode change (a file made executable, a file turned into a symlink) is a change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use crate::backend::{BackendError, ObjectRead};
 use crate::id::ObjectKind;
@@ -47,10 +48,21 @@ impl Entry {
     }
 }
 
+/// A tree's entries by name.
+type Entries = BTreeMap<Vec<u8>, Entry>;
+
+/// Parsed trees kept, counted in entries: a commit shares trees with its neighbours, so a few
+/// thousand trees are plenty; bounded (a few MB) whatever the trees' sizes.
+const CACHE_ENTRIES: usize = 50_000;
+
 /// Reads trees and commits of one repository (the push's quarantine included) to tell what
 /// commits change. One per decision: the `git` backend keeps one `cat-file --batch` process.
 pub struct TreeDiff<'r> {
     objects: Box<dyn ObjectRead + 'r>,
+    /// Trees already parsed: a commit's trees are its child's parent trees, so a run of
+    /// commits reads each tree along the changed paths once, not twice.
+    cache: HashMap<Oid, Rc<Entries>>,
+    cached_entries: usize,
 }
 
 impl Repo {
@@ -58,6 +70,8 @@ impl Repo {
     pub fn tree_diff(&self) -> Result<TreeDiff<'_>, BackendError> {
         Ok(TreeDiff {
             objects: self.objects()?,
+            cache: HashMap::new(),
+            cached_entries: 0,
         })
     }
 }
@@ -102,12 +116,12 @@ impl TreeDiff<'_> {
             return Ok(());
         }
         let old = match old {
-            Some(id) => self.tree(id)?,
-            None => BTreeMap::new(),
+            Some(id) => self.cached_tree(id)?,
+            None => Rc::default(),
         };
         let new = match new {
-            Some(id) => self.tree(id)?,
-            None => BTreeMap::new(),
+            Some(id) => self.cached_tree(id)?,
+            None => Rc::default(),
         };
         let mut names: Vec<&Vec<u8>> = old.keys().chain(new.keys()).collect();
         names.sort();
@@ -140,9 +154,25 @@ impl TreeDiff<'_> {
         Ok(())
     }
 
+    /// [`Self::tree`], through the cache (emptied when full: runs of commits share trees with
+    /// their neighbours, not with commits far away).
+    fn cached_tree(&mut self, id: &Oid) -> Result<Rc<Entries>, DiffError> {
+        if let Some(t) = self.cache.get(id) {
+            return Ok(Rc::clone(t));
+        }
+        let t = Rc::new(self.tree(id)?);
+        if self.cached_entries + t.len() > CACHE_ENTRIES {
+            self.cache.clear();
+            self.cached_entries = 0;
+        }
+        self.cached_entries += t.len();
+        self.cache.insert(*id, Rc::clone(&t));
+        Ok(t)
+    }
+
     /// A tree's entries by name. Trees git's fsck rejects (a truncated entry, a duplicate
     /// name, an empty name) are errors: which entry a checkout would use is not ours to guess.
-    fn tree(&mut self, id: &Oid) -> Result<BTreeMap<Vec<u8>, Entry>, DiffError> {
+    fn tree(&mut self, id: &Oid) -> Result<Entries, DiffError> {
         let malformed = |reason: &str| DiffError::Malformed {
             id: id.to_object_id().to_string(),
             reason: reason.to_string(),
