@@ -454,3 +454,37 @@ fn install_chains_a_foreign_post_receive_and_uninstall_restores_it() {
     assert_eq!(std::fs::read_to_string(&hook).unwrap(), foreign);
     assert!(!server.join("hooks/pre-receive").exists());
 }
+
+/// Fail closed: a server key that cannot be read or parsed refuses every push, protected or
+/// not (nothing could be checkpointed or promoted), and no promotion record is written.
+#[test]
+fn an_unusable_server_key_refuses_every_push() {
+    let s = setup("");
+    let key = s.env.path().join("server.key");
+    let agent = s.env.agent_commit(&s.work, "a.txt", "Agent change");
+    s.attest(&agent, "gate.key");
+    for (broken, what) in [(Some("not a key\n"), "garbage"), (None, "missing")] {
+        match broken {
+            Some(text) => std::fs::write(&key, text).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&key);
+            }
+        }
+        for spec in ["HEAD:refs/heads/main", "HEAD:refs/heads/topic"] {
+            let (ok, err) = s.env.push(&s.work, &["origin", spec]);
+            assert!(
+                !ok && err.contains("[policy-unreadable]"),
+                "{what} key, {spec}: {err}"
+            );
+        }
+        assert!(s.note(&agent).is_none(), "{what} key: a record was written");
+    }
+    let log = s.env.audit(&s.server);
+    assert_eq!(
+        log.iter()
+            .filter(|r| r["code"] == "policy-unreadable")
+            .count(),
+        4,
+        "every refusal is logged"
+    );
+}
