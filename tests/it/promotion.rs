@@ -583,3 +583,53 @@ fn a_shared_log_promotes_each_repository_from_its_own_record() {
         );
     }
 }
+
+/// `doctor` checks what promotion records need: the server key loads, and the post-receive
+/// shim is there to write them (without it nothing would say so on a push).
+#[test]
+fn doctor_checks_the_server_key_and_the_post_receive_hook() {
+    let s = setup("");
+    let doctor = || {
+        let out = s.env.agentgate(
+            s.env.path(),
+            &["doctor", "--json", "--repo", s.server.to_str().unwrap()],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        let status = |id: &str| -> Vec<String> {
+            v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["id"] == id)
+                .map(|c| c["status"].as_str().unwrap().to_string())
+                .collect()
+        };
+        (
+            out.status.code(),
+            status("server-key"),
+            status("post-receive"),
+        )
+    };
+    assert_eq!(
+        doctor(),
+        (Some(0), vec!["ok".to_string()], vec!["ok".to_string()])
+    );
+    let hook = s.server.join("hooks/post-receive");
+    let shim = std::fs::read(&hook).unwrap();
+    std::fs::remove_file(&hook).unwrap();
+    assert_eq!(
+        doctor(),
+        (Some(1), vec!["ok".to_string()], vec!["fail".to_string()])
+    );
+    std::fs::write(&hook, shim).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", hook.to_str().unwrap()])
+        .status()
+        .unwrap();
+    std::fs::write(s.env.path().join("server.key"), "not a key\n").unwrap();
+    assert_eq!(
+        doctor(),
+        (Some(1), vec!["fail".to_string()], vec!["ok".to_string()])
+    );
+}
