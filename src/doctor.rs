@@ -145,6 +145,12 @@ pub fn run(a: &DoctorArgs) -> Report {
         };
         check_signers(&mut c, &policy);
         check_trusted_roots(&mut c, &policy);
+        check_server(
+            &mut c,
+            &policy,
+            repo_dir.as_deref().filter(|_| repo.is_some()),
+            a,
+        );
         if let Some(r) = &repo {
             check_notes(&mut c, r, &policy);
             check_baseline(&mut c, r);
@@ -570,6 +576,69 @@ fn check_policy(
             );
             None
         }
+    }
+}
+
+/// `[server] key`: the hook refuses every push when it cannot load it, and without the
+/// `post-receive` shim no promotion record is ever written (nothing would say so on a push).
+fn check_server(c: &mut Checks, policy: &Policy, repo: Option<&Path>, a: &DoctorArgs) {
+    let Some(key) = &policy.server.key else {
+        return;
+    };
+    match crate::hook_runner::server_key(policy) {
+        Ok(_) => c.ok(
+            "server-key",
+            format!(
+                "{} loads: checkpoints and promotion records are signed",
+                key.display()
+            ),
+        ),
+        Err(e) => c.fail(
+            "server-key",
+            format!("{}: every push is refused", error_chain(&e)),
+            "make [server] key an unencrypted PKCS#8 PEM private key the Git server's user can read (agentgate keygen --out /etc/agentgate/server)",
+        ),
+    }
+    let mut places: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = &a.hooks_dir {
+        places.push(
+            std::path::absolute(dir)
+                .unwrap_or(dir.clone())
+                .join(HookKind::PostReceive.as_str()),
+        );
+    }
+    if let Some(repo) = repo {
+        let hooks = install::hooks_dir(repo);
+        for layout in Layout::ALL {
+            places.push(install::hook_path_in(
+                repo,
+                &hooks,
+                layout,
+                HookKind::PostReceive,
+            ));
+        }
+    }
+    if places.is_empty() {
+        return;
+    }
+    let ours = places.iter().find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| is_executable(&m))
+            && std::fs::read_to_string(p)
+                .ok()
+                .and_then(|t| install::parse_shim(&t))
+                .is_some()
+    });
+    match ours {
+        Some(p) => c.ok(
+            "post-receive",
+            format!("{} writes the promotion records", p.display()),
+        ),
+        None => c.fail(
+            "post-receive",
+            "no executable agentgate post-receive hook: accepted pushes get no promotion record"
+                .into(),
+            "agentgate install again (it adds the post-receive shim next to the deciding hook)",
+        ),
     }
 }
 

@@ -540,7 +540,7 @@ fn write_promotions(
         return Ok((vec![], false));
     };
     let log = audit::audit_path(Some(&policy), &git_dir);
-    let records = promotion::find_records(&log, moved)?;
+    let records = promotion::find_records(&log, &git_dir, moved)?;
     let identity = Identity::of(
         &policy,
         &git_dir,

@@ -454,3 +454,182 @@ fn install_chains_a_foreign_post_receive_and_uninstall_restores_it() {
     assert_eq!(std::fs::read_to_string(&hook).unwrap(), foreign);
     assert!(!server.join("hooks/pre-receive").exists());
 }
+
+/// Fail closed: a server key that cannot be read or parsed refuses every push, protected or
+/// not (nothing could be checkpointed or promoted), and no promotion record is written.
+#[test]
+fn an_unusable_server_key_refuses_every_push() {
+    let s = setup("");
+    let key = s.env.path().join("server.key");
+    let agent = s.env.agent_commit(&s.work, "a.txt", "Agent change");
+    s.attest(&agent, "gate.key");
+    for (broken, what) in [(Some("not a key\n"), "garbage"), (None, "missing")] {
+        match broken {
+            Some(text) => std::fs::write(&key, text).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&key);
+            }
+        }
+        for spec in ["HEAD:refs/heads/main", "HEAD:refs/heads/topic"] {
+            let (ok, err) = s.env.push(&s.work, &["origin", spec]);
+            assert!(
+                !ok && err.contains("[policy-unreadable]"),
+                "{what} key, {spec}: {err}"
+            );
+        }
+        assert!(s.note(&agent).is_none(), "{what} key: a record was written");
+    }
+    let log = s.env.audit(&s.server);
+    assert_eq!(
+        log.iter()
+            .filter(|r| r["code"] == "policy-unreadable")
+            .count(),
+        4,
+        "every refusal is logged"
+    );
+}
+
+/// Two repositories sharing one audit log (`[audit] log`) under different policies: each
+/// promotion record is built from its own repository's record of the update, even when the
+/// other repository logged the same update (same ref, old and new) later.
+#[test]
+fn a_shared_log_promotes_each_repository_from_its_own_record() {
+    let shared = tempfile::tempdir().unwrap();
+    let log = shared.path().join("audit.jsonl");
+    let audit = format!("[audit]\nlog = \"{}\"\n", log.display());
+    let s = setup(&audit);
+    let b = s.env.server_with(
+        "b.git",
+        &format!(
+            "{POLICY}# repository b: another policy text, another digest\n{audit}\n[server]\nkey = \"{}\"\n",
+            s.env.path().join("server.key").display()
+        ),
+        &[],
+        &[],
+    );
+    let b_url = b.to_str().unwrap();
+    let base = s.env.rev(&s.work, "HEAD").unwrap();
+    let (ok, err) = s.env.push(&s.work, &[b_url, "main"]);
+    assert!(ok, "{err}");
+    // The same update, to b first and then to a: a's record is the newest.
+    let x = s.env.commit(&s.work, "x.txt", "Human change");
+    for target in [b_url, "origin"] {
+        let (ok, err) = s.env.push(&s.work, &[target, "main"]);
+        assert!(ok, "{target}: {err}");
+    }
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["new"] == x.as_str())
+        .collect();
+    assert_eq!(records.len(), 2);
+    let digest_of = |repo: &PathBuf| {
+        records
+            .iter()
+            .find(|r| r["repo"] == repo.display().to_string())
+            .unwrap()["policy"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a_digest, b_digest) = (digest_of(&s.server), digest_of(&b));
+    assert_ne!(a_digest, b_digest);
+    // b's post-receive again, now that a's record of the same update is the newest.
+    let out = s
+        .env
+        .cmd(AGENTGATE)
+        .current_dir(&b)
+        .env("GIT_DIR", &b)
+        .arg("post-receive")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut ch| {
+            use std::io::Write as _;
+            ch.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{base} {x} refs/heads/main\n").as_bytes())?;
+            ch.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let note = s
+        .env
+        .git_ok(&b, &["notes", "--ref", PROMOTIONS, "show", &x]);
+    let lines: Vec<&str> = note.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the hook's record and the one written by hand"
+    );
+    for line in lines {
+        let st = statement(line);
+        assert_eq!(
+            format!(
+                "sha256:{}",
+                st["predicate"]["policy"]["digest"]["sha256"]
+                    .as_str()
+                    .unwrap()
+            ),
+            b_digest,
+            "b's promotion record names b's policy"
+        );
+    }
+}
+
+/// `doctor` checks what promotion records need: the server key loads, and the post-receive
+/// shim is there to write them (without it nothing would say so on a push).
+#[test]
+fn doctor_checks_the_server_key_and_the_post_receive_hook() {
+    let s = setup("");
+    let doctor = || {
+        let out = s.env.agentgate(
+            s.env.path(),
+            &["doctor", "--json", "--repo", s.server.to_str().unwrap()],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        let status = |id: &str| -> Vec<String> {
+            v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["id"] == id)
+                .map(|c| c["status"].as_str().unwrap().to_string())
+                .collect()
+        };
+        (
+            out.status.code(),
+            status("server-key"),
+            status("post-receive"),
+        )
+    };
+    assert_eq!(
+        doctor(),
+        (Some(0), vec!["ok".to_string()], vec!["ok".to_string()])
+    );
+    let hook = s.server.join("hooks/post-receive");
+    let shim = std::fs::read(&hook).unwrap();
+    std::fs::remove_file(&hook).unwrap();
+    assert_eq!(
+        doctor(),
+        (Some(1), vec!["ok".to_string()], vec!["fail".to_string()])
+    );
+    std::fs::write(&hook, shim).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", hook.to_str().unwrap()])
+        .status()
+        .unwrap();
+    std::fs::write(s.env.path().join("server.key"), "not a key\n").unwrap();
+    assert_eq!(
+        doctor(),
+        (Some(1), vec!["fail".to_string()], vec!["ok".to_string()])
+    );
+}

@@ -123,14 +123,12 @@ fn the_html_report_renders_the_logs_numbers_in_chromium() {
 
     // The numbers, counted from the log here.
     let log = s.env.audit(&s.server);
-    let promotions = log
-        .iter()
-        .filter(|r| {
-            r["decision"] == "accept"
-                && !r["protected_by"].is_null()
-                && (r["code"] == "attested" || r["code"] == "no-agent-commits")
-        })
-        .count();
+    let is_promotion = |r: &&serde_json::Value| {
+        r["decision"] == "accept"
+            && !r["protected_by"].is_null()
+            && (r["code"] == "attested" || r["code"] == "no-agent-commits")
+    };
+    let promotions = log.iter().filter(is_promotion).count();
     let refusals = log.iter().filter(|r| r["decision"] == "refuse").count();
     let unattested = log
         .iter()
@@ -199,6 +197,68 @@ fn the_html_report_renders_the_logs_numbers_in_chromium() {
     assert_eq!(by_id(&dom, "verify-problems"), "0");
     // One ref per push here, so one signed checkpoint per record.
     assert_eq!(by_id(&dom, "verify-checkpoints"), log.len().to_string());
+    // Promotions over time: per day, as the records' own times say.
+    let mut by_day = std::collections::BTreeMap::<String, usize>::new();
+    for r in log.iter().filter(is_promotion) {
+        let day = r["time"].as_str().unwrap().get(..10).unwrap().to_string();
+        *by_day.entry(day).or_default() += 1;
+    }
+    assert!(!by_day.is_empty());
+    for (day, n) in &by_day {
+        assert_eq!(
+            text_after(&dom, &format!("data-day=\"{day}\"")),
+            n.to_string()
+        );
+    }
+
+    // --since: only the records at or after that time are counted (from the attested push on).
+    let since = log.iter().find(|r| r["code"] == "attested").unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let later: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|r| r["time"].as_str().unwrap() >= since.as_str())
+        .collect();
+    assert!(later.len() < log.len());
+    let since_page = s.env.path().join("since.html");
+    let out = s.env.agentgate(
+        s.env.path(),
+        &[
+            "audit",
+            "report",
+            "--repo",
+            s.server.to_str().unwrap(),
+            "--since",
+            &since,
+            "--html",
+            since_page.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let since_html = std::fs::read_to_string(&since_page).unwrap();
+    assert_eq!(by_id(&since_html, "total-records"), later.len().to_string());
+    assert_eq!(
+        by_id(&since_html, "total-promotions"),
+        later
+            .iter()
+            .copied()
+            .filter(is_promotion)
+            .count()
+            .to_string()
+    );
+    assert_eq!(
+        by_id(&since_html, "total-refusals"),
+        later
+            .iter()
+            .filter(|r| r["decision"] == "refuse")
+            .count()
+            .to_string()
+    );
 
     let shot = artifacts().join("audit-report.png");
     let _ = std::fs::remove_file(&shot);

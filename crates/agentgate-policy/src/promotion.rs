@@ -119,12 +119,16 @@ impl Identity {
     }
 }
 
-/// The newest record of the log (at `log`) for each update (matching ref, old and new): what
-/// pre-receive decided for it. Reads the log backwards, only as far as it must.
+/// The newest record of the log (at `log`) for each update (matching repository, ref, old and
+/// new): what pre-receive decided for it. Reads the log backwards, only as far as it must. The
+/// repository is `git_dir` as the hook names it (`repo`): several repositories may share one
+/// log, and another's record of the same update was decided under another policy.
 pub fn find_records(
     log: &Path,
+    git_dir: &Path,
     updates: &[RefUpdate],
 ) -> Result<Vec<Option<Value>>, PromotionError> {
+    let repo = git_dir.display().to_string();
     let err = |source| PromotionError::Log {
         path: log.to_path_buf(),
         source,
@@ -143,6 +147,7 @@ pub fn find_records(
             let field = |k: &str| rec.get(k).and_then(Value::as_str).unwrap_or("");
             for (u, slot) in updates.iter().zip(found.iter_mut()) {
                 if slot.is_none()
+                    && field("repo") == repo
                     && field("ref") == u.refname
                     && field("old") == u.old.as_str()
                     && field("new") == u.new.as_str()
