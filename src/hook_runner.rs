@@ -369,6 +369,22 @@ pub fn server_key(
         .map_err(|e| unreadable(e.to_string()))
 }
 
+/// The repository directory when `e` is about its git config (agentgate.config could not be
+/// read from it), not about a policy file.
+fn repo_config_of<'a>(e: &'a PolicyError, git_dir: &Path) -> Option<&'a Path> {
+    match e {
+        PolicyError::Unreadable { path, .. }
+            if path.file_name() == Some(std::ffi::OsStr::new("config"))
+                && path.parent().is_some_and(|d| {
+                    d == git_dir || std::path::absolute(git_dir).is_ok_and(|g| d == g)
+                }) =>
+        {
+            path.parent()
+        }
+        _ => None,
+    }
+}
+
 /// The fix for a refusal that only the server's admin can act on.
 const ADMIN: &str =
     "ask the Git server admin to check the repository and the agentgate installation";
@@ -408,15 +424,25 @@ fn decide_all(
     let policy = policy.map(|(p, _)| p);
     match (&repo, &policy) {
         (_, Err(e)) => {
-            let fix = format!(
-                "this is a server configuration error: the Git server admin must fix the policy (check it with `{}`)",
-                crate::cli::policy::check_command(policy_file(e).unwrap_or(Path::new(SYSTEM_POLICY)))
-            );
+            let fix = match repo_config_of(e, git_dir) {
+                // The repository's git config, not a policy: `policy check` cannot read it,
+                // git says where it is broken.
+                Some(dir) => format!(
+                    "this is a server configuration error: the Git server admin must fix the repository's git config (git shows where: `git --git-dir {} config --list`)",
+                    crate::owner::shell_word(&dir.display().to_string())
+                ),
+                None => format!(
+                    "this is a server configuration error: the Git server admin must fix the policy (check it with `{}`)",
+                    crate::cli::policy::check_command(
+                        policy_file(e).unwrap_or(Path::new(SYSTEM_POLICY))
+                    )
+                ),
+            };
             let d = refuse_all(
                 updates,
                 e.code(),
                 "agentgate's policy cannot be loaded, so every push is refused".into(),
-                vec![format!("{e:#}")],
+                vec![error_chain(e)],
                 &fix,
             );
             (d, EXIT_CONFIG)

@@ -21,7 +21,12 @@ use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 
 const MAIN: &str = "refs/heads/main";
 const SIGN_BUILD_TYPE: &str = agentgate::cli::sign::SIGN_BUILD_TYPE;
+#[cfg(feature = "gate")]
 const GATE_BUILD_TYPE: &str = agentgate::gate::GATE_BUILD_TYPE;
+// The hook's build (`--no-default-features`, run by .ci/run) has no gate module; the default
+// build checks this is the gate's own value.
+#[cfg(not(feature = "gate"))]
+const GATE_BUILD_TYPE: &str = "https://example.invalid/agentgate/buildtypes/gate/v1";
 
 fn refused_with(stderr: &str, code: &str) -> bool {
     stderr.contains(&format!("agentgate: refused [{code}]"))

@@ -411,3 +411,29 @@ fn gate_names_only_its_own_passphrase_option() {
             .collect();
     assert!(parses(words.iter().map(|w| w.to_string())).is_ok());
 }
+
+/// doctor on a repository whose git config is broken gives git's reason and git's own check
+/// of that file, not "not a git repository" (which sends the admin looking for another path).
+#[test]
+fn doctor_on_a_broken_repository_config_names_git_s_reason() {
+    let env = crate::common::Env::new();
+    let repo = env.path().join("app.git");
+    let r = repo.to_str().unwrap();
+    env.git_ok(env.path(), &["init", "-q", "--bare", "-b", "main", r]);
+    let good = std::fs::read_to_string(repo.join("config")).unwrap();
+    std::fs::write(repo.join("config"), format!("{good}[broken\n")).unwrap();
+    let out = env.agentgate(env.path(), &["doctor", "--repo", r]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!text.contains("not a git repository"), "{text}");
+    assert!(!text.contains("class="), "{text}");
+    assert!(text.contains("missing ']'"), "git's reason: {text}");
+    assert!(
+        text.contains(&format!("git --git-dir {r} config --list")),
+        "{text}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::backend::Libgit2Error;
 use crate::repo::{Backend, Repo};
 
 /// One configuration variable as `git config --list -z` prints it: the name (section and key
@@ -27,7 +28,8 @@ impl Repo {
                 match self.config_by_libgit2() {
                     Ok(Some(entries)) => return Ok(entries),
                     Ok(None) => {}
-                    Err(e) => return Err(e.to_string()),
+                    // libgit2's message without its class and code numbers.
+                    Err(e) => return Err(Libgit2Error::from(e).to_string()),
                 }
             }
             let out = self
@@ -155,5 +157,5 @@ fn entries(cfg: &git2::Config) -> Result<Vec<ConfigEntry>, git2::Error> {
 pub fn config_file_entries(path: &Path) -> Result<Vec<ConfigEntry>, ConfigError> {
     git2::Config::open(path)
         .and_then(|cfg| entries(&cfg))
-        .map_err(|e| ConfigError(e.to_string()))
+        .map_err(|e| ConfigError(Libgit2Error::from(e).to_string()))
 }

@@ -126,6 +126,24 @@ fn fail_open_repo_config_syntax_error_refuses_sha1() {
         shown.contains("agentgate: refused [policy-unreadable]"),
         "the hook refuses [policy-unreadable]:\n{shown}"
     );
+    assert!(
+        !shown.contains("class=") && !shown.contains("code="),
+        "libgit2's class and code numbers reach the pusher:\n{shown}"
+    );
+    // The fix names git's own check of that file (not `policy check`, which reads policies),
+    // and git, run as suggested, says where the file is broken.
+    let suggested = format!("`git --git-dir {} config --list`", fx.server.display());
+    assert!(shown.contains(&suggested), "{suggested}:\n{shown}");
+    let check = fx.stdin_git(
+        &fx.server,
+        &["--git-dir", fx.server.to_str().unwrap(), "config", "--list"],
+        b"",
+    );
+    assert!(
+        !check.status.success() && text(&check.stderr).contains("config"),
+        "{}",
+        text(&check.stderr)
+    );
     // git cannot read refs through a broken config: mend it to look.
     std::fs::write(fx.server.join("config"), good).unwrap();
     fx.assert_server_ref("refs/heads/main", Some(&fx.base), &p);
