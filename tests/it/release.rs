@@ -9,10 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::{b64, Sandbox};
+use crate::common::Sandbox;
 use agentgate_formats::dsse::{pae, PAYLOAD_TYPE_INTOTO};
 use agentgate_formats::{KeyAlgorithm, SigningKey};
-use base64::Engine as _;
 use serde_json::Value;
 
 fn data(rel: &str) -> PathBuf {
@@ -495,8 +494,9 @@ fn the_gate_keeps_the_artifacts_it_signed() {
     let bundle: Value =
         serde_json::from_slice(&std::fs::read(sb.path("att/provenance.sigstore.json")).unwrap())
             .unwrap();
+    use base64::Engine as _;
     let st: Value = serde_json::from_slice(
-        &b64()
+        &crate::common::b64()
             .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
             .unwrap(),
     )
