@@ -648,9 +648,9 @@ fn check_server(c: &mut Checks, policy: &Policy, repo: Option<&Path>, a: &Doctor
         ),
         None => c.fail(
             "post-receive",
-            "no executable agentgate post-receive hook: accepted pushes get no promotion record"
+            "no executable post-receive hook of agentgate's: accepted pushes get no promotion record"
                 .into(),
-            "agentgate install again (it adds the post-receive shim next to the deciding hook)",
+            "run the install command again for this repository (it adds the post-receive shim next to the deciding hook)",
         ),
     }
 }
