@@ -139,6 +139,7 @@ fn forms() -> Vec<Form> {
         form(("factory-droid[bot]", "factory-droid[bot]@users.noreply.github.com"), "Migrate to the new SDK\n", Some(("factory-droid-identity", "identity"))),
         form(("openhands", "openhands@all-hands.dev"), "Fix issue #412: wrong default port\n", Some(("openhands-identity", "identity"))),
         form(HUMAN, &co("openhands <openhands@all-hands.dev>"), Some(("openhands-co-author", "trailer-block"))),
+        form(("OpenHands", "opendevin@all-hands.dev"), "Fix issue #8145: Add docs about runtime tests (#8146)\n", Some(("openhands-identity", "identity"))),
         form(HUMAN, &co("Roo Code <roomote@roocode.com>"), Some(("roo-code-co-author", "trailer-block"))),
         form(("roomote[bot]", "219738659+roomote[bot]@users.noreply.github.com"), "Fix translation keys\n", Some(("roo-code-identity", "identity"))),
         form(HUMAN, "Add a health endpoint\n\nGenerated with [Continue](https://continue.dev)\n\nCo-Authored-By: Continue <noreply@continue.dev>\n", Some(("continue-co-author", "trailer-block"))),

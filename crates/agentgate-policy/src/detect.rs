@@ -416,10 +416,16 @@ const AGENTS: &[Agent] = &[
         generated: &[],
         sessions: &[],
     },
-    // OpenHands' fallback identity, also its co-author line.
+    // OpenHands' fallback identity, also its co-author line; before the rename (OpenDevin) its
+    // resolver committed as `OpenHands <opendevin@all-hands.dev>` ("Fix issue #N: ...") and
+    // co-authored as `OpenDevin <opendevin@opendevin.ai>` (both in OpenHands' own history).
     Agent {
         name: "OpenHands",
-        emails: &["openhands@all-hands.dev"],
+        emails: &[
+            "openhands@all-hands.dev",
+            "opendevin@all-hands.dev",
+            "opendevin@opendevin.ai",
+        ],
         accounts: &[],
         generated: &[],
         sessions: &[],
@@ -1371,6 +1377,7 @@ mod tests {
             ]),
             ("factory-droid", None, Some("factory-droid[bot] <138933559+factory-droid[bot]@users.noreply.github.com>"), &["138933559+factory-droid[bot]"], &[]),
             ("openhands", Some(("openhands", "openhands@all-hands.dev")), Some("openhands <openhands@all-hands.dev>"), &[], &[]),
+            ("openhands", Some(("OpenHands", "opendevin@all-hands.dev")), Some("OpenDevin <opendevin@opendevin.ai>"), &[], &[]),
             ("roo-code", None, Some("Roo Code <roomote@roocode.com>"), &["211234567+roomote[bot]"], &[]),
             ("continue", None, Some("Continue <noreply@continue.dev>"), &["230936708+continue[bot]"], &[
                 ("Generated with [Continue](https://continue.dev)", "continue-body"),
