@@ -18,11 +18,22 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+
+
+def timed(args):
+    """Wall and CPU (user + system, all threads) seconds of one run; CPU time moves far less
+    than wall time when other work shares the machine."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(args, env=bench.ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, ru = os.wait4(p.pid, 0)
+    return time.perf_counter() - t0, ru.ru_utime + ru.ru_stime
 
 
 def main():
@@ -56,17 +67,19 @@ def main():
             for binary in (args.base, args.new):
                 out = json.loads(bench.run(check(binary), check=False).stdout)
                 found.append((out["entering_commits"], len(out["agent_commits"])))
-            cmds = [dict(args=check(args.base)), dict(args=check(args.new)), dict(args=["git", "-C", repo, "rev-list", "--format=%B", tip])]
-            times = [[], [], []]
+            cmds = [check(args.base), check(args.new), ["git", "-C", repo, "rev-list", "--format=%B", tip]]
+            walls, cpus = [[], [], []], [[], [], []]
             for _ in range(args.runs):
-                for cmd, ts in zip(cmds, times):
-                    ts.append(bench.timed(**cmd)[0])
-            base, new, git = (statistics.median(t) for t in times)
-            print(f"{found[1][0]:,} commits, {label}:")
-            print(f"  git rev-list --format=%B  {bench.fmt_t(git):>10}")
-            print(f"  base check                {bench.fmt_t(base):>10}  {base / git:.2f}x git  entering/agent {found[0]}")
-            print(f"  new check                 {bench.fmt_t(new):>10}  {new / git:.2f}x git  entering/agent {found[1]}")
-            print(f"  new / base                {new / base:.3f}")
+                for cmd, w, c in zip(cmds, walls, cpus):
+                    dt, cpu = timed(cmd)
+                    w.append(dt)
+                    c.append(cpu)
+            (base, new, git), (cbase, cnew, cgit) = ([statistics.median(t) for t in ts] for ts in (walls, cpus))
+            print(f"{found[1][0]:,} commits, {label} (medians of {args.runs}: wall, CPU):")
+            print(f"  git rev-list --format=%B  {bench.fmt_t(git):>10} {bench.fmt_t(cgit):>10}")
+            print(f"  base check                {bench.fmt_t(base):>10} {bench.fmt_t(cbase):>10}  {base / git:.2f}x git wall, {cbase / cgit:.2f}x CPU  entering/agent {found[0]}")
+            print(f"  new check                 {bench.fmt_t(new):>10} {bench.fmt_t(cnew):>10}  {new / git:.2f}x git wall, {cnew / cgit:.2f}x CPU  entering/agent {found[1]}")
+            print(f"  new / base                {new / base:.3f} wall, {cnew / cbase:.3f} CPU")
             sys.stdout.flush()
     finally:
         shutil.rmtree(work, ignore_errors=True)
