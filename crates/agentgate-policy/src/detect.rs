@@ -416,10 +416,16 @@ const AGENTS: &[Agent] = &[
         generated: &[],
         sessions: &[],
     },
-    // OpenHands' fallback identity, also its co-author line.
+    // OpenHands' fallback identity, also its co-author line; before the rename (OpenDevin) its
+    // resolver committed as `OpenHands <opendevin@all-hands.dev>` ("Fix issue #N: ...") and
+    // co-authored as `OpenDevin <opendevin@opendevin.ai>` (both in OpenHands' own history).
     Agent {
         name: "OpenHands",
-        emails: &["openhands@all-hands.dev"],
+        emails: &[
+            "openhands@all-hands.dev",
+            "opendevin@all-hands.dev",
+            "opendevin@opendevin.ai",
+        ],
         accounts: &[],
         generated: &[],
         sessions: &[],
@@ -492,6 +498,19 @@ const TOOL_WORDS: &[&str] = &[
     "openhands",
     "qwen",
     "windsurf",
+];
+
+/// Tool words that are also people's given names: in an `Assisted-by:` value without an
+/// address, "Claude Dupont" is a person, "Claude", "Claude Code" or "Gemini 2.5 Pro" a tool.
+const GIVEN_NAMES: &[&str] = &[
+    "amp", "claude", "cline", "cursor", "devin", "gemini", "jules", "junie", "kiro",
+];
+
+/// Words that may follow a tool's name without making it a person's ("Claude Code", "Gemini
+/// CLI", "Devin AI", "Cursor Agent").
+const PRODUCT_WORDS: &[&str] = &[
+    "agent", "ai", "app", "assist", "bot", "chat", "cli", "cloud", "code", "composer", "desktop",
+    "flash", "haiku", "opus", "pro", "sonnet", "ultra",
 ];
 
 /// The keys of `Kind::ToolTrailer` rules (lowercase).
@@ -791,9 +810,27 @@ fn names_ai_tool(value: &str) -> bool {
             return true;
         }
     }
-    value
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|w| TOOL_WORDS.iter().any(|t| t.eq_ignore_ascii_case(w)))
+    let is = |list: &[&str], w: &str| list.iter().any(|t| t.eq_ignore_ascii_case(w));
+    let tokens: Vec<&str> = value.split_whitespace().collect();
+    tokens.iter().enumerate().any(|(i, token)| {
+        token
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| is(TOOL_WORDS, w))
+            .any(|w| {
+                // A given name followed by a surname is a person (curl thanks its helpers
+                // this way); followed by nothing, a version or a product word, a tool.
+                !is(GIVEN_NAMES, w)
+                    || !token.eq_ignore_ascii_case(w)
+                    || !tokens.get(i + 1).is_some_and(|next| {
+                        let next = next.trim_end_matches([',', ';', '.', ')']);
+                        next.starts_with(char::is_uppercase)
+                            && next
+                                .chars()
+                                .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+                            && !is(PRODUCT_WORDS, next)
+                    })
+            })
+    })
 }
 
 fn strip_prefix_ci<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
@@ -1308,6 +1345,12 @@ mod tests {
             (("google-labs-jules[bot]", "161369871+google-labs-jules[bot]@users.noreply.github.com"), HUMAN, "Fix\n", &["jules-identity", "jules-name"]),
             (HUMAN, HUMAN, "Fix\n\nAssisted-by: Claude:claude-3-opus coccinelle\nSigned-off-by: Ada <ada@example.com>\n", &["assisted-by"]),
             (HUMAN, HUMAN, "Fix\n\ngenerated-by: Claude Code\n", &["generated-by"]),
+            (HUMAN, HUMAN, "Fix\n\nAssisted-by: GitHub Copilot\n", &["assisted-by"]),
+            (HUMAN, HUMAN, "Fix\n\nAssisted-by: Claude\n", &["assisted-by"]),
+            (HUMAN, HUMAN, "Fix\n\nAssisted-by: Gemini 2.5 Pro\n", &["assisted-by"]),
+            (HUMAN, HUMAN, "Fix\n\nAssisted-by: Devin AI\n", &["assisted-by"]),
+            (HUMAN, HUMAN, "Fix\n\nAssisted-by: Claude Opus 4.5 (Anthropic)\n", &["assisted-by"]),
+            (HUMAN, HUMAN, "Fix\n\nAssisted-by: Jay Satiro, Claude\n", &["assisted-by"]),
             // The subject paragraph never holds trailers.
             (HUMAN, HUMAN, "Assisted-by: Claude\n", &[]),
             // A human co-author is not an agent.
@@ -1371,6 +1414,7 @@ mod tests {
             ]),
             ("factory-droid", None, Some("factory-droid[bot] <138933559+factory-droid[bot]@users.noreply.github.com>"), &["138933559+factory-droid[bot]"], &[]),
             ("openhands", Some(("openhands", "openhands@all-hands.dev")), Some("openhands <openhands@all-hands.dev>"), &[], &[]),
+            ("openhands", Some(("OpenHands", "opendevin@all-hands.dev")), Some("OpenDevin <opendevin@opendevin.ai>"), &[], &[]),
             ("roo-code", None, Some("Roo Code <roomote@roocode.com>"), &["211234567+roomote[bot]"], &[]),
             ("continue", None, Some("Continue <noreply@continue.dev>"), &["230936708+continue[bot]"], &[
                 ("Generated with [Continue](https://continue.dev)", "continue-body"),
@@ -1469,6 +1513,9 @@ mod tests {
             "Fix\n\nAssisted-by: Jay Satiro\nAssisted-by: Daniel Stenberg <daniel@haxx.se>\n",
             "Fix\n\nGenerated-by: dist-git\nAI-assisted: no\n",
             "Fix\n\nAssisted-by: Claude Monet <claude@monet.fr>\n",
+            // A given name followed by a surname, without an address, is a person too.
+            "Fix\n\nAssisted-by: Claude Dupont\nAssisted-by: Gemini Okafor\nAssisted-by: Devin O'Brien\n",
+            "Fix\n\nAssisted-by: Cursor Lee, Jules Verne-Dupont\nGenerated-by: Amp Team\n",
         ] {
             assert_eq!(message_rules(message), want(&[]), "{message:?}");
         }
