@@ -191,7 +191,7 @@ fn a_log_spanning_a_key_rotation_verifies() {
 /// verified three ways to see where the time goes. Run with
 /// `cargo test --release --test it audit_trail::measure -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement (about two minutes in a release build), not a check: run by hand as above"]
 fn measure_audit_verify_100k() {
     use agentgate_git::{ObjectId, Repo};
     use agentgate_policy::attestations::attestation_source;

@@ -340,7 +340,7 @@ fn clients_cannot_push_or_delete_the_promotions_ref() {
 /// The post-receive hook's wall time on a 1-commit push (measured, not asserted): run with
 /// `cargo test --release --test it promotion::measure -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a measurement, not a check: run by hand as above"]
 fn measure_post_receive_cost() {
     let s = setup("");
     let mut times = Vec::new();
