@@ -17,10 +17,8 @@ use anyhow::{bail, Context as _};
 use chrono::{SubsecRound as _, Utc};
 use serde_json::json;
 
-use crate::cli::sign::KeylessArgs;
-use crate::signing::{
-    load_signing_key, open_repo, publish_one, repo_uri, resolve_commit, SignedBy, Signer,
-};
+use crate::cli::sign::SigningArgs;
+use crate::signing::{open_repo, publish_one, repo_uri, resolve_commit, SignedBy};
 use crate::terminal::outln;
 
 const APPROVE_EXAMPLE: &str = "\
@@ -52,19 +50,10 @@ Exit codes: 0 signed, 2 error.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = APPROVE_EXAMPLE)]
-#[command(group(clap::ArgGroup::new("signing").required(true).args(["key", "keyless"])))]
 pub struct ApproveArgs {
-    /// The approver's private key file (PKCS#8 PEM, encrypted PKCS#8, SEC1, or cosign.key).
-    #[arg(long)]
-    pub key: Option<PathBuf>,
-    /// Environment variable holding the private key's passphrase.
-    #[arg(long, value_name = "VAR", conflicts_with_all = ["prompt", "keyless"])]
-    pub password_env: Option<String>,
-    /// Ask for the private key's passphrase on the terminal.
-    #[arg(long, conflicts_with = "keyless")]
-    pub prompt: bool,
+    // The approver's key (an [[approver]] of the policy), or --keyless.
     #[command(flatten)]
-    pub keyless: KeylessArgs,
+    pub signing: SigningArgs,
     /// Repository (any path inside it).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -96,19 +85,10 @@ pub struct ApproveArgs {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = BREAK_GLASS_EXAMPLE)]
-#[command(group(clap::ArgGroup::new("signing").required(true).args(["key", "keyless"])))]
 pub struct BreakGlassArgs {
-    /// The break-glass private key file.
-    #[arg(long)]
-    pub key: Option<PathBuf>,
-    /// Environment variable holding the private key's passphrase.
-    #[arg(long, value_name = "VAR", conflicts_with_all = ["prompt", "keyless"])]
-    pub password_env: Option<String>,
-    /// Ask for the private key's passphrase on the terminal.
-    #[arg(long, conflicts_with = "keyless")]
-    pub prompt: bool,
+    // The break-glass key (the policy's [break_glass]), or --keyless.
     #[command(flatten)]
-    pub keyless: KeylessArgs,
+    pub signing: SigningArgs,
     /// Repository (any path inside it) that holds the new commit.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -164,35 +144,13 @@ fn person(repo: &Repo, name: Option<&str>, email: Option<&str>) -> anyhow::Resul
     })
 }
 
-fn signer(
-    key: Option<&PathBuf>,
-    password_env: Option<&str>,
-    prompt: bool,
-    keyless: &KeylessArgs,
-) -> anyhow::Result<Signer> {
-    match key {
-        Some(key) => Ok(Signer::Key(load_signing_key(
-            key,
-            password_env,
-            prompt,
-            "--password-env VAR or --prompt",
-        )?)),
-        None => Signer::keyless(keyless),
-    }
-}
-
 /// The commit object's SHA-256 as git hashes it (a subject digest a Sigstore log can name).
 fn object_sha256(repo: &Repo, id: &ObjectId) -> anyhow::Result<String> {
     Ok(commit_object_sha256(&repo.read_raw(id)?))
 }
 
 pub fn approve(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
-    let signer = signer(
-        args.key.as_ref(),
-        args.password_env.as_deref(),
-        args.prompt,
-        &args.keyless,
-    )?;
+    let signer = args.signing.signer()?;
     let repo = open_repo(&args.repo)?;
     let commit = resolve_commit(&repo, &args.commit)?;
     let approval = Approval {
@@ -242,12 +200,7 @@ pub fn break_glass(args: &BreakGlassArgs) -> anyhow::Result<ExitCode> {
     if !args.refname.starts_with("refs/") {
         bail!("--ref must be a full ref name like refs/heads/main");
     }
-    let signer = signer(
-        args.key.as_ref(),
-        args.password_env.as_deref(),
-        args.prompt,
-        &args.keyless,
-    )?;
+    let signer = args.signing.signer()?;
     let repo = open_repo(&args.repo)?;
     let hash_hex = repo.hash_bytes() * 2;
     let old = if args.old.chars().all(|c| c == '0') {

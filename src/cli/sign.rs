@@ -52,19 +52,9 @@ pub enum TestResultArg {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = SIGN_EXAMPLE)]
-#[command(group(clap::ArgGroup::new("signing").required(true).args(["key", "keyless"])))]
 pub struct SignArgs {
-    /// Private key file (PKCS#8 PEM, encrypted PKCS#8, SEC1, or cosign.key).
-    #[arg(long)]
-    pub key: Option<PathBuf>,
-    /// Environment variable holding the private key's passphrase.
-    #[arg(long, value_name = "VAR", conflicts_with_all = ["prompt", "keyless"])]
-    pub password_env: Option<String>,
-    /// Ask for the private key's passphrase on the terminal.
-    #[arg(long, conflicts_with = "keyless")]
-    pub prompt: bool,
     #[command(flatten)]
-    pub keyless: KeylessArgs,
+    pub signing: SigningArgs,
     /// Repository (any path inside it).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -97,6 +87,39 @@ pub struct SignArgs {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `sign`, `approve` and `break-glass` sign: a private key (and its passphrase), or
+/// keylessly.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("signing").required(true).args(["key", "keyless"])))]
+pub struct SigningArgs {
+    /// Private key file (PKCS#8 PEM, encrypted PKCS#8, SEC1, or cosign.key).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Environment variable holding the private key's passphrase.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["prompt", "keyless"])]
+    pub password_env: Option<String>,
+    /// Ask for the private key's passphrase on the terminal.
+    #[arg(long, conflicts_with = "keyless")]
+    pub prompt: bool,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+}
+
+impl SigningArgs {
+    /// The signer these options name (the key is read, and its passphrase asked for, now).
+    pub fn signer(&self) -> anyhow::Result<Signer> {
+        match &self.key {
+            Some(key) => Ok(Signer::Key(load_signing_key(
+                key,
+                self.password_env.as_deref(),
+                self.prompt,
+                "--password-env VAR or --prompt",
+            )?)),
+            None => Signer::keyless(&self.keyless),
+        }
+    }
 }
 
 /// Keyless signing options, shared by `sign` and `gate`.
@@ -150,15 +173,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
         bail!(SIGN_NEEDS_OUTCOME);
     }
     let started_on = Utc::now().trunc_subsecs(0);
-    let signer = match &args.key {
-        Some(key) => Signer::Key(load_signing_key(
-            key,
-            args.password_env.as_deref(),
-            args.prompt,
-            "--password-env VAR or --prompt",
-        )?),
-        None => Signer::keyless(&args.keyless)?,
-    };
+    let signer = args.signing.signer()?;
     let repo = open_repo(&args.repo)?;
     let commit = resolve_commit(&repo, &args.commit)?;
     let source = source_of(&repo, &commit)?;
