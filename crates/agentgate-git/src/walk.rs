@@ -163,7 +163,7 @@ struct GraphState {
 /// The walk's state: git's `limit_list` over a date-ordered queue.
 struct Walker<'a, 'o> {
     objects: Reader<'o>,
-    /// None once looked for (or when not to use it), else whether to look after GRAPH_AFTER.
+    /// The commit-graph, once found (looked for once, after `graph_after` object reads).
     graph: Option<GraphState>,
     look_for_graph: bool,
     graph_after: usize,
@@ -464,7 +464,8 @@ pub fn walk_with_options<T: Send>(
             // The commit-graph said something its objects do not, or led the walk to an
             // object that cannot be read: walk the objects alone, whose answer (or error) is
             // the one that counts.
-            Ok(None) | Err(_) => rejected = true,
+            Ok(None) => rejected = true,
+            Err(e) => return Err(e),
         }
     }
     let mut walked = walk_with(Reader::Exclusive(objects), None, limits, visit)?
@@ -572,7 +573,14 @@ fn walk_with<T: Send>(
         // The last, partial batch (the whole walk, for a small push) on this thread.
         judge(last?, shared, visit, &mut found, stale);
         Ok(found)
-    })?;
+    });
+    let found = match found {
+        Ok(found) => found,
+        // An error on a walk the graph steered may be the graph's doing (a parent that is not
+        // one): the walk from objects alone decides.
+        Err(_) if walker.graph_links > 0 => return Ok(None),
+        Err(e) => return Err(e),
+    };
     if stale.load(Ordering::Relaxed) {
         return Ok(None);
     }
