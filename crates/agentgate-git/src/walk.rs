@@ -6,16 +6,16 @@
 //!
 //! Each commit is read with git's own parser (`object::parse_links`): the first `tree`, only the
 //! `parent` lines right after it. Commits that end up in the result are also read for judging
-//! (`object::read_commit`: canonical headers, message decoded) and handed to `visit` on a second
-//! thread once a batch is waiting, so detection overlaps the walk on a two-core server.
+//! (`object::read_commit`: canonical headers, message decoded) and handed to `visit` on judging
+//! threads (one per core) once a batch is waiting, so detection overlaps the walk.
 //!
-//! In a long walk (after [`GRAPH_AFTER`] objects) the walk takes each commit's parents and date
-//! from git's commit-graph when the repository has one (`graph.rs`), so it no longer waits for
-//! inflation, and the objects are inflated on every core by the judging threads. The graph is a
-//! hint, never a source: every commit whose links came from it is read from its object (to judge
-//! it, or only to check it) and its tree, parents and date compared with the graph's; if one
-//! differs or cannot be read, the whole walk is done again from objects alone. So the result is
-//! the objects' walk whatever the graph says.
+//! When asked ([`Options::graph_after`]; off by default, see there), a long walk takes each
+//! commit's parents and date from git's commit-graph when the repository has one (`graph.rs`),
+//! so it no longer waits for inflation, and the objects are inflated by the judging threads.
+//! The graph is a hint, never a source: every commit whose links came from it is read from its
+//! object (to judge it, or only to check it) and its tree, parents and date compared with the
+//! graph's; if one differs or cannot be read, the whole walk is done again from objects alone.
+//! So the result is the objects' walk whatever the graph says.
 //!
 //! Clock skew deeper than the slop can only add commits to the result, never drop one: the
 //! error is always towards judging more (tests/it/walk.rs checks the result against git rev-list).
@@ -427,18 +427,13 @@ fn judge<T>(
 }
 
 /// How to walk; the default is what the hook does.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Objects read before the commit-graph is looked for (None: never use it).
+    /// Objects read before the commit-graph is looked for (None: never use it). Off by
+    /// default: measured slower than the walk from objects (BENCHMARKS.md, issue 18), as the
+    /// judging threads then all read through libgit2's pack locks; [`GRAPH_AFTER`] is the
+    /// threshold to use when it pays.
     pub graph_after: Option<usize>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            graph_after: Some(GRAPH_AFTER),
-        }
-    }
 }
 
 /// Walk from `limits.tip` and judge every commit of the result with `visit`.
