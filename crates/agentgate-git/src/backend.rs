@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 
+use crate::graph::CommitGraph;
 use crate::id::{ObjectId, ObjectKind};
 use crate::object::Oid;
 use crate::repo::Repo;
@@ -71,6 +72,26 @@ impl BackendError {
 pub trait ObjectRead {
     /// The object's kind and bytes (git's header stripped), or None when it does not exist.
     fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError>;
+
+    /// A reader other threads can use at the same time, when the backend has one.
+    fn shared(&self) -> Option<&dyn SharedRead> {
+        None
+    }
+}
+
+/// Raw objects read from several threads at once, each lent to `f` without a copy.
+pub trait SharedRead: Sync {
+    /// Hand the object's kind and bytes to `f`; false when it does not exist.
+    fn with_object(
+        &self,
+        id: &Oid,
+        f: &mut dyn FnMut(ObjectKind, &[u8]),
+    ) -> Result<bool, BackendError>;
+
+    /// The repository's commit-graph, when there is one the walk may use as a hint.
+    fn commit_graph(&self) -> Option<CommitGraph> {
+        None
+    }
 }
 
 /// libgit2's object database, the push's quarantine included. Hash re-verification and the
@@ -78,6 +99,31 @@ pub trait ObjectRead {
 /// reads each object once.
 pub(crate) struct Git2Objects<'r> {
     pub(crate) odb: git2::Odb<'r>,
+    /// The repository's own object directory, where git keeps its commit-graph.
+    pub(crate) objects_dir: std::path::PathBuf,
+}
+
+impl SharedRead for Git2Objects<'_> {
+    fn with_object(
+        &self,
+        id: &Oid,
+        f: &mut dyn FnMut(ObjectKind, &[u8]),
+    ) -> Result<bool, BackendError> {
+        let oid = git2::Oid::from_bytes(id.as_bytes())?;
+        match self.odb.read(oid) {
+            Ok(obj) => {
+                f(ObjectKind::from_git2(obj.kind()), obj.data());
+                Ok(true)
+            }
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn commit_graph(&self) -> Option<CommitGraph> {
+        // libgit2 opens only SHA-1 repositories.
+        CommitGraph::open(&self.objects_dir, 20)
+    }
 }
 
 impl ObjectRead for Git2Objects<'_> {
@@ -91,6 +137,10 @@ impl ObjectRead for Git2Objects<'_> {
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn shared(&self) -> Option<&dyn SharedRead> {
+        Some(self)
     }
 }
 

@@ -29,6 +29,7 @@ mod baseline;
 mod commands;
 mod config;
 mod diff;
+mod graph;
 mod id;
 mod notes;
 pub mod object;
@@ -36,7 +37,7 @@ mod refs;
 mod repo;
 pub mod walk;
 
-pub use backend::{BackendError, Libgit2Error, ObjectRead};
+pub use backend::{BackendError, Libgit2Error, ObjectRead, SharedRead};
 pub use baseline::{BaselineError, BASELINE_FILE};
 pub use commands::{checkout_detached, hooks_path_setting, version, CheckoutError, VersionError};
 pub use config::{config_file_entries, ConfigEntry, ConfigError};

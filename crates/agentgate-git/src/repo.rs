@@ -490,7 +490,10 @@ impl Repo {
                 // and hash re-verification would only cost time (measured in BENCHMARKS.md).
                 git2::opts::strict_hash_verification(false);
                 git2::opts::enable_caching(false);
-                Box::new(Git2Objects { odb: repo.odb()? })
+                Box::new(Git2Objects {
+                    odb: repo.odb()?,
+                    objects_dir: repo.commondir().join("objects"),
+                })
             }
             Backend::Cli => Box::new(CatFile::start(self)?),
         })

@@ -6,8 +6,16 @@
 //!
 //! Each commit is read with git's own parser (`object::parse_links`): the first `tree`, only the
 //! `parent` lines right after it. Commits that end up in the result are also read for judging
-//! (`object::read_commit`: canonical headers, message decoded) and handed to `visit` on a second
-//! thread once a batch is waiting, so detection overlaps the walk on a two-core server.
+//! (`object::read_commit`: canonical headers, message decoded) and handed to `visit` on judging
+//! threads (one per core) once a batch is waiting, so detection overlaps the walk.
+//!
+//! When asked ([`Options::graph_after`]; off by default, see there), a long walk takes each
+//! commit's parents and date from git's commit-graph when the repository has one (`graph.rs`),
+//! so it no longer waits for inflation, and the objects are inflated by the judging threads.
+//! The graph is a hint, never a source: every commit whose links came from it is read from its
+//! object (to judge it, or only to check it) and its tree, parents and date compared with the
+//! graph's; if one differs or cannot be read, the whole walk is done again from objects alone.
+//! So the result is the objects' walk whatever the graph says.
 //!
 //! Clock skew deeper than the slop can only add commits to the result, never drop one: the
 //! error is always towards judging more (tests/it/walk.rs checks the result against git rev-list).
@@ -15,10 +23,13 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
-use crate::backend::{BackendError, ObjectRead};
+use crate::backend::{BackendError, ObjectRead, SharedRead};
+use crate::graph::CommitGraph;
 use crate::id::ObjectKind;
-use crate::object::{self, Commit, ObjectError, Oid};
+use crate::object::{self, Commit, Links, ObjectError, Oid};
 use crate::repo::ReadError;
 
 /// Why a walk stopped without an answer.
@@ -65,6 +76,11 @@ pub struct Walked<T> {
     pub commits: Vec<Entering<T>>,
     /// Hidden and stop commits reached directly from the tip or from a commit of the result.
     reached: HashSet<Oid>,
+    /// Commits whose links the walk took from the commit-graph (each checked against its
+    /// object).
+    pub graph_links: usize,
+    /// A walk with the commit-graph disagreed with the objects and was done again without it.
+    pub graph_rejected: bool,
 }
 
 impl<T> Walked<T> {
@@ -77,25 +93,82 @@ impl<T> Walked<T> {
 
 const SEEN_UNINTERESTING: u8 = 1;
 const IN_QUEUE: u8 = 2;
+/// The node's links came from the commit-graph and must be checked against its object.
+const FROM_GRAPH: u8 = 4;
+/// The node went to a judging thread (judged, or only checked).
+const SENT: u8 = 8;
 /// How many uninteresting-only rounds to keep walking (git's revision.c SLOP).
 const SLOP: u32 = 5;
 /// Commits handed to the detection thread at a time.
 const BATCH: usize = 256;
+/// Objects read before the walk looks for a commit-graph: a typical push never opens it.
+pub const GRAPH_AFTER: usize = 256;
+/// Judging threads at most (the walk itself runs on the calling thread).
+const MAX_WORKERS: usize = 4;
 
 struct Node {
     flags: u8,
     tree: Oid,
     parents: Vec<Oid>,
+    time: u64,
     /// The raw object, kept until the commit is taken (interesting commits only).
     raw: Option<Vec<u8>>,
 }
 
-type Batch = Vec<(Oid, Vec<u8>)>;
+/// One commit for a judging thread: its raw object when the walk read it, else what the graph
+/// said it is (`expect`), to be read and checked there; judged or only checked.
+struct Item {
+    id: Oid,
+    raw: Option<Vec<u8>>,
+    expect: Option<Links>,
+    judge: bool,
+}
+
+type Batch = Vec<Item>;
 type Found<T> = Vec<(Oid, Result<Option<T>, ObjectError>)>;
 
+/// Where the walk reads objects: one reader, or one shared with the judging threads.
+enum Reader<'a> {
+    Exclusive(&'a mut dyn ObjectRead),
+    Shared(&'a dyn SharedRead),
+}
+
+impl<'o> Reader<'o> {
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
+        match self {
+            Reader::Exclusive(o) => o.read(id),
+            Reader::Shared(o) => {
+                let mut out = None;
+                o.with_object(id, &mut |kind, data| out = Some((kind, data.to_vec())))?;
+                Ok(out)
+            }
+        }
+    }
+
+    fn shared(&self) -> Option<&'o dyn SharedRead> {
+        match self {
+            Reader::Exclusive(_) => None,
+            Reader::Shared(o) => Some(*o),
+        }
+    }
+}
+
+/// The commit-graph once opened, and the graph positions of parents met in it (so that most
+/// lookups need no search).
+struct GraphState {
+    graph: CommitGraph,
+    positions: HashMap<Oid, u32>,
+}
+
 /// The walk's state: git's `limit_list` over a date-ordered queue.
-struct Walker<'a> {
-    objects: &'a mut dyn ObjectRead,
+struct Walker<'a, 'o> {
+    objects: Reader<'o>,
+    /// The commit-graph, once found (looked for once, after `graph_after` object reads).
+    graph: Option<GraphState>,
+    look_for_graph: bool,
+    graph_after: usize,
+    object_reads: usize,
+    graph_links: usize,
     limits: &'a Limits<'a>,
     hidden: HashSet<Oid>,
     nodes: HashMap<Oid, Node>,
@@ -108,8 +181,40 @@ struct Walker<'a> {
     reached: HashSet<Oid>,
 }
 
-impl Walker<'_> {
-    fn read(&mut self, id: Oid) -> Result<(Vec<u8>, object::Links), ReadError> {
+impl Walker<'_, '_> {
+    /// A commit's links: from the commit-graph when it has the commit (no raw object then, and
+    /// true), else from the object.
+    fn read(&mut self, id: Oid) -> Result<(Option<Vec<u8>>, Links, bool), ReadError> {
+        if self.look_for_graph && self.object_reads >= self.graph_after {
+            self.look_for_graph = false;
+            self.graph = self
+                .objects
+                .shared()
+                .and_then(|s| s.commit_graph())
+                .map(|graph| GraphState {
+                    graph,
+                    positions: HashMap::new(),
+                });
+        }
+        if let Some(g) = &mut self.graph {
+            let pos = match g.positions.remove(&id) {
+                Some(p) => Some(p),
+                None => g.graph.lookup(&id),
+            };
+            if let Some(c) = pos.and_then(|p| g.graph.commit(p)) {
+                for (p, pos) in c.links.parents.iter().zip(c.parent_positions) {
+                    g.positions.insert(*p, pos);
+                }
+                self.graph_links += 1;
+                return Ok((None, c.links, true));
+            }
+        }
+        self.object_reads += 1;
+        let (data, links) = self.read_object(id)?;
+        Ok((Some(data), links, false))
+    }
+
+    fn read_object(&mut self, id: Oid) -> Result<(Vec<u8>, Links), ReadError> {
         let (kind, data) = self
             .objects
             .read(&id)?
@@ -133,8 +238,10 @@ impl Walker<'_> {
         match self.nodes.entry(id) {
             Entry::Vacant(_) => {
                 let uninteresting = uninteresting || self.marked.remove(&id);
-                let (data, links) = self.read(id)?;
-                let flags = IN_QUEUE | if uninteresting { SEEN_UNINTERESTING } else { 0 };
+                let (data, links, from_graph) = self.read(id)?;
+                let flags = IN_QUEUE
+                    | if uninteresting { SEEN_UNINTERESTING } else { 0 }
+                    | if from_graph { FROM_GRAPH } else { 0 };
                 if !uninteresting {
                     self.interesting_queued += 1;
                 }
@@ -149,7 +256,8 @@ impl Walker<'_> {
                         flags,
                         tree: links.tree,
                         parents: links.parents,
-                        raw: (!uninteresting).then_some(data),
+                        time: links.time,
+                        raw: data.filter(|_| !uninteresting),
                     },
                 );
                 self.seq += 1;
@@ -199,24 +307,44 @@ impl Walker<'_> {
         // The date of the last interesting commit taken (git's `date` in limit_list).
         let mut last_date = u64::MAX;
         while let Some((time, _, id)) = self.queue.pop() {
-            let (uninteresting, parents, raw) = {
+            let (uninteresting, parents, item) = {
                 let n = self
                     .nodes
                     .get_mut(&id)
                     .ok_or_else(|| ReadError::NotFound(id.to_object_id().to_string()))?;
                 n.flags &= !IN_QUEUE;
                 let u = n.flags & SEEN_UNINTERESTING != 0;
-                (u, n.parents.clone(), n.raw.take())
+                let item = if n.flags & FROM_GRAPH != 0 {
+                    n.flags |= SENT;
+                    Some(Item {
+                        id,
+                        raw: None,
+                        expect: Some(Links {
+                            tree: n.tree,
+                            parents: n.parents.clone(),
+                            time: n.time,
+                        }),
+                        judge: !u,
+                    })
+                } else {
+                    n.raw.take().map(|raw| Item {
+                        id,
+                        raw: Some(raw),
+                        expect: None,
+                        judge: true,
+                    })
+                };
+                (u, n.parents.clone(), item)
             };
             if !uninteresting {
                 self.interesting_queued -= 1;
                 last_date = time;
                 taken.push(id);
-                if let Some(raw) = raw {
-                    batch.push((id, raw));
-                    if batch.len() == BATCH && !hand_over(std::mem::take(&mut batch)) {
-                        break; // the detection thread failed; its error is reported
-                    }
+            }
+            if let Some(item) = item {
+                batch.push(item);
+                if batch.len() == BATCH && !hand_over(std::mem::take(&mut batch)) {
+                    break; // the detection thread failed; its error is reported
                 }
             }
             for p in parents {
@@ -236,14 +364,76 @@ impl Walker<'_> {
         }
         Ok(batch)
     }
+
+    /// The commits whose links came from the graph and that no judging thread has checked
+    /// yet (read, but never taken): they shaped the walk too.
+    fn unchecked(&self) -> Vec<Item> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.flags & (FROM_GRAPH | SENT) == FROM_GRAPH)
+            .map(|(id, n)| Item {
+                id: *id,
+                raw: None,
+                expect: Some(Links {
+                    tree: n.tree,
+                    parents: n.parents.clone(),
+                    time: n.time,
+                }),
+                judge: false,
+            })
+            .collect()
+    }
 }
 
-/// Read each commit of a batch for judging and ask `visit` about it.
-fn judge<T>(batch: Batch, visit: &(dyn Fn(&Commit) -> Option<T> + Sync), found: &mut Found<T>) {
-    for (id, raw) in batch {
-        let result = object::read_commit(&id.to_object_id(), &raw).map(|c| visit(&c));
-        found.push((id, result));
+/// Read each commit of a batch for judging and ask `visit` about it. A commit known only from
+/// the graph is read here and checked first: any difference sets `stale`.
+fn judge<T>(
+    batch: Batch,
+    objects: Option<&dyn SharedRead>,
+    visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
+    found: &mut Found<T>,
+    stale: &AtomicBool,
+) {
+    for item in batch {
+        let id = item.id.to_object_id();
+        if let Some(raw) = item.raw {
+            found.push((item.id, object::read_commit(&id, &raw).map(|c| visit(&c))));
+            continue;
+        }
+        let Some(objects) = objects else {
+            stale.store(true, Ordering::Relaxed);
+            continue;
+        };
+        let mut outcome = None;
+        let read = objects.with_object(&item.id, &mut |kind, data| {
+            if kind != ObjectKind::Commit {
+                return;
+            }
+            match object::parse_links(&id, data) {
+                Ok(links) if Some(&links) == item.expect.as_ref() => {}
+                _ => return,
+            }
+            outcome = Some(
+                item.judge
+                    .then(|| object::read_commit(&id, data).map(|c| visit(&c))),
+            );
+        });
+        match (read, outcome) {
+            (Ok(true), Some(Some(result))) => found.push((item.id, result)),
+            (Ok(true), Some(None)) => {}
+            _ => stale.store(true, Ordering::Relaxed),
+        }
     }
+}
+
+/// How to walk; the default is what the hook does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Objects read before the commit-graph is looked for (None: never use it). Off by
+    /// default: measured slower than the walk from objects (BENCHMARKS.md, issue 18), as the
+    /// judging threads then all read through libgit2's pack locks; [`GRAPH_AFTER`] is the
+    /// threshold to use when it pays.
+    pub graph_after: Option<usize>,
 }
 
 /// Walk from `limits.tip` and judge every commit of the result with `visit`.
@@ -252,8 +442,48 @@ pub fn walk<T: Send>(
     limits: &Limits<'_>,
     visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
 ) -> Result<Walked<T>, WalkError> {
+    walk_with_options(objects, limits, visit, Options::default())
+}
+
+/// [`walk`] with its options (tests force the commit-graph from the first commit).
+pub fn walk_with_options<T: Send>(
+    objects: &mut dyn ObjectRead,
+    limits: &Limits<'_>,
+    visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
+    options: Options,
+) -> Result<Walked<T>, WalkError> {
+    let mut rejected = false;
+    if let (Some(shared), Some(after)) = (objects.shared(), options.graph_after) {
+        match walk_with(Reader::Shared(shared), Some(after), limits, visit) {
+            Ok(Some(walked)) => return Ok(walked),
+            // The commit-graph said something its objects do not, or led the walk to an
+            // object that cannot be read: walk the objects alone, whose answer (or error) is
+            // the one that counts.
+            Ok(None) => rejected = true,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut walked = walk_with(Reader::Exclusive(objects), None, limits, visit)?
+        .ok_or_else(|| WalkError::Internal("the walk without a commit-graph used one".into()))?;
+    walked.graph_rejected = rejected;
+    Ok(walked)
+}
+
+/// One walk; None when a commit-graph was used and found to differ from the objects.
+fn walk_with<T: Send>(
+    objects: Reader<'_>,
+    graph_after: Option<usize>,
+    limits: &Limits<'_>,
+    visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
+) -> Result<Option<Walked<T>>, WalkError> {
+    let shared = objects.shared();
     let mut walker = Walker {
         objects,
+        graph: None,
+        look_for_graph: graph_after.is_some(),
+        graph_after: graph_after.unwrap_or(usize::MAX),
+        graph_links: 0,
+        object_reads: 0,
         limits,
         hidden: limits.hidden.iter().copied().collect(),
         nodes: HashMap::new(),
@@ -263,43 +493,92 @@ pub fn walk<T: Send>(
         marked: HashSet::new(),
         reached: HashSet::new(),
     };
+    let stale = AtomicBool::new(false);
     let mut taken = Vec::new();
     let found = std::thread::scope(|s| -> Result<Found<T>, WalkError> {
-        type Worker<'s, T> = (
+        type Workers<'s, T> = (
             std::sync::mpsc::SyncSender<Batch>,
-            std::thread::ScopedJoinHandle<'s, Found<T>>,
+            Vec<std::thread::ScopedJoinHandle<'s, Found<T>>>,
         );
         // Detection runs inline for small walks (a typical push: no thread to start) and moves
-        // to a second thread once a full batch is waiting.
-        let mut worker: Option<Worker<'_, T>> = None;
+        // to other threads once a full batch is waiting: one per core, as the walk itself is
+        // light once the commit-graph gives the links.
+        let mut workers: Option<Workers<'_, T>> = None;
+        let stale = &stale;
+        let mut start = || -> Workers<'_, T> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+            let rx = std::sync::Arc::new(Mutex::new(rx));
+            let n = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, MAX_WORKERS);
+            let handles = (0..n)
+                .map(|_| {
+                    let rx = std::sync::Arc::clone(&rx);
+                    s.spawn(move || {
+                        let mut found = Vec::new();
+                        loop {
+                            let next = match rx.lock() {
+                                Ok(rx) => rx.recv(),
+                                Err(_) => break,
+                            };
+                            let Ok(batch) = next else { break };
+                            judge(batch, shared, visit, &mut found, stale);
+                        }
+                        found
+                    })
+                })
+                .collect();
+            (tx, handles)
+        };
         let mut hand_over = |batch: Batch| -> bool {
-            let (tx, _) = worker.get_or_insert_with(|| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
-                let handle = s.spawn(move || {
-                    let mut found = Vec::new();
-                    for batch in rx {
-                        judge(batch, visit, &mut found);
-                    }
-                    found
-                });
-                (tx, handle)
-            });
+            let (tx, _) = workers.get_or_insert_with(&mut start);
             tx.send(batch).is_ok()
         };
-        let last = walker.run(&mut taken, &mut hand_over);
-        let mut found = match worker {
-            None => Vec::new(),
-            Some((tx, handle)) => {
+        let last = walker.run(&mut taken, &mut hand_over).map(|mut last| {
+            last.extend(walker.unchecked());
+            last
+        });
+        let mut found = Vec::new();
+        let last = match (workers.take(), last) {
+            (Some((tx, handles)), Ok(mut last)) => {
+                // What is left goes to the threads too when there are many (graph checks).
+                while last.len() > BATCH {
+                    let rest = last.split_off(BATCH);
+                    if tx.send(std::mem::replace(&mut last, rest)).is_err() {
+                        break;
+                    }
+                }
                 drop(tx);
-                handle
-                    .join()
-                    .map_err(|_| WalkError::Internal("the detection thread panicked".into()))?
+                for h in handles {
+                    found.extend(h.join().map_err(|_| {
+                        WalkError::Internal("the detection thread panicked".into())
+                    })?);
+                }
+                Ok(last)
             }
+            (Some((tx, handles)), Err(e)) => {
+                drop(tx);
+                for h in handles {
+                    let _ = h.join();
+                }
+                Err(e)
+            }
+            (None, last) => last,
         };
         // The last, partial batch (the whole walk, for a small push) on this thread.
-        judge(last?, visit, &mut found);
+        judge(last?, shared, visit, &mut found, stale);
         Ok(found)
-    })?;
+    });
+    let found = match found {
+        Ok(found) => found,
+        // An error on a walk the graph steered may be the graph's doing (a parent that is not
+        // one): the walk from objects alone decides.
+        Err(_) if walker.graph_links > 0 => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if stale.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
 
     // Commits taken while still interesting and marked uninteresting later (clock skew) are
     // not in the result, as in git's limit_list.
@@ -325,8 +604,10 @@ pub fn walk<T: Send>(
             found: result,
         });
     }
-    Ok(Walked {
+    Ok(Some(Walked {
         commits,
         reached: walker.reached,
-    })
+        graph_links: walker.graph_links,
+        graph_rejected: false,
+    }))
 }
