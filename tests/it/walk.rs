@@ -150,7 +150,7 @@ fn walk_equals_rev_list_on_random_histories() {
             let got: BTreeSet<String> = walked
                 .commits
                 .iter()
-                .map(|c| c.found.clone().unwrap().unwrap())
+                .map(|c| *c.found.clone().unwrap().unwrap())
                 .collect();
             assert_eq!(walked.commits.len(), got.len());
             assert!(
@@ -216,7 +216,7 @@ fn graph_walk(repo: &Repo, tip: &str, hide: &[String]) -> (BTreeSet<String>, usi
     let got = walked
         .commits
         .iter()
-        .map(|c| c.found.clone().unwrap().unwrap())
+        .map(|c| *c.found.clone().unwrap().unwrap())
         .collect();
     (got, walked.graph_links, walked.graph_rejected)
 }
