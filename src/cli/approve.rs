@@ -44,8 +44,8 @@ Example (main would be refused moving from 1a2b3c4 to 5d6e7f8):
 Signs an override of exactly this ref update (ref, old and new ids), valid until --expires.
 The hook admits the update with code [break-glass], says so to the pusher, records it in the
 audit log, and `agentgate audit verify` lists every use. Only refusals of what commits need
-(attestations, path rules, approvals) and of rewinds can be overridden; never a deletion,
-an unreadable object or a rewrite of the notes.
+(attestations, trailer policies, path rules, approvals) and of rewinds can be overridden;
+never a deletion, an unreadable object or a rewrite of the notes.
 Exit codes: 0 signed, 2 error.";
 
 #[derive(Debug, clap::Args)]
