@@ -72,41 +72,7 @@ fn setup(attest: &str, signers: &[(&str, &str)]) -> S {
 impl S {
     /// `agentgate sign` of `commit` with key `key`: the two bundle lines (provenance, test).
     fn sign(&self, commit: &str, key: &str, extra: &[&str]) -> (String, String) {
-        let out_dir = tempfile::tempdir().unwrap();
-        let key = self.env.path().join(format!("{key}.key"));
-        let artifact = self.env.path().join("app.bin");
-        let mut args = vec![
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--repo",
-            self.work.to_str().unwrap(),
-            "--commit",
-            commit,
-            "--artifact",
-            artifact.to_str().unwrap(),
-            "--test-result",
-            "passed",
-            "--out",
-            out_dir.path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let out = self.env.agentgate(self.env.path(), &args);
-        assert!(
-            out.status.success(),
-            "sign: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |f: &str| {
-            std::fs::read_to_string(out_dir.path().join(f))
-                .unwrap()
-                .trim()
-                .to_string()
-        };
-        (
-            read("provenance.sigstore.json"),
-            read("test-result.sigstore.json"),
-        )
+        self.env.sign_bundles(&self.work, commit, key, extra)
     }
 
     fn key(&self, name: &str) -> SigningKey {

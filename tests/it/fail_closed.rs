@@ -71,42 +71,7 @@ impl S {
     /// Sign `commit` (in `repo`) with key `key`; returns the two bundle lines (provenance,
     /// test result).
     fn sign_in(&self, repo: &Path, commit: &str, key: &str, extra: &[&str]) -> (String, String) {
-        let out_dir = tempfile::tempdir().unwrap();
-        let key = self.env.path().join(format!("{key}.key"));
-        let artifact = self.env.path().join("app.bin");
-        let mut args = vec![
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--repo",
-            repo.to_str().unwrap(),
-            "--commit",
-            commit,
-            "--artifact",
-            artifact.to_str().unwrap(),
-            "--out",
-            out_dir.path().to_str().unwrap(),
-        ];
-        if !extra.contains(&"--test-result") && !extra.contains(&"--junit") {
-            args.extend_from_slice(&["--test-result", "passed"]);
-        }
-        args.extend_from_slice(extra);
-        let out = self.env.agentgate(self.env.path(), &args);
-        assert!(
-            out.status.success(),
-            "sign: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |f: &str| {
-            std::fs::read_to_string(out_dir.path().join(f))
-                .unwrap()
-                .trim()
-                .to_string()
-        };
-        (
-            read("provenance.sigstore.json"),
-            read("test-result.sigstore.json"),
-        )
+        self.env.sign_bundles(repo, commit, key, extra)
     }
 
     fn sign(&self, commit: &str, key: &str, extra: &[&str]) -> (String, String) {

@@ -29,6 +29,54 @@ pub struct Env {
 }
 
 impl Env {
+    /// `agentgate sign` of `commit` in `repo` with this environment's `KEY.key` and `app.bin`
+    /// (`--test-result passed` unless `extra` names an outcome): the two bundle lines
+    /// (provenance, test result).
+    pub fn sign_bundles(
+        &self,
+        repo: &Path,
+        commit: &str,
+        key: &str,
+        extra: &[&str],
+    ) -> (String, String) {
+        let out_dir = tempfile::tempdir().unwrap();
+        let key = self.path().join(format!("{key}.key"));
+        let artifact = self.path().join("app.bin");
+        let mut args = vec![
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--repo",
+            repo.to_str().unwrap(),
+            "--commit",
+            commit,
+            "--artifact",
+            artifact.to_str().unwrap(),
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ];
+        if !extra.contains(&"--test-result") && !extra.contains(&"--junit") {
+            args.extend_from_slice(&["--test-result", "passed"]);
+        }
+        args.extend_from_slice(extra);
+        let out = self.agentgate(self.path(), &args);
+        assert!(
+            out.status.success(),
+            "sign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |f: &str| {
+            std::fs::read_to_string(out_dir.path().join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        (
+            read("provenance.sigstore.json"),
+            read("test-result.sigstore.json"),
+        )
+    }
+
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
