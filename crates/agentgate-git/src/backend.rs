@@ -4,9 +4,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 
+use std::sync::Arc;
+
 use crate::graph::CommitGraph;
 use crate::id::{ObjectId, ObjectKind};
 use crate::object::Oid;
+use crate::pack::{PackReader, Packs};
 use crate::repo::Repo;
 
 /// The backend itself failed: libgit2 returned an error, or a `git` child process could not be
@@ -77,6 +80,22 @@ pub trait ObjectRead {
     fn shared(&self) -> Option<&dyn SharedRead> {
         None
     }
+
+    /// Hand the object's kind and bytes to `f` (lent, where the reader can avoid a copy);
+    /// false when it does not exist.
+    fn with_object(
+        &mut self,
+        id: &Oid,
+        f: &mut dyn FnMut(ObjectKind, &[u8]),
+    ) -> Result<bool, BackendError> {
+        Ok(match self.read(id)? {
+            Some((kind, data)) => {
+                f(kind, &data);
+                true
+            }
+            None => false,
+        })
+    }
 }
 
 /// Raw objects read from several threads at once, each lent to `f` without a copy.
@@ -92,6 +111,13 @@ pub trait SharedRead: Sync {
     fn commit_graph(&self) -> Option<CommitGraph> {
         None
     }
+
+    /// A reader of the same objects for one thread that reads many of them (None: use this
+    /// one). libgit2 takes a per-pack and a global lock for every object it reads, so threads
+    /// reading through it mostly wait for each other; a fork reads packs itself (`pack.rs`).
+    fn fork(&self) -> Option<Box<dyn ObjectRead + Send + '_>> {
+        None
+    }
 }
 
 /// libgit2's object database, the push's quarantine included. Hash re-verification and the
@@ -101,6 +127,43 @@ pub(crate) struct Git2Objects<'r> {
     pub(crate) odb: git2::Odb<'r>,
     /// The repository's own object directory, where git keeps its commit-graph.
     pub(crate) objects_dir: std::path::PathBuf,
+    /// The object directories `odb` reads after `objects_dir` (the push's quarantine).
+    pub(crate) extra_dirs: Vec<std::path::PathBuf>,
+    /// Their packs, indexed once for all forks (None: none this reader can read).
+    pub(crate) packs: std::sync::OnceLock<Option<Arc<Packs>>>,
+}
+
+/// A thread's own reader: whole objects from the packs, anything else through libgit2.
+struct Forked<'r> {
+    packs: PackReader,
+    fallback: &'r Git2Objects<'r>,
+    buf: Vec<u8>,
+}
+
+impl ObjectRead for Forked<'_> {
+    fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
+        if let Some(loc) = self.packs.find(id) {
+            let mut out = Vec::new();
+            if let Some(kind) = self.packs.read(loc, &mut out) {
+                return Ok(Some((kind, out)));
+            }
+        }
+        self.fallback.read_copy(id)
+    }
+
+    fn with_object(
+        &mut self,
+        id: &Oid,
+        f: &mut dyn FnMut(ObjectKind, &[u8]),
+    ) -> Result<bool, BackendError> {
+        if let Some(loc) = self.packs.find(id) {
+            if let Some(kind) = self.packs.read(loc, &mut self.buf) {
+                f(kind, &self.buf);
+                return Ok(true);
+            }
+        }
+        self.fallback.with_object(id, f)
+    }
 }
 
 impl SharedRead for Git2Objects<'_> {
@@ -124,10 +187,39 @@ impl SharedRead for Git2Objects<'_> {
         // libgit2 opens only SHA-1 repositories.
         CommitGraph::open(&self.objects_dir, 20)
     }
+
+    fn fork(&self) -> Option<Box<dyn ObjectRead + Send + '_>> {
+        let packs = self
+            .packs
+            .get_or_init(|| {
+                let dirs: Vec<&std::path::Path> = std::iter::once(self.objects_dir.as_path())
+                    .chain(self.extra_dirs.iter().map(|d| d.as_path()))
+                    .collect();
+                // libgit2 opens only SHA-1 repositories.
+                let packs = Packs::open(&dirs, 20);
+                (packs.len() > 0).then(|| Arc::new(packs))
+            })
+            .clone()?;
+        Some(Box::new(Forked {
+            packs: PackReader::new(packs),
+            fallback: self,
+            buf: Vec::new(),
+        }))
+    }
 }
 
 impl ObjectRead for Git2Objects<'_> {
     fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
+        self.read_copy(id)
+    }
+
+    fn shared(&self) -> Option<&dyn SharedRead> {
+        Some(self)
+    }
+}
+
+impl Git2Objects<'_> {
+    fn read_copy(&self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
         let oid = git2::Oid::from_bytes(id.as_bytes())?;
         match self.odb.read(oid) {
             Ok(obj) => Ok(Some((
@@ -137,10 +229,6 @@ impl ObjectRead for Git2Objects<'_> {
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    fn shared(&self) -> Option<&dyn SharedRead> {
-        Some(self)
     }
 }
 

@@ -33,6 +33,7 @@ mod graph;
 mod id;
 mod notes;
 pub mod object;
+mod pack;
 mod refs;
 mod repo;
 pub mod walk;
@@ -45,6 +46,8 @@ pub use diff::{DiffError, TreeDiff};
 pub use id::{InvalidId, ObjectId, ObjectKind};
 pub use notes::{NoteWriteError, NotesError};
 pub use object::{Commit, Links, ObjectError, Oid, Signature};
+#[doc(hidden)]
+pub use pack::fuzz_pack;
 pub use refs::{RefEntry, RefError, RefValue};
 pub use repo::{HistoryError, OpenError, ReadError, Repo, RevisionError};
 pub use walk::WalkError;

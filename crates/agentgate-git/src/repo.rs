@@ -111,6 +111,8 @@ pub struct Repo {
     namespace: Option<String>,
     /// Extra object directories (the quarantine) for the CLI backend's child processes.
     object_env: Vec<(&'static str, OsString)>,
+    /// The object directories added to libgit2's after the repository's own (the quarantine).
+    extra_object_dirs: Vec<PathBuf>,
     /// Where [`Repo::open`] started (the CLI backend asks git about the work tree from there).
     opened_at: Option<PathBuf>,
     /// The configuration as git reads it, read once when first needed.
@@ -142,6 +144,7 @@ impl Repo {
         if let Some(q) = std::env::var_os("GIT_QUARANTINE_PATH") {
             object_env.push(("GIT_QUARANTINE_PATH", q));
         }
+        let mut extra_object_dirs = Vec::new();
         let backend = match git2::Repository::open_ext(
             &git_dir,
             git2::RepositoryOpenFlags::NO_SEARCH,
@@ -155,6 +158,7 @@ impl Repo {
                         if alt.is_dir() {
                             odb.add_disk_alternate(&alt.to_string_lossy())
                                 .map_err(BackendError::from)?;
+                            extra_object_dirs.push(alt);
                         }
                     }
                 }
@@ -170,6 +174,7 @@ impl Repo {
             git_dir,
             namespace,
             object_env,
+            extra_object_dirs,
             opened_at: None,
             config: Default::default(),
         })
@@ -218,6 +223,7 @@ impl Repo {
             git_dir,
             namespace: None,
             object_env: Vec::new(),
+            extra_object_dirs: Vec::new(),
             opened_at: Some(start),
             config: Default::default(),
         })
@@ -493,6 +499,8 @@ impl Repo {
                 Box::new(Git2Objects {
                     odb: repo.odb()?,
                     objects_dir: repo.commondir().join("objects"),
+                    extra_dirs: self.extra_object_dirs.clone(),
+                    packs: Default::default(),
                 })
             }
             Backend::Cli => Box::new(CatFile::start(self)?),
@@ -600,6 +608,7 @@ mod tests {
             git_dir: PathBuf::from("."),
             namespace: Some("a/b".into()),
             object_env: vec![],
+            extra_object_dirs: vec![],
             opened_at: None,
             config: Default::default(),
         };
