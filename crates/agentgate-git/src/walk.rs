@@ -9,13 +9,16 @@
 //! (`object::read_commit`: canonical headers, message decoded) and handed to `visit` on judging
 //! threads (one per core) once a batch is waiting, so detection overlaps the walk.
 //!
-//! When asked ([`Options::graph_after`]; off by default, see there), a long walk takes each
-//! commit's parents and date from git's commit-graph when the repository has one (`graph.rs`),
-//! so it no longer waits for inflation, and the objects are inflated by the judging threads.
-//! The graph is a hint, never a source: every commit whose links came from it is read from its
-//! object (to judge it, or only to check it) and its tree, parents and date compared with the
-//! graph's; if one differs or cannot be read, the whole walk is done again from objects alone.
-//! So the result is the objects' walk whatever the graph says.
+//! A long walk (past [`GRAPH_AFTER`] objects) takes each commit's parents and date from git's
+//! commit-graph when the repository has one (`graph.rs`), so it no longer waits for inflation,
+//! and the objects are inflated by the judging threads, each through a reader of its own
+//! ([`SharedRead::fork`]: pack entries read without libgit2's locks, `pack.rs`). The graph is
+//! a hint, never a source: every commit whose links came from it is read from its object (to
+//! judge it, or only to check it) and its tree, parents and date compared with the graph's; if
+//! one differs or cannot be read, the whole walk is done again from objects alone. So the
+//! result is the objects' walk whatever the graph says. A push's new commits are in its
+//! quarantine, never in a graph: there the walk reads objects itself, through its own reader
+//! once it has read [`FORK_AFTER`] of them.
 //!
 //! Clock skew deeper than the slop can only add commits to the result, never drop one: the
 //! error is always towards judging more (tests/it/walk.rs checks the result against git rev-list).
@@ -121,7 +124,8 @@ struct Item {
     id: Oid,
     raw: Option<Vec<u8>>,
     expect: Option<Links>,
-    judge: bool,
+    /// Where its judging goes (its place among the taken commits); None: only check it.
+    slot: Option<u32>,
 }
 
 type Batch = Vec<Item>;
@@ -129,21 +133,46 @@ type Batch = Vec<Item>;
 /// almost all of them are `Ok(None)` (a human commit): 16 bytes each instead of the size of
 /// the largest answer (100,000 commits kept about 25 MiB more unboxed).
 pub type Judged<T> = Result<Option<Box<T>>, Box<ObjectError>>;
-type Found<T> = Vec<(Oid, Judged<T>)>;
+/// Each judged commit's slot and result.
+type Found<T> = Vec<(u32, Judged<T>)>;
 
-/// Where the walk reads objects: one reader, or one shared with the judging threads.
+/// Where the walk reads objects: one reader, or one shared with the judging threads (and,
+/// after [`FORK_AFTER`] objects, a reader of the walk's own: [`SharedRead::fork`]).
 enum Reader<'a> {
     Exclusive(&'a mut dyn ObjectRead),
-    Shared(&'a dyn SharedRead),
+    Shared {
+        shared: &'a dyn SharedRead,
+        own: Option<Option<Box<dyn ObjectRead + Send + 'a>>>,
+        reads: usize,
+    },
 }
 
+/// Objects read through the shared reader before the walk takes one of its own: a typical push
+/// never indexes the packs.
+pub const FORK_AFTER: usize = 256;
+
 impl<'o> Reader<'o> {
+    fn new_shared(shared: &'o dyn SharedRead) -> Self {
+        Reader::Shared {
+            shared,
+            own: None,
+            reads: 0,
+        }
+    }
+
     fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
         match self {
             Reader::Exclusive(o) => o.read(id),
-            Reader::Shared(o) => {
+            Reader::Shared { shared, own, reads } => {
+                *reads += 1;
+                if own.is_none() && *reads > FORK_AFTER {
+                    *own = Some(shared.fork());
+                }
+                if let Some(Some(own)) = own {
+                    return own.read(id);
+                }
                 let mut out = None;
-                o.with_object(id, &mut |kind, data| out = Some((kind, data.to_vec())))?;
+                shared.with_object(id, &mut |kind, data| out = Some((kind, data.to_vec())))?;
                 Ok(out)
             }
         }
@@ -152,7 +181,7 @@ impl<'o> Reader<'o> {
     fn shared(&self) -> Option<&'o dyn SharedRead> {
         match self {
             Reader::Exclusive(_) => None,
-            Reader::Shared(o) => Some(*o),
+            Reader::Shared { shared, .. } => Some(*shared),
         }
     }
 }
@@ -229,7 +258,7 @@ impl Walker<'_, '_> {
                 kind: kind.to_string(),
             });
         }
-        let links = object::parse_links(&id.to_object_id(), &data)?;
+        let links = object::parse_links_of(&id, &data)?;
         Ok((data, links))
     }
 
@@ -328,32 +357,44 @@ impl Walker<'_, '_> {
                             parents: n.parents.clone(),
                             time: n.time,
                         }),
-                        judge: !u,
+                        slot: None,
                     })
                 } else {
                     n.raw.take().map(|raw| Item {
                         id,
                         raw: Some(raw),
                         expect: None,
-                        judge: true,
+                        slot: None,
                     })
                 };
-                (u, n.parents.clone(), item)
+                // Lent to the loop below (no copy a commit): inserting the parents only
+                // reaches their ancestors, never this commit.
+                (u, std::mem::take(&mut n.parents), item)
             };
             if !uninteresting {
                 self.interesting_queued -= 1;
                 last_date = time;
                 taken.push(id);
             }
-            if let Some(item) = item {
+            if let Some(mut item) = item {
+                if !uninteresting {
+                    item.slot =
+                        Some(u32::try_from(taken.len() - 1).map_err(|_| {
+                            WalkError::Internal("more than 4 billion commits".into())
+                        })?);
+                }
                 batch.push(item);
                 if batch.len() == BATCH && !hand_over(std::mem::take(&mut batch)) {
                     break; // the detection thread failed; its error is reported
                 }
             }
-            for p in parents {
-                self.insert(p, uninteresting)?;
+            let inserted = parents
+                .iter()
+                .try_for_each(|p| self.insert(*p, uninteresting));
+            if let Some(n) = self.nodes.get_mut(&id) {
+                n.parents = parents;
             }
+            inserted?;
             if uninteresting {
                 slop = match self.queue.peek() {
                     None => 0,
@@ -383,7 +424,7 @@ impl Walker<'_, '_> {
                     parents: n.parents.clone(),
                     time: n.time,
                 }),
-                judge: false,
+                slot: None,
             })
             .collect()
     }
@@ -400,52 +441,89 @@ fn judged<T>(
         .map_err(Box::new)
 }
 
+/// Where a judging thread reads the commits known only from the graph: a reader of its own
+/// once it needs one ([`SharedRead::fork`]), else the walk's.
+struct ThreadReader<'s> {
+    shared: Option<&'s dyn SharedRead>,
+    own: Option<Option<Box<dyn ObjectRead + Send + 's>>>,
+}
+
+impl<'s> ThreadReader<'s> {
+    fn new(shared: Option<&'s dyn SharedRead>) -> Self {
+        ThreadReader { shared, own: None }
+    }
+
+    /// Lend the object to `f`; false when it does not exist, None when there is no reader.
+    fn with_object(
+        &mut self,
+        id: &Oid,
+        f: &mut dyn FnMut(ObjectKind, &[u8]),
+    ) -> Option<Result<bool, BackendError>> {
+        let shared = self.shared?;
+        Some(match self.own.get_or_insert_with(|| shared.fork()) {
+            Some(own) => own.with_object(id, f),
+            None => shared.with_object(id, f),
+        })
+    }
+}
+
 /// Read each commit of a batch for judging and ask `visit` about it. A commit known only from
 /// the graph is read here and checked first: any difference sets `stale`.
 fn judge<T>(
     batch: Batch,
-    objects: Option<&dyn SharedRead>,
+    objects: &mut ThreadReader<'_>,
     visit: &(dyn Fn(&Commit) -> Option<T> + Sync),
     found: &mut Found<T>,
     stale: &AtomicBool,
 ) {
     for item in batch {
-        let id = item.id.to_object_id();
         if let Some(raw) = item.raw {
-            found.push((item.id, judged(&id, &raw, visit)));
+            if let Some(slot) = item.slot {
+                found.push((slot, judged(&item.id.to_object_id(), &raw, visit)));
+            }
             continue;
         }
-        let Some(objects) = objects else {
-            stale.store(true, Ordering::Relaxed);
-            continue;
-        };
         let mut outcome = None;
         let read = objects.with_object(&item.id, &mut |kind, data| {
             if kind != ObjectKind::Commit {
                 return;
             }
-            match object::parse_links(&id, data) {
-                Ok(links) if Some(&links) == item.expect.as_ref() => {}
+            // git's reading once, compared with the graph's, then (to judge) the rest of the
+            // commit read from the same bytes.
+            let links = match object::parse_links_of(&item.id, data) {
+                Ok(links) if Some(&links) == item.expect.as_ref() => links,
                 _ => return,
-            }
-            outcome = Some(item.judge.then(|| judged(&id, data, visit)));
+            };
+            outcome = Some(item.slot.map(|slot| {
+                let result = object::read_commit_with(&item.id.to_object_id(), data, &links)
+                    .map(|c| visit(&c).map(Box::new))
+                    .map_err(Box::new);
+                (slot, result)
+            }));
         });
         match (read, outcome) {
-            (Ok(true), Some(Some(result))) => found.push((item.id, result)),
-            (Ok(true), Some(None)) => {}
+            (Some(Ok(true)), Some(Some(judged))) => found.push(judged),
+            (Some(Ok(true)), Some(None)) => {}
             _ => stale.store(true, Ordering::Relaxed),
         }
     }
 }
 
 /// How to walk; the default is what the hook does.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Objects read before the commit-graph is looked for (None: never use it). Off by
-    /// default: measured slower than the walk from objects (BENCHMARKS.md, issue 18), as the
-    /// judging threads then all read through libgit2's pack locks; [`GRAPH_AFTER`] is the
-    /// threshold to use when it pays.
+    /// Objects read before the commit-graph is looked for (None: never use it; the default
+    /// is [`GRAPH_AFTER`]). With the judging threads reading packs each on its own, the walk
+    /// with the graph measured 15-20% faster than without (BENCHMARKS.md, issue 18).
     pub graph_after: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            graph_after: Some(GRAPH_AFTER),
+        }
+    }
 }
 
 /// Walk from `limits.tip` and judge every commit of the result with `visit`.
@@ -466,7 +544,7 @@ pub fn walk_with_options<T: Send>(
 ) -> Result<Walked<T>, WalkError> {
     let mut rejected = false;
     if let (Some(shared), Some(after)) = (objects.shared(), options.graph_after) {
-        match walk_with(Reader::Shared(shared), Some(after), limits, visit) {
+        match walk_with(Reader::new_shared(shared), Some(after), limits, visit) {
             Ok(Some(walked)) => return Ok(walked),
             // The commit-graph said something its objects do not, or led the walk to an
             // object that cannot be read: walk the objects alone, whose answer (or error) is
@@ -475,7 +553,15 @@ pub fn walk_with_options<T: Send>(
             Err(e) => return Err(e),
         }
     }
-    let mut walked = walk_with(Reader::Exclusive(objects), None, limits, visit)?
+    let reader = if objects.shared().is_some() {
+        match objects.shared() {
+            Some(shared) => Reader::new_shared(shared),
+            None => Reader::Exclusive(objects),
+        }
+    } else {
+        Reader::Exclusive(objects)
+    };
+    let mut walked = walk_with(reader, None, limits, visit)?
         .ok_or_else(|| WalkError::Internal("the walk without a commit-graph used one".into()))?;
     walked.graph_rejected = rejected;
     Ok(walked)
@@ -528,13 +614,14 @@ fn walk_with<T: Send>(
                     let rx = std::sync::Arc::clone(&rx);
                     s.spawn(move || {
                         let mut found = Vec::new();
+                        let mut reader = ThreadReader::new(shared);
                         loop {
                             let next = match rx.lock() {
                                 Ok(rx) => rx.recv(),
                                 Err(_) => break,
                             };
                             let Ok(batch) = next else { break };
-                            judge(batch, shared, visit, &mut found, stale);
+                            judge(batch, &mut reader, visit, &mut found, stale);
                         }
                         found
                     })
@@ -578,7 +665,16 @@ fn walk_with<T: Send>(
             (None, last) => last,
         };
         // The last, partial batch (the whole walk, for a small push) on this thread.
-        judge(last?, shared, visit, &mut found, stale);
+        judge(
+            last?,
+            &mut ThreadReader {
+                shared,
+                own: Some(None),
+            },
+            visit,
+            &mut found,
+            stale,
+        );
         Ok(found)
     });
     let found = match found {
@@ -594,16 +690,22 @@ fn walk_with<T: Send>(
 
     // Commits taken while still interesting and marked uninteresting later (clock skew) are
     // not in the result, as in git's limit_list.
-    let mut found: HashMap<Oid, Judged<T>> = found.into_iter().collect();
+    let mut results: Vec<Option<Judged<T>>> = Vec::new();
+    results.resize_with(taken.len(), || None);
+    for (slot, result) in found {
+        if let Some(r) = results.get_mut(slot as usize) {
+            *r = Some(result);
+        }
+    }
     let mut commits = Vec::with_capacity(taken.len());
-    for id in taken {
+    for (id, result) in taken.into_iter().zip(results) {
         let Some(n) = walker.nodes.get_mut(&id) else {
             continue;
         };
         if n.flags & SEEN_UNINTERESTING != 0 {
             continue;
         }
-        let result = found.remove(&id).ok_or_else(|| {
+        let result = result.ok_or_else(|| {
             WalkError::Internal(format!(
                 "commit {} was walked but not judged",
                 id.to_object_id()
