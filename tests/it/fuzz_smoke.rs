@@ -191,3 +191,8 @@ fn trailers() {
 fn object() {
     run("object");
 }
+
+#[test]
+fn pack() {
+    run("pack");
+}

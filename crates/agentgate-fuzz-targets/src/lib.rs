@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("stdin", stdin),
     ("trailers", trailers),
     ("object", object),
+    ("pack", pack),
 ];
 
 fn fuzz_key() -> &'static SigningKey {
@@ -359,6 +360,26 @@ pub fn object(data: &[u8]) {
             let _ = e.to_string();
         }
     }
+}
+
+/// The pack reader (`agentgate_git`'s `pack.rs`, whole commits read from pack files for long
+/// walks): the input is a 2-byte big-endian length, that many bytes of `.idx`, then the
+/// `.pack`. Written to a scratch objects directory of this process and thread, then opened
+/// and read as a walk reads it.
+pub fn pack(data: &[u8]) {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+    let (idx, pack) = rest.split_at(len);
+    let dir = std::env::temp_dir().join(format!(
+        "agentgate-fuzz-pack-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    // Scratch files: an error writing them is the machine's, not the reader's.
+    let _ = agentgate_git::fuzz_pack(&dir, idx, pack);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(test)]
