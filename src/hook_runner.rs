@@ -187,8 +187,20 @@ fn spawn_decisions(
     std::thread::Builder::new()
         .name("decide".into())
         .spawn(move || {
-            let result = decide_all(config.as_deref(), &updates, &git_dir, now, &shared);
+            set_step(&shared, "opening the repository");
+            let repo = Repo::open_from_env();
+            let result = decide_all(
+                config.as_deref(),
+                &updates,
+                &git_dir,
+                now,
+                &shared,
+                repo.as_ref(),
+            );
             let _ = tx.send(result);
+            // Freed only once the decisions are sent (libgit2 unmaps its packs, frees its
+            // caches): the audit record is written meanwhile, and the process may end first.
+            drop(repo);
         })
         .ok()?;
     Some(rx)
@@ -389,19 +401,18 @@ fn repo_config_of<'a>(e: &'a PolicyError, git_dir: &Path) -> Option<&'a Path> {
 const ADMIN: &str =
     "ask the Git server admin to check the repository and the agentgate installation";
 
-/// Everything the hook decides, on the decision thread: open the repository, load the policy,
-/// find the attestations, decide each update. Reports its progress to `shared`.
+/// Everything the hook decides, on the decision thread, in the repository it opened: load the
+/// policy, find the attestations, decide each update. Reports its progress to `shared`.
 fn decide_all(
     config: Option<&Path>,
     updates: &[RefUpdate],
     git_dir: &Path,
     now: chrono::DateTime<chrono::Utc>,
     shared: &Shared,
+    repo: Result<&Repo, &agentgate_git::OpenError>,
 ) -> (Vec<RefDecision>, u8) {
-    set_step(shared, "opening the repository");
-    let repo = Repo::open_from_env();
     set_step(shared, "loading the policy");
-    let policy = load_for(config, Some(repo.as_ref()), Some(git_dir));
+    let policy = load_for(config, Some(repo), Some(git_dir));
     // The server key belongs to the policy: one that cannot be read refuses like an
     // unreadable public key (nothing could be checkpointed or promoted).
     let policy = policy.and_then(|p| {
@@ -422,7 +433,7 @@ fn decide_all(
         }
     }
     let policy = policy.map(|(p, _)| p);
-    match (&repo, &policy) {
+    match (repo, &policy) {
         (_, Err(e)) => {
             let fix = match repo_config_of(e, git_dir) {
                 // The repository's git config, not a policy: `policy check` cannot read it,

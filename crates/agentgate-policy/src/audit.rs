@@ -403,8 +403,17 @@ pub fn line_digest(line: &[u8]) -> String {
 }
 
 /// The last complete line of the file (without newline), and whether the file ends in a torn
-/// (unterminated) line. Reads backwards in chunks: records can be large.
+/// (unterminated) line. Reads backwards in chunks: records can be large. The first chunk is
+/// 4 KiB (a push's record is under 1 KiB: one read of one page), each next one twice the last,
+/// up to 64 KiB.
 fn last_line(file: &mut std::fs::File) -> std::io::Result<(Option<Vec<u8>>, bool)> {
+    last_line_from(file, 4 * 1024)
+}
+
+fn last_line_from(
+    file: &mut std::fs::File,
+    first_chunk: u64,
+) -> std::io::Result<(Option<Vec<u8>>, bool)> {
     use std::io::{Read, Seek, SeekFrom};
     let len = file.metadata()?.len();
     if len == 0 {
@@ -412,9 +421,10 @@ fn last_line(file: &mut std::fs::File) -> std::io::Result<(Option<Vec<u8>>, bool
     }
     let mut tail: Vec<u8> = Vec::new();
     let mut pos = len;
-    let chunk = 64 * 1024u64;
+    let mut chunk = first_chunk.clamp(1, 64 * 1024);
     loop {
         let start = pos.saturating_sub(chunk);
+        chunk = (chunk * 2).min(64 * 1024);
         let mut buf = vec![0; (pos - start) as usize];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut buf)?;
@@ -453,6 +463,55 @@ fn after_last_newline(s: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`last_line`] reads backwards in growing chunks; whatever the chunk sizes, it finds what
+    /// a reading of the whole file finds: the last whole line, and whether a torn one follows.
+    #[test]
+    fn last_line_reads_as_the_whole_file_reads() {
+        use std::io::Write;
+        fn whole(text: &[u8]) -> (Option<Vec<u8>>, bool) {
+            let torn = !text.is_empty() && !text.ends_with(b"\n");
+            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+            // split leaves "" after a final newline, or the torn line.
+            let whole_lines = lines.len().saturating_sub(1);
+            let last = (whole_lines > 0).then(|| lines[whole_lines - 1].to_vec());
+            (last, torn)
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for case in 0..120 {
+            let mut text = Vec::new();
+            for _ in 0..next(6) {
+                // Lines of 0 to 20,000 bytes, across every chunk boundary.
+                let n = match next(3) {
+                    0 => next(8),
+                    1 => next(300),
+                    _ => next(20_000),
+                };
+                text.extend((0..n).map(|i| b'a' + (i % 26) as u8));
+                text.push(b'\n');
+            }
+            if next(2) == 0 {
+                text.extend((0..next(9_000)).map(|_| b'z'));
+            }
+            std::fs::File::create(&path)
+                .unwrap()
+                .write_all(&text)
+                .unwrap();
+            for first in [1, 3, 100, 4096, 64 * 1024] {
+                let mut f = std::fs::File::open(&path).unwrap();
+                let got = last_line_from(&mut f, first).unwrap();
+                assert_eq!(got, whole(&text), "case {case}, first chunk {first}");
+            }
+        }
+    }
 
     #[test]
     fn appends_whole_lines_and_repairs_a_torn_tail() {
