@@ -112,10 +112,13 @@ pub trait SharedRead: Sync {
         None
     }
 
-    /// A reader of the same objects for one thread that reads many of them (None: use this
-    /// one). libgit2 takes a per-pack and a global lock for every object it reads, so threads
-    /// reading through it mostly wait for each other; a fork reads packs itself (`pack.rs`).
-    fn fork(&self) -> Option<Box<dyn ObjectRead + Send + '_>> {
+    /// A reader of the same objects for one thread that has read `reads` objects and is
+    /// likely to read as many more (None: keep using this one). libgit2 takes a per-pack and a
+    /// global lock for every object it reads, so threads reading through it mostly wait for
+    /// each other; a fork reads packs itself (`pack.rs`), once the walk is long enough to pay
+    /// for reading the packs' indexes.
+    fn fork(&self, reads: usize) -> Option<Box<dyn ObjectRead + Send + '_>> {
+        let _ = reads;
         None
     }
 }
@@ -131,7 +134,16 @@ pub(crate) struct Git2Objects<'r> {
     pub(crate) extra_dirs: Vec<std::path::PathBuf>,
     /// Their packs, indexed once for all forks (None: none this reader can read).
     pub(crate) packs: std::sync::OnceLock<Option<Arc<Packs>>>,
+    /// The size of their packs' indexes, looked up once.
+    pub(crate) index_bytes: std::sync::OnceLock<u64>,
 }
+
+/// Index bytes a fork may read per object its thread has read: reading 4 KiB of a cached
+/// `.idx` costs about what one object read through libgit2's locks costs more than through
+/// a fork, and a thread that has read N objects is likely to read N more. So a typical push
+/// (a few commits) never reads an index, and a long walk in a huge repository reads it only
+/// once the walk is long enough.
+const INDEX_BYTES_PER_READ: u64 = 4096;
 
 /// A thread's own reader: whole objects from the packs, anything else through libgit2.
 struct Forked<'r> {
@@ -188,13 +200,17 @@ impl SharedRead for Git2Objects<'_> {
         CommitGraph::open(&self.objects_dir, 20)
     }
 
-    fn fork(&self) -> Option<Box<dyn ObjectRead + Send + '_>> {
+    fn fork(&self, reads: usize) -> Option<Box<dyn ObjectRead + Send + '_>> {
+        let dirs: Vec<&std::path::Path> = std::iter::once(self.objects_dir.as_path())
+            .chain(self.extra_dirs.iter().map(|d| d.as_path()))
+            .collect();
+        let index_bytes = *self.index_bytes.get_or_init(|| Packs::index_bytes(&dirs));
+        if index_bytes > (reads as u64).saturating_mul(INDEX_BYTES_PER_READ) {
+            return None;
+        }
         let packs = self
             .packs
             .get_or_init(|| {
-                let dirs: Vec<&std::path::Path> = std::iter::once(self.objects_dir.as_path())
-                    .chain(self.extra_dirs.iter().map(|d| d.as_path()))
-                    .collect();
                 // libgit2 opens only SHA-1 repositories.
                 let packs = Packs::open(&dirs, 20);
                 (packs.len() > 0).then(|| Arc::new(packs))

@@ -204,31 +204,43 @@ impl PackIndex {
     }
 }
 
+/// The `pack-*.idx` files directly in an objects directory, by name.
+fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join("pack")) else {
+        return Vec::new();
+    };
+    let mut idx: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "idx")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("pack-"))
+        })
+        .collect();
+    idx.sort();
+    idx
+}
+
 impl Packs {
     /// The version-2 packs directly in `dirs` (each an objects directory), in that order.
     pub(crate) fn open(dirs: &[&Path], hash_len: usize) -> Packs {
         let mut budget = MAX_INDEX_BYTES;
-        let mut packs = Vec::new();
-        for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(dir.join("pack")) else {
-                continue;
-            };
-            let mut idx: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().is_some_and(|e| e == "idx")
-                        && p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("pack-"))
-                })
-                .collect();
-            idx.sort();
-            packs.extend(
-                idx.iter()
-                    .filter_map(|p| PackIndex::open(p, hash_len, &mut budget)),
-            );
-        }
+        let packs = dirs
+            .iter()
+            .flat_map(|dir| index_files(dir))
+            .filter_map(|p| PackIndex::open(&p, hash_len, &mut budget))
+            .collect();
         Packs { packs }
+    }
+
+    /// What [`Packs::open`] would read, about: the size of the index files.
+    pub(crate) fn index_bytes(dirs: &[&Path]) -> u64 {
+        dirs.iter()
+            .flat_map(|dir| index_files(dir))
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// How many packs this reader answers for.

@@ -501,6 +501,7 @@ impl Repo {
                     objects_dir: repo.commondir().join("objects"),
                     extra_dirs: self.extra_object_dirs.clone(),
                     packs: Default::default(),
+                    index_bytes: Default::default(),
                 })
             }
             Backend::Cli => Box::new(CatFile::start(self)?),

@@ -142,8 +142,10 @@ enum Reader<'a> {
     Exclusive(&'a mut dyn ObjectRead),
     Shared {
         shared: &'a dyn SharedRead,
-        own: Option<Option<Box<dyn ObjectRead + Send + 'a>>>,
+        own: Option<Box<dyn ObjectRead + Send + 'a>>,
         reads: usize,
+        /// When to ask for a reader of its own (again: four times later each time).
+        next_fork: usize,
     },
 }
 
@@ -157,18 +159,25 @@ impl<'o> Reader<'o> {
             shared,
             own: None,
             reads: 0,
+            next_fork: FORK_AFTER,
         }
     }
 
     fn read(&mut self, id: &Oid) -> Result<Option<(ObjectKind, Vec<u8>)>, BackendError> {
         match self {
             Reader::Exclusive(o) => o.read(id),
-            Reader::Shared { shared, own, reads } => {
+            Reader::Shared {
+                shared,
+                own,
+                reads,
+                next_fork,
+            } => {
                 *reads += 1;
-                if own.is_none() && *reads > FORK_AFTER {
-                    *own = Some(shared.fork());
+                if own.is_none() && *reads >= *next_fork {
+                    *own = shared.fork(*reads);
+                    *next_fork = next_fork.saturating_mul(4);
                 }
-                if let Some(Some(own)) = own {
+                if let Some(own) = own {
                     return own.read(id);
                 }
                 let mut out = None;
@@ -445,12 +454,21 @@ fn judged<T>(
 /// once it needs one ([`SharedRead::fork`]), else the walk's.
 struct ThreadReader<'s> {
     shared: Option<&'s dyn SharedRead>,
-    own: Option<Option<Box<dyn ObjectRead + Send + 's>>>,
+    own: Option<Box<dyn ObjectRead + Send + 's>>,
+    reads: usize,
+    next_fork: usize,
 }
 
 impl<'s> ThreadReader<'s> {
     fn new(shared: Option<&'s dyn SharedRead>) -> Self {
-        ThreadReader { shared, own: None }
+        ThreadReader {
+            shared,
+            own: None,
+            reads: 0,
+            // A judging thread is started for a long walk: it asks at once, with the size of
+            // a batch as its count.
+            next_fork: 0,
+        }
     }
 
     /// Lend the object to `f`; false when it does not exist, None when there is no reader.
@@ -460,7 +478,12 @@ impl<'s> ThreadReader<'s> {
         f: &mut dyn FnMut(ObjectKind, &[u8]),
     ) -> Option<Result<bool, BackendError>> {
         let shared = self.shared?;
-        Some(match self.own.get_or_insert_with(|| shared.fork()) {
+        self.reads += 1;
+        if self.own.is_none() && self.reads >= self.next_fork {
+            self.own = shared.fork(self.reads.max(BATCH));
+            self.next_fork = self.reads.max(BATCH).saturating_mul(4);
+        }
+        Some(match &mut self.own {
             Some(own) => own.with_object(id, f),
             None => shared.with_object(id, f),
         })
@@ -665,11 +688,15 @@ fn walk_with<T: Send>(
             (None, last) => last,
         };
         // The last, partial batch (the whole walk, for a small push) on this thread.
+        // (The walk's own thread: the rest of a long walk, or all of a short one, read through
+        // the shared reader.)
         judge(
             last?,
             &mut ThreadReader {
                 shared,
-                own: Some(None),
+                own: None,
+                reads: 0,
+                next_fork: usize::MAX,
             },
             visit,
             &mut found,
