@@ -521,8 +521,18 @@ pub fn read_commit_with(id: &ObjectId, raw: &[u8], links: &Links) -> Result<Comm
         author: ident(b"author")?,
         committer: ident(b"committer")?,
         encoding: encoding.map(|e| String::from_utf8_lossy(e).into_owned()),
-        message: String::from_utf8_lossy(message).into_owned(),
+        message: text(message),
     })
+}
+
+/// Bytes as text, invalid UTF-8 replaced (`String::from_utf8_lossy`), with the standard
+/// library's faster check first: almost every message is valid UTF-8, and the lossy reader's
+/// chunk-by-chunk check was 2% of the 100,000-commit walk's CPU (issue 18).
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// git's `split_ident_line`: the name up to the first `<` (trailing spaces trimmed), the email up
@@ -559,8 +569,8 @@ fn split_ident(line: &[u8]) -> Option<Signature> {
     }
     let dated = !digits.is_empty() && matches!(zone, [b'+' | b'-', d, ..] if d.is_ascii_digit());
     Some(Signature {
-        name: String::from_utf8_lossy(name).into_owned(),
-        email: String::from_utf8_lossy(email).into_owned(),
+        name: text(name),
+        email: text(email),
         time: if dated {
             digits.iter().fold(0i64, |n, d| {
                 n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
