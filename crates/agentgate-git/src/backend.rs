@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
-
 use std::sync::Arc;
 
 use crate::graph::CommitGraph;

@@ -36,6 +36,8 @@ pub mod object;
 mod pack;
 mod refs;
 mod repo;
+#[cfg(test)]
+mod testutil;
 pub mod walk;
 
 pub use backend::{BackendError, Libgit2Error, ObjectRead, SharedRead};

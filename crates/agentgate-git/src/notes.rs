@@ -332,35 +332,7 @@ fn parse_tree(raw: &[u8], id_bytes: usize) -> Option<Vec<TreeEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn git(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
-        let mut c = crate::git_command();
-        c.current_dir(dir)
-            .args(args)
-            .env("HOME", dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "A")
-            .env("GIT_AUTHOR_EMAIL", "a@x")
-            .env("GIT_COMMITTER_NAME", "A")
-            .env("GIT_COMMITTER_EMAIL", "a@x")
-            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-            .env_remove("GIT_DIR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.unwrap_or("").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
+    use crate::testutil::git;
 
     #[test]
     fn notes_flat_and_fanned_out() {
@@ -391,16 +363,16 @@ mod tests {
             );
             let notes = git(d, &["rev-parse", "refs/notes/agentgate"], None);
             // A fanned-out notes tree by hand: <2 hex>/<rest>, as git writes large notes trees.
-            let blob = git(d, &["hash-object", "-w", "--stdin"], Some("fanned note\n"));
+            let blob = git(d, &["hash-object", "-w", "--stdin"], Some(b"fanned note\n"));
             let inner = git(
                 d,
                 &["mktree"],
-                Some(&format!("100644 blob {blob}\t{}\n", &two[2..])),
+                Some(format!("100644 blob {blob}\t{}\n", &two[2..]).as_bytes()),
             );
             let outer = git(
                 d,
                 &["mktree"],
-                Some(&format!("040000 tree {inner}\t{}\n", &two[..2])),
+                Some(format!("040000 tree {inner}\t{}\n", &two[..2]).as_bytes()),
             );
             let fanned = git(d, &["commit-tree", &outer, "-m", "notes"], None);
 

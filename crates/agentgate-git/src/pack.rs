@@ -422,31 +422,9 @@ pub fn fuzz_pack(dir: &Path, idx: &[u8], pack: &[u8]) -> std::io::Result<usize> 
 mod tests {
     use super::*;
     use crate::id::ObjectId;
+    use crate::testutil::git;
     use std::collections::{HashMap, HashSet};
     use std::io::Write as _;
-    use std::process::Stdio;
-
-    fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> String {
-        let mut c = crate::git_command();
-        c.current_dir(dir)
-            .args(args)
-            .env("HOME", dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env_remove("GIT_DIR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.unwrap_or_default())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
 
     /// `n` commits on `main` after `from`: long, similar messages and a growing file, so that
     /// git stores commits, trees and blobs as deltas as well as whole.
