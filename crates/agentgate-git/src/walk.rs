@@ -26,7 +26,7 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::backend::{BackendError, ObjectRead, SharedRead};
@@ -457,17 +457,20 @@ struct ThreadReader<'s> {
     own: Option<Box<dyn ObjectRead + Send + 's>>,
     reads: usize,
     next_fork: usize,
+    /// The commits the walk has handed to the judging threads so far: how long the walk is
+    /// known to be, a better guess of what is left than this thread's own count.
+    handed: Option<&'s AtomicUsize>,
 }
 
 impl<'s> ThreadReader<'s> {
-    fn new(shared: Option<&'s dyn SharedRead>) -> Self {
+    fn new(shared: Option<&'s dyn SharedRead>, handed: &'s AtomicUsize) -> Self {
         ThreadReader {
             shared,
             own: None,
             reads: 0,
-            // A judging thread is started for a long walk: it asks at once, with the size of
-            // a batch as its count.
+            // A judging thread is started for a long walk: it asks at once.
             next_fork: 0,
+            handed: Some(handed),
         }
     }
 
@@ -480,7 +483,9 @@ impl<'s> ThreadReader<'s> {
         let shared = self.shared?;
         self.reads += 1;
         if self.own.is_none() && self.reads >= self.next_fork {
-            self.own = shared.fork(self.reads.max(BATCH));
+            let walked = self.handed.map_or(0, |h| h.load(Ordering::Relaxed));
+            let known = self.reads.max(walked).max(BATCH);
+            self.own = shared.fork(known);
             self.next_fork = self.reads.max(BATCH).saturating_mul(4);
         }
         Some(match &mut self.own {
@@ -615,6 +620,7 @@ fn walk_with<T: Send>(
         reached: HashSet::new(),
     };
     let stale = AtomicBool::new(false);
+    let handed = &AtomicUsize::new(0);
     let mut taken = Vec::new();
     let found = std::thread::scope(|s| -> Result<Found<T>, WalkError> {
         type Workers<'s, T> = (
@@ -637,7 +643,7 @@ fn walk_with<T: Send>(
                     let rx = std::sync::Arc::clone(&rx);
                     s.spawn(move || {
                         let mut found = Vec::new();
-                        let mut reader = ThreadReader::new(shared);
+                        let mut reader = ThreadReader::new(shared, handed);
                         loop {
                             let next = match rx.lock() {
                                 Ok(rx) => rx.recv(),
@@ -653,6 +659,7 @@ fn walk_with<T: Send>(
             (tx, handles)
         };
         let mut hand_over = |batch: Batch| -> bool {
+            handed.fetch_add(batch.len(), Ordering::Relaxed);
             let (tx, _) = workers.get_or_insert_with(&mut start);
             tx.send(batch).is_ok()
         };
@@ -697,6 +704,7 @@ fn walk_with<T: Send>(
                 own: None,
                 reads: 0,
                 next_fork: usize::MAX,
+                handed: None,
             },
             visit,
             &mut found,
