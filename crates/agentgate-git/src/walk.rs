@@ -376,7 +376,7 @@ impl Walker<'_, '_> {
                         slot: None,
                     })
                 };
-                // Lent to the loop below (no copy a commit): inserting the parents only
+                // Lent to the loop below, not copied: inserting the parents only
                 // reaches their ancestors, never this commit.
                 (u, std::mem::take(&mut n.parents), item)
             };
