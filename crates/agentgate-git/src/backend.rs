@@ -116,8 +116,7 @@ pub trait SharedRead: Sync {
     /// global lock for every object it reads, so threads reading through it mostly wait for
     /// each other; a fork reads packs itself (`pack.rs`), once the walk is long enough to pay
     /// for reading the packs' indexes.
-    fn fork(&self, reads: usize) -> Option<Box<dyn ObjectRead + Send + '_>> {
-        let _ = reads;
+    fn fork(&self, _reads: usize) -> Option<Box<dyn ObjectRead + Send + '_>> {
         None
     }
 }

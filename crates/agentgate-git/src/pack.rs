@@ -346,17 +346,14 @@ impl PackReader {
         let mut want = size / 2 + 64;
         loop {
             out.clear();
-            out.reserve(size);
+            // One byte of room more than declared, so a stream that inflates larger is seen.
+            out.reserve(size + 1);
             self.inflate.reset(true);
             let input = self.window.bytes(&self.packs, loc.pack, data_at, want)?;
             let input_len = input.len();
-            // One byte of room more than declared, so a stream that inflates larger is seen.
-            let mut spare = std::mem::take(out);
-            spare.reserve(size + 1);
-            let status =
-                self.inflate
-                    .decompress_vec(input, &mut spare, flate2::FlushDecompress::Finish);
-            *out = spare;
+            let status = self
+                .inflate
+                .decompress_vec(input, out, flate2::FlushDecompress::Finish);
             match status {
                 Ok(flate2::Status::StreamEnd) => {
                     return (out.len() == size).then_some(kind);

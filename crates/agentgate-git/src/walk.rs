@@ -581,13 +581,9 @@ pub fn walk_with_options<T: Send>(
             Err(e) => return Err(e),
         }
     }
-    let reader = if objects.shared().is_some() {
-        match objects.shared() {
-            Some(shared) => Reader::new_shared(shared),
-            None => Reader::Exclusive(objects),
-        }
-    } else {
-        Reader::Exclusive(objects)
+    let reader = match objects.shared() {
+        Some(shared) => Reader::new_shared(shared),
+        None => Reader::Exclusive(objects),
     };
     let mut walked = walk_with(reader, None, limits, visit)?
         .ok_or_else(|| WalkError::Internal("the walk without a commit-graph used one".into()))?;
